@@ -1,0 +1,19 @@
+// The agreid subcommands. Each lives in its own commands_*.cc file and is listed explicitly in
+// builtinCommands() (no static-initialisation registry).
+#pragma once
+
+#include <vector>
+
+#include "launch/cli.h"
+#include "launch/config.h"
+
+namespace agreid::launch {
+
+std::vector<CommandSpec> builtinCommands();
+
+// Shared by commands that take --config/--set.
+Config configFromArgs(const ParsedArgs& args);
+
+CommandSpec configCommand();
+
+}  // namespace agreid::launch

@@ -1,0 +1,76 @@
+// The resolved configuration of one agreid invocation: every module's options struct, filled from
+// defaults, then a TOML file, then `--set section.key=value` overrides, then validated.
+//
+// Every key, its default (the struct member's initialiser), its one-line description and its
+// allowed range live in one place: launch/config_schema.cc.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "data/options.h"
+#include "trainer/options.h"
+
+namespace agreid::launch {
+
+struct Config {
+  trainer::RunOptions run;
+  data::TransformOptions transform;
+  data::LoaderOptions loader;
+  data::SamplerOptions sampler;
+  data::SynthOptions synth;
+  trainer::ClipArchOptions clip;
+  trainer::PretrainOptions pretrain;
+  trainer::ModelOptions model;
+  trainer::Stage1Options stage1;
+  trainer::Stage2Options stage2;
+  trainer::EvalOptions eval;
+  trainer::CheckpointOptions checkpoint;
+};
+
+using FieldRef = std::variant<bool*, int64_t*, uint64_t*, double*, std::string*,
+                              std::vector<int64_t>*, std::vector<double>*,
+                              std::vector<std::string>*>;
+
+// One configuration key bound to a field of a Config instance.
+struct KeySpec {
+  std::string key;  // "section.name"
+  FieldRef field;
+  std::string description;
+  std::optional<double> min;         // numeric keys: inclusive bounds
+  std::optional<double> max;
+  std::vector<std::string> choices;  // string keys: allowed values (empty: any)
+};
+
+// All keys of `config`, bound to its fields, in documentation order.
+std::vector<KeySpec> configKeys(Config& config);
+
+// Type name of a key for messages and docs ("integer", "float", "string", ...).
+std::string typeName(const FieldRef& field);
+
+// Current value of a key as a TOML literal.
+std::string tomlValue(const FieldRef& field);
+
+// Where overrides come from.
+struct ConfigSources {
+  std::string file;                // TOML file; empty: defaults only
+  std::vector<std::string> sets;   // "section.key=value" overrides, applied in order
+};
+
+// Loads defaults, the file and the overrides, then validates. Throws InputError with a one-line
+// message naming the file:line, key and what was expected.
+Config loadConfig(const ConfigSources& sources);
+
+// Throws InputError when a value is outside its range or choices.
+void validateConfig(Config& config);
+
+// The resolved configuration as TOML, each key preceded by its description as a comment.
+std::string configToToml(const Config& config);
+
+// Markdown reference of every key (docs/configuration.md is generated from it).
+std::string configReferenceMarkdown();
+
+}  // namespace agreid::launch

@@ -1,0 +1,134 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
+#include <set>
+
+#include "base/error.h"
+#include "launch/config.h"
+#include "tests/support/test_support.h"
+
+namespace agreid::launch {
+namespace {
+
+using agreid::testing::TempDir;
+using agreid::testing::writeFile;
+
+std::string loadError(const std::string& toml, std::vector<std::string> sets = {}) {
+  TempDir dir;
+  const std::string path = dir.file("c.toml");
+  writeFile(path, toml);
+  try {
+    loadConfig({path, sets});
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Config, DefaultsMatchMethodHyperParameters) {
+  Config c = loadConfig({});
+  EXPECT_DOUBLE_EQ(c.stage2.lr, 5e-6);
+  EXPECT_DOUBLE_EQ(c.stage2.beta, 0.01);
+  EXPECT_DOUBLE_EQ(c.stage1.lr, 3.5e-4);
+  EXPECT_EQ(c.stage2.milestones, (std::vector<int64_t>{30, 50}));
+}
+
+TEST(Config, FileThenSetOverrides) {
+  Config c = [] {
+    TempDir dir;
+    writeFile(dir.file("c.toml"), "[stage2]\nlr = 1e-5\nepochs = 3\n[run]\nout_dir = \"x\"\n");
+    return loadConfig({dir.file("c.toml"), {"stage2.epochs=7", "run.out_dir=/tmp/y"}});
+  }();
+  EXPECT_DOUBLE_EQ(c.stage2.lr, 1e-5);
+  EXPECT_EQ(c.stage2.epochs, 7);
+  EXPECT_EQ(c.run.out_dir, "/tmp/y");
+}
+
+TEST(Config, IntegerAcceptedForFloat) {
+  Config c = loadConfig({"", {"stage2.beta=1"}});
+  EXPECT_DOUBLE_EQ(c.stage2.beta, 1.0);
+}
+
+TEST(Config, UnknownKeyNamesFileLineAndSuggestion) {
+  const std::string e = loadError("[stage2]\nlr = 1e-5\nmargn = 0.3\n");
+  EXPECT_NE(e.find("c.toml:3"), std::string::npos) << e;
+  EXPECT_NE(e.find("unknown key 'stage2.margn'"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean 'stage2.margin'"), std::string::npos) << e;
+}
+
+TEST(Config, UnknownSection) {
+  const std::string e = loadError("[stage3]\nlr = 1\n");
+  EXPECT_NE(e.find("unknown key 'stage3.lr'"), std::string::npos) << e;
+}
+
+TEST(Config, WrongType) {
+  const std::string e = loadError("[stage2]\nepochs = \"ten\"\n");
+  EXPECT_NE(e.find("c.toml:2"), std::string::npos) << e;
+  EXPECT_NE(e.find("'stage2.epochs' expects an integer, got a string"), std::string::npos) << e;
+}
+
+TEST(Config, OutOfRange) {
+  const std::string e = loadError("[stage2]\nlabel_smoothing = 1.5\n");
+  EXPECT_NE(e.find("'stage2.label_smoothing' = 1.5 is out of range [0.0, 1.0]"),
+            std::string::npos)
+      << e;
+}
+
+TEST(Config, BadChoice) {
+  const std::string e = loadError("[stage2]\nmethod = \"transreid\"\n");
+  EXPECT_NE(e.find("is not one of: ag-reid, clip-reid"), std::string::npos) << e;
+}
+
+TEST(Config, UnparsableTomlGivesLineAndColumn) {
+  const std::string e = loadError("[stage2]\nlr = = 3\n");
+  EXPECT_TRUE(std::regex_search(e, std::regex("c\\.toml:2:[0-9]+: invalid TOML"))) << e;
+}
+
+TEST(Config, MissingFile) {
+  try {
+    loadConfig({"/nonexistent/agreid.toml", {}});
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/agreid.toml: config file not found"),
+              std::string::npos);
+  }
+}
+
+TEST(Config, BadSetSyntax) {
+  for (const char* bad : {"stage2.lr", "lr=3", "=3", "stage2.lr=", "stage2.lr=abc"}) {
+    try {
+      loadConfig({"", {bad}});
+      FAIL() << bad;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("--set"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(Config, ShowRoundTrips) {
+  Config c = loadConfig({"", {"stage2.lr=2e-5", "stage1.template=\"a X person.\""}});
+  TempDir dir;
+  writeFile(dir.file("shown.toml"), configToToml(c));
+  Config back = loadConfig({dir.file("shown.toml"), {}});
+  EXPECT_EQ(configToToml(back), configToToml(c));
+  EXPECT_DOUBLE_EQ(back.stage2.lr, 2e-5);
+  EXPECT_EQ(back.stage1.template_text, "a X person.");
+}
+
+TEST(Config, EveryKeyDocumented) {
+  const std::string doc =
+      agreid::testing::readFile(std::string(AGREID_SOURCE_DIR) + "/docs/configuration.md");
+  ASSERT_FALSE(doc.empty()) << "docs/configuration.md missing";
+  Config c;
+  std::set<std::string> seen;
+  for (const auto& k : configKeys(c)) {
+    EXPECT_TRUE(seen.insert(k.key).second) << "duplicate key " << k.key;
+    EXPECT_FALSE(k.description.empty()) << k.key;
+    EXPECT_NE(doc.find("`" + k.key + "`"), std::string::npos)
+        << k.key << " is not in docs/configuration.md (regenerate with agreid config reference)";
+  }
+}
+
+}  // namespace
+}  // namespace agreid::launch

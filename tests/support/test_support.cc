@@ -1,0 +1,87 @@
+#include "tests/support/test_support.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace agreid::testing {
+
+std::string shellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += (c == '\'') ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+CommandResult runShell(const std::string& command) {
+  TempDir tmp;
+  const std::string out_path = tmp.file("out"), err_path = tmp.file("err");
+  const std::string full = "( " + command + " ) >" + out_path + " 2>" + err_path;
+  int status = std::system(full.c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = readFile(out_path);
+  r.err = readFile(err_path);
+  return r;
+}
+
+CommandResult runAgreid(const std::vector<std::string>& args, const std::string& env) {
+  std::string cmd = env.empty() ? "" : env + " ";
+  cmd += shellQuote(AGREID_BINARY);
+  for (const auto& a : args) cmd += " " + shellQuote(a);
+  return runShell(cmd);
+}
+
+TempDir::TempDir() {
+  std::random_device rd;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    auto p = std::filesystem::temp_directory_path() /
+             ("agreid-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+    if (std::filesystem::create_directory(p)) {
+      path_ = p;
+      return;
+    }
+  }
+  throw std::runtime_error("cannot create a temporary directory");
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+void writeFile(const std::string& path, const std::string& content) {
+  std::ofstream f(path, std::ios::binary);
+  f << content;
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+int lineCount(const std::string& s) {
+  int n = 0;
+  std::istringstream is(s);
+  std::string line;
+  while (std::getline(is, line))
+    if (!line.empty()) ++n;
+  return n;
+}
+
+std::string clipVocabPath() {
+  const std::string p = std::string(AGREID_SHARED_DIR) + "/clip/bpe_simple_vocab_16e6.txt.gz";
+  return std::filesystem::exists(p) ? p : "";
+}
+
+bool havePythonTorch() {
+  if (std::string(AGREID_PYTHON).empty()) return false;
+  return runShell(shellQuote(AGREID_PYTHON) + " -c 'import torch'").exit_code == 0;
+}
+
+}  // namespace agreid::testing

@@ -1,0 +1,51 @@
+// Helpers shared by the test binaries: running the agreid executable, temporary folders, and
+// locating optional inputs (the shared CLIP vocabulary, Debian's python3 with torch).
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace agreid::testing {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs `command` through /bin/sh, capturing stdout and stderr separately.
+CommandResult runShell(const std::string& command);
+
+// Runs the agreid binary with `args` (each shell-quoted).
+CommandResult runAgreid(const std::vector<std::string>& args, const std::string& env = "");
+
+std::string shellQuote(const std::string& s);
+
+// A fresh empty folder under the system temp dir, removed by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+void writeFile(const std::string& path, const std::string& content);
+std::string readFile(const std::string& path);
+
+// Number of non-empty lines of `s`.
+int lineCount(const std::string& s);
+
+// Path of ../shared/clip/bpe_simple_vocab_16e6.txt.gz, or "" when absent.
+std::string clipVocabPath();
+
+// True when Debian's python3 can import torch (for reference checks).
+bool havePythonTorch();
+
+}  // namespace agreid::testing

@@ -1,0 +1,34 @@
+#include "trainer/device.h"
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "base/error.h"
+
+namespace agreid::trainer {
+
+c10::Device chooseDevice(const std::string& name, int local_rank) {
+  const bool have_cuda = torch::cuda::is_available();
+  if (name == "cpu" || (name == "auto" && !have_cuda)) return c10::Device(c10::kCPU);
+  if (name == "cuda" || name == "auto") {
+    if (!have_cuda) {
+      throw InputError("run.device = \"cuda\" but no CUDA device is usable by this LibTorch");
+    }
+    const int count = static_cast<int>(torch::cuda::device_count());
+    return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(local_rank % count));
+  }
+  throw InputError("run.device = \"" + name + "\" is not one of: auto, cpu, cuda");
+}
+
+void configureThreads(int64_t threads, int local_ranks) {
+  if (threads <= 0) {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    threads = std::max(1, cores / std::max(1, local_ranks));
+  }
+  at::set_num_threads(static_cast<int>(threads));
+}
+
+}  // namespace agreid::trainer

@@ -1,0 +1,130 @@
+// Options of the trainer library. Plain structs with their defaults (method.md hyper-parameters);
+// launch/config_schema.cc maps TOML keys onto these fields and docs/configuration.md lists them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace agreid::trainer {
+
+// Architecture of a CLIP model built from scratch (pretraining). Loading a checkpoint infers the
+// architecture from tensor shapes instead.
+struct ClipArchOptions {
+  int64_t embed_dim = 256;
+  int64_t image_height = 64;
+  int64_t image_width = 32;
+  int64_t patch_size = 8;
+  int64_t vision_width = 128;
+  int64_t vision_layers = 4;
+  int64_t vision_heads = 4;
+  int64_t context_length = 77;
+  int64_t vocab_size = 49408;
+  int64_t text_width = 128;
+  int64_t text_layers = 3;
+  int64_t text_heads = 4;
+};
+
+struct PretrainOptions {
+  std::string data;          // captioned dataset file (.h5)
+  std::string out;           // CLIP checkpoint written here (default: <run.out_dir>/clip.pt)
+  int64_t steps = 600;
+  int64_t batch_size = 128;  // global batch
+  double lr = 5e-4;
+  double weight_decay = 0.1;
+  int64_t warmup_steps = 50;
+  double init_temperature = 0.07;
+  int64_t holdout = 1000;    // held-out image-caption pairs for zero-shot retrieval
+};
+
+// The re-ID model on top of a CLIP checkpoint (method.md §1.1).
+struct ModelOptions {
+  std::string weights;             // CLIP checkpoint: OpenAI ViT-*.pt or an agreid pretrain output
+  std::string vocab;               // bpe_simple_vocab_16e6.txt.gz
+  int64_t stride = 16;             // patch stride: 16, or 12 for OLP
+  bool sie = true;                 // side information embedding (camera)
+  double sie_coe = 1.0;
+};
+
+// Stage 1: identity prompt / attribute tokens and the attribute encoder (method.md §1.3, §2.3).
+struct Stage1Options {
+  std::string cache_dir;           // pseudo-label caches live here (default: <run.out_dir>/cache)
+  std::string template_text =
+      "A photo of a X X person with X X hair, wearing X X X upper clothes, X X X lower clothes "
+      "and X X shoes, carrying X X, in X X posture.";
+  std::string baseline_template = "A photo of a X X X X person.";
+  int64_t epochs = 120;
+  int64_t batch_size = 64;
+  double lr = 3.5e-4;
+  double weight_decay = 1e-4;
+  int64_t warmup_epochs = 5;
+  double warmup_lr = 1e-5;
+  double min_lr = 1e-6;
+  double lambda_attr = 1.0;
+  int64_t encoder_layers = 4;
+  int64_t encoder_width = 256;
+  int64_t encoder_heads = 4;
+  int64_t encoder_ffn = 768;
+  std::vector<std::string> attribute_vocabulary;  // readout prompts file lines (optional)
+};
+
+// Stage 2: dual-guidance fine-tuning (method.md §1.4, §2.3).
+struct Stage2Options {
+  std::string method = "ag-reid";  // "ag-reid" or "clip-reid"
+  int64_t epochs = 60;
+  double lr = 5e-6;
+  double weight_decay = 1e-4;
+  double bias_lr_factor = 2.0;
+  double weight_decay_bias = 1e-4;
+  int64_t warmup_epochs = 10;
+  double warmup_factor = 0.1;
+  std::vector<int64_t> milestones = {30, 50};
+  double gamma = 0.1;
+  double w_id = 0.25;
+  double w_tri = 1.0;
+  double w_i2t = 1.0;
+  double beta = 0.01;              // attribute guidance weight
+  double margin = 0.3;
+  double label_smoothing = 0.1;
+  std::string mask = "otsu";       // "otsu" or "none" (gamma = -1)
+  double encoder_lr_factor = 1.0;  // E_A learning rate relative to lr
+  bool memory_bank = false;
+  double memory_weight = 1.0;
+  double memory_temperature = 0.05;
+  double memory_momentum = 0.2;
+};
+
+struct EvalOptions {
+  bool rerank = false;
+  int64_t k1 = 50;
+  int64_t k2 = 15;
+  double lambda = 0.3;
+  int64_t max_rank = 50;
+  int64_t block_size = 4096;   // query rows per distance block
+  int64_t ranked_lists = 8;    // ranked-list images written (0: none)
+  int64_t eval_every = 0;      // epochs between evaluations during training (0: only at the end)
+};
+
+struct CheckpointOptions {
+  int64_t every_steps = 0;     // 0: once per epoch
+  int64_t keep_last = 3;
+  std::string resume = "auto"; // "auto", "none" or a checkpoint path
+};
+
+}  // namespace agreid::trainer
+
+namespace agreid::trainer {
+
+// Where a run lives and how it runs.
+struct RunOptions {
+  std::string out_dir = "runs/demo";
+  std::string dataset;         // re-ID dataset file (.h5) with train/query/gallery splits
+  uint64_t seed = 1234;
+  std::string device = "auto"; // "auto", "cpu" or "cuda"
+  int64_t threads = 0;         // intra-op threads per rank (0: cores / local ranks)
+  int64_t log_every = 10;      // steps between metric lines
+  bool bf16 = true;            // bf16 autocast on CUDA
+  bool tf32 = true;            // TF32 matmuls on CUDA
+};
+
+}  // namespace agreid::trainer
