@@ -1,0 +1,72 @@
+// The pseudo-label cache: the output of stage 1, content-addressed so that every node, every rerun
+// and every sweep task with the same stage-1 inputs reuses it instead of recomputing.
+//
+// Key = SHA-1 over (SHA-1 of the weights file, dataset checksum, prompt template, stage-1
+// settings). File = <cache_dir>/pseudo-labels-<key>.h5, written to a temporary file and renamed
+// into place (readers never see a partial file). Concurrent jobs with the same key: the first
+// takes an exclusive flock() on <file>.lock and computes; the others block on the lock and then
+// read the file (docs/pipeline.md).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/log.h"
+
+namespace agreid::trainer {
+
+inline constexpr int kCacheFormatVersion = 1;
+
+struct PseudoLabelCache {
+  std::string key;
+  std::string settings;            // human-readable stage-1 settings that went into the key
+  at::Tensor tokens;               // V: [num_ids, r, token_width] learned prompt tokens
+  at::Tensor text_features;        // [num_ids, embed_dim] prompt text features of every identity
+  at::Tensor image_features;       // [num_train, embed_dim] cached image features
+  at::Tensor image_labels;         // [num_train] int64 training labels
+  std::vector<std::pair<std::string, at::Tensor>> encoder;  // E_A parameters (empty: none)
+  std::vector<std::string> readout_names;  // attribute groups read out
+  at::Tensor readout;              // [num_ids, groups] int64 predicted value (undefined: none)
+  at::Tensor readout_truth;        // [num_ids, groups] int64 ground truth (undefined: unknown)
+};
+
+// Lower-case hex SHA-1 of a file's bytes. Throws InputError when unreadable.
+std::string sha1File(const std::string& path);
+std::string sha1Hex(const std::string& bytes);
+
+std::string cacheKey(const std::string& weights_sha1, const std::string& dataset_checksum,
+                     const std::string& template_text, const std::string& settings);
+
+std::string cachePath(const std::string& cache_dir, const std::string& key);
+
+void writeCache(const std::string& path, const PseudoLabelCache& cache);
+
+// Reads the cache at `path`. Returns nullopt, with a warning through `log`, when the file exists
+// but is truncated, unreadable or holds another key -- the caller then recomputes. Returns
+// nullopt silently when the file does not exist.
+std::optional<PseudoLabelCache> readCache(const std::string& path, const std::string& key,
+                                          const Log& log);
+
+// True when `path` is an HDF5 file written by writeCache.
+bool isCacheFile(const std::string& path);
+
+// What `agreid inspect CACHE` prints.
+std::string describeCache(const std::string& path);
+
+// An exclusive advisory lock on <path>.lock, held for the object's lifetime (blocking).
+class CacheLock {
+ public:
+  explicit CacheLock(const std::string& cache_file);
+  ~CacheLock();
+  CacheLock(const CacheLock&) = delete;
+  CacheLock& operator=(const CacheLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace agreid::trainer
