@@ -170,6 +170,7 @@ std::vector<KeySpec> configKeys(Config& c) {
       .appendTo(keys);
 
   KeyList("eval")
+      .add("dataset", &c.eval.dataset, "dataset evaluated: query and gallery splits (default: run.dataset)")
       .add("rerank", &c.eval.rerank, "k-reciprocal re-ranking")
       .add("k1", &c.eval.k1, "re-ranking k1", 1, 1e5)
       .add("k2", &c.eval.k2, "re-ranking k2", 1, 1e5)

@@ -95,6 +95,7 @@ struct Stage2Options {
 };
 
 struct EvalOptions {
+  std::string dataset;         // dataset evaluated (query/gallery); default: run.dataset
   bool rerank = false;
   int64_t k1 = 50;
   int64_t k2 = 15;
