@@ -177,6 +177,9 @@ std::vector<KeySpec> configKeys(Config& c) {
       .add("lambda", &c.eval.lambda, "re-ranking weight of the original distance", 0, 1)
       .add("max_rank", &c.eval.max_rank, "CMC curve length", 1, 1e6)
       .add("block_size", &c.eval.block_size, "query rows per distance block", 1, 1e7)
+      .add("rerank_max_samples", &c.eval.rerank_max_samples,
+           "re-ranking is refused above this many query + gallery samples (quadratic time)", 1,
+           1e9)
       .add("ranked_lists", &c.eval.ranked_lists, "ranked-list images written", 0, 1e5)
       .add("eval_every", &c.eval.eval_every, "epochs between evaluations in training (0: end)", 0,
            1e6)

@@ -102,6 +102,7 @@ struct EvalOptions {
   double lambda = 0.3;
   int64_t max_rank = 50;
   int64_t block_size = 4096;   // query rows per distance block
+  int64_t rerank_max_samples = 100000;  // re-ranking refused above this many query + gallery
   int64_t ranked_lists = 8;    // ranked-list images written (0: none)
   int64_t eval_every = 0;      // epochs between evaluations during training (0: only at the end)
 };

@@ -1,0 +1,106 @@
+#include "trainer/eval/results.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "base/error.h"
+
+namespace agreid::trainer {
+namespace {
+
+std::string number(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%.17g", v);
+  return buf;
+}
+
+std::string percent(double v) {
+  if (!std::isfinite(v)) return "-";
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%.2f", 100.0 * v);
+  return buf;
+}
+
+void metricsJson(std::ostringstream& os, const RankingMetrics& m, const std::string& indent) {
+  os << indent << "\"mAP\": " << number(m.map) << ",\n";
+  for (int k : {1, 5, 10, 20})
+    os << indent << "\"rank" << k << "\": " << number(m.rank(k)) << ",\n";
+  os << indent << "\"mINP\": " << number(m.minp) << ",\n";
+  os << indent << "\"num_query\": " << m.num_query << ",\n";
+  os << indent << "\"num_valid_query\": " << m.num_valid_query << ",\n";
+  os << indent << "\"cmc\": [";
+  for (size_t k = 0; k < m.cmc.size(); ++k) os << (k ? ", " : "") << number(m.cmc[k]);
+  os << "]";
+}
+
+}  // namespace
+
+std::string resultsToJson(const EvalResults& r) {
+  std::ostringstream os;
+  os << "{\n";
+  metricsJson(os, r.all, "  ");
+  os << ",\n  \"num_gallery\": " << r.num_gallery << ",\n";
+  os << "  \"reranked\": " << (r.reranked ? "true" : "false");
+  if (r.holistic || r.occluded) {
+    os << ",\n  \"subsets\": {";
+    bool first = true;
+    for (const auto& [name, m] :
+         {std::make_pair("holistic", &r.holistic), std::make_pair("occluded", &r.occluded)}) {
+      if (!*m) continue;
+      os << (first ? "\n" : ",\n") << "    \"" << name << "\": {\n";
+      metricsJson(os, **m, "      ");
+      os << "\n    }";
+      first = false;
+    }
+    os << "\n  }";
+  }
+  os << "\n}\n";
+  return os.str();
+}
+
+void writeFileAtomically(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw InputError(path + ": cannot write (is the folder writable?)");
+    f << content;
+    f.flush();
+    if (!f) {
+      f.close();
+      std::remove(tmp.c_str());
+      throw InputError(path + ": write failed (disk full?)");
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::remove(tmp.c_str());
+    throw InputError(path + ": cannot move into place: " + ec.message());
+  }
+}
+
+void writeResultsJson(const std::string& path, const EvalResults& results) {
+  writeFileAtomically(path, resultsToJson(results));
+}
+
+std::string resultsMarkdown(const EvalResults& r) {
+  std::ostringstream os;
+  os << "| queries | valid | gallery | mAP | Rank-1 | Rank-5 | Rank-10 | Rank-20 | mINP |\n"
+     << "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  auto row = [&](const std::string& name, const RankingMetrics& m) {
+    os << "| " << name << " (" << m.num_query << ") | " << m.num_valid_query << " | "
+       << r.num_gallery << " | " << percent(m.map) << " | " << percent(m.rank(1)) << " | "
+       << percent(m.rank(5)) << " | " << percent(m.rank(10)) << " | " << percent(m.rank(20))
+       << " | " << percent(m.minp) << " |\n";
+  };
+  row(r.reranked ? "all, re-ranked" : "all", r.all);
+  if (r.holistic) row("holistic", *r.holistic);
+  if (r.occluded) row("occluded", *r.occluded);
+  return os.str();
+}
+
+}  // namespace agreid::trainer

@@ -1,0 +1,31 @@
+// Evaluation results as files and text: results.json, a Markdown table, and the JSON reader the
+// tests and the benchmark use. Pure functions; thread-safe; no collectives (call on rank 0).
+//
+// results.json:
+//   {"mAP": .., "rank1": .., "rank5": .., "rank10": .., "rank20": .., "mINP": ..,
+//    "num_query": .., "num_valid_query": .., "num_gallery": .., "reranked": false,
+//    "cmc": [..max_rank values..],
+//    "subsets": {"holistic": {same keys but num_gallery/subsets}, "occluded": {...}}}
+// Rates are fractions in [0, 1]; a value that is undefined (no valid query, or a rank beyond
+// max_rank) is written as null.
+#pragma once
+
+#include <string>
+
+#include "trainer/eval/metrics.h"
+
+namespace agreid::trainer {
+
+std::string resultsToJson(const EvalResults& results);
+
+// Writes resultsToJson to `path` through a temporary file and a rename.
+void writeResultsJson(const std::string& path, const EvalResults& results);
+
+// A Markdown table: one row per query set (all, holistic, occluded), percentages with 2 decimals.
+std::string resultsMarkdown(const EvalResults& results);
+
+// Writes `content` to `path` through `<path>.tmp` and a rename. Throws InputError naming the
+// path when it cannot be written.
+void writeFileAtomically(const std::string& path, const std::string& content);
+
+}  // namespace agreid::trainer

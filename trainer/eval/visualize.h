@@ -1,0 +1,40 @@
+// Evaluation pictures for the run directory: the CMC curve as a hand-written SVG, and ranked-list
+// images (the query, then its top gallery items; green border: same pid, red: different pid) as
+// JPEGs. Images come from the dataset files through data::DatasetReader. No collectives (call on
+// one rank); not thread-safe (HDF5).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "trainer/eval/features_file.h"
+#include "trainer/eval/metrics.h"
+
+namespace agreid::data {
+class DatasetReader;
+}
+
+namespace agreid::trainer {
+
+// An SVG document (axes, ticks, grid, one curve per query set, legend, labels).
+std::string cmcSvg(const EvalResults& results);
+
+struct RankedListImageOptions {
+  int cell_height = 128;
+  int cell_width = 64;
+  int border = 4;
+  int quality = 90;
+};
+
+// Writes `<dir>/query_<row>.jpg` per list and `<dir>/index.md` (one table row per image: query
+// pid/camid/dataset index and each gallery item's pid, camid and distance). `query_images` and
+// `gallery_images` read the dataset files the features were extracted from (FeatureSet::index
+// maps a row to its sample). Creates `dir`. Throws InputError naming the sample for a corrupt
+// image or an index outside the dataset.
+void writeRankedListImages(const std::string& dir, const std::vector<RankedList>& lists,
+                           const FeatureSet& query, const FeatureSet& gallery,
+                           const data::DatasetReader& query_images,
+                           const data::DatasetReader& gallery_images,
+                           const RankedListImageOptions& options = {});
+
+}  // namespace agreid::trainer
