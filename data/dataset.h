@@ -16,6 +16,11 @@ namespace agreid::data {
 
 inline constexpr int kFormatVersion = 1;
 
+// Every agreid HDF5 file carries a string root attribute `agreid_kind` naming what it is; dataset
+// files say "dataset" (docs/data-format.md). Other file kinds use other values.
+inline constexpr const char* kKindAttribute = "agreid_kind";
+inline constexpr const char* kDatasetKind = "dataset";
+
 enum class Split : uint8_t { kTrain = 0, kQuery = 1, kGallery = 2 };
 
 const char* splitName(Split split);
@@ -28,9 +33,9 @@ struct SampleRecord {
   Split split = Split::kTrain;
   int32_t label = -1;
   bool occluded = false;
-  std::string path;           // source path relative to the imported root (traceability)
+  std::string path;                 // source path relative to the imported root (traceability)
   std::vector<int32_t> attributes;  // per-sample attribute values (same length in a file), optional
-  std::string caption;        // UTF-8 caption, optional
+  std::string caption;              // UTF-8 caption, optional
 };
 
 // Per-sample metadata, loaded whole into memory by the reader (images stay on disk).
@@ -47,10 +52,10 @@ struct SampleTable {
 
 struct DatasetInfo {
   int format_version = kFormatVersion;
-  std::string name;     // e.g. "market1501", "synthetic"
-  std::string source;   // where it came from (importer root, synth seed)
-  std::string checksum; // content checksum (hex), computed by the writer over images + metadata
-  std::vector<std::string> attribute_names;           // empty when there are no attributes
+  std::string name;      // e.g. "market1501", "synthetic"
+  std::string source;    // where it came from (importer root, synth seed)
+  std::string checksum;  // content checksum (hex), computed by the writer over images + metadata
+  std::vector<std::string> attribute_names;                // empty when there are no attributes
   std::vector<std::vector<std::string>> attribute_values;  // value names per attribute
   bool has_captions = false;
 };
@@ -75,6 +80,7 @@ class DatasetWriter {
   void add(const SampleRecord& record);
   int64_t count() const;
   // Relabels nothing: callers set `label`. Computes the checksum, writes, fsyncs, renames.
+  // Throws InputError when the output cannot be written (names the path).
   DatasetInfo finish();
 
  private:
@@ -86,10 +92,12 @@ struct ReaderOptions {
   bool file_locking = false;  // HDF5 file locking; off is safe for read-only use on NFS/Lustre
 };
 
+// Opening reads and validates the metadata (a few MB for 100k samples); images stay on disk and
+// are read with one hyperslab read per call.
 class DatasetReader {
  public:
   // Throws InputError naming the file for: missing file, not HDF5 / truncated, missing field,
-  // wrong dtype or shape, newer format version.
+  // wrong dtype or shape, newer format version, inconsistent offsets or counts.
   explicit DatasetReader(const std::string& path, ReaderOptions options = {});
   ~DatasetReader();
   DatasetReader(const DatasetReader&) = delete;
@@ -113,9 +121,20 @@ class DatasetReader {
   // Indices of samples of one split, in file order.
   std::vector<int64_t> indicesOf(Split split) const;
 
+  // "FILE sample I (SOURCE-PATH)": the context to pass to decodeJpeg so that a corrupt image
+  // names its file, index and source path. Thread-safe (reads in-memory metadata only).
+  std::string sampleContext(int64_t index) const;
+
+  // Reads every sample and recomputes the content checksum (for `agreid inspect --verify`).
+  std::string recomputeChecksum() const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// True when `path` is an HDF5 file whose root attribute `agreid_kind` is "dataset". Never throws
+// for unreadable or non-HDF5 files (returns false).
+bool isDatasetFile(const std::string& path);
 
 }  // namespace agreid::data

@@ -1,0 +1,109 @@
+// Thin RAII and I/O helpers over the HDF5 C API, private to the data library (dataset reader and
+// writer; other HDF5 files of agreid may use them too). Every helper throws InputError naming the
+// file and the object path for problems caused by the file's content, and InternalError
+// (AGREID_CHECK) for failed library calls that indicate a bug.
+//
+// Thread-safety: HDF5 is not thread-safe; use these from one thread at a time per process.
+#pragma once
+
+#include <hdf5.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace agreid::data::h5 {
+
+// Owns one HDF5 identifier and closes it with the matching H5?close function.
+class Handle {
+ public:
+  Handle() = default;
+  explicit Handle(hid_t id) : id_(id) {}
+  ~Handle() { reset(); }
+  Handle(Handle&& other) noexcept : id_(other.id_) { other.id_ = H5I_INVALID_HID; }
+  Handle& operator=(Handle&& other) noexcept;
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+
+  hid_t get() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+  void reset();
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+};
+
+// Silences HDF5's automatic error-stack printing for its lifetime and restores the previous
+// handler afterwards (errors are turned into exceptions with our own messages instead).
+class ErrorSilencer {
+ public:
+  ErrorSilencer();
+  ~ErrorSilencer();
+  ErrorSilencer(const ErrorSilencer&) = delete;
+  ErrorSilencer& operator=(const ErrorSilencer&) = delete;
+
+ private:
+  H5E_auto2_t func_ = nullptr;
+  void* data_ = nullptr;
+};
+
+// A file-access property list with file locking on or off (H5Pset_file_locking when HDF5 >=
+// 1.10.7; otherwise HDF5_USE_FILE_LOCKING=FALSE is set in the environment before opening).
+Handle fileAccess(bool file_locking);
+
+// Element types this module stores.
+enum class Type { kUint8, kInt16, kInt32, kInt64, kString };
+const char* typeName(Type type);
+
+// --- Writing ---------------------------------------------------------------------------------
+
+void writeAttribute(hid_t object, const std::string& name, const std::string& value);
+void writeAttribute(hid_t object, const std::string& name, int64_t value);
+
+Handle createGroup(hid_t file, const std::string& path);
+
+// A fixed-size dataset of rank 1 or 2 (`dims`), written whole.
+template <typename T>
+void writeDataset(hid_t file, const std::string& path, const std::vector<T>& values,
+                  const std::vector<hsize_t>& dims);
+void writeStrings(hid_t file, const std::string& path, const std::vector<std::string>& values);
+
+// A one-dimensional uint8 dataset that grows by appends (chunked, unlimited maximum size).
+class ByteAppender {
+ public:
+  ByteAppender(hid_t file, const std::string& path, hsize_t chunk_bytes);
+  void append(const uint8_t* data, size_t size);  // buffered; full chunks are written
+  void flush();                                   // writes the buffered tail
+  hsize_t size() const { return written_ + buffer_.size(); }
+
+ private:
+  void writeBytes(const uint8_t* data, size_t size);
+  Handle dataset_;
+  hsize_t chunk_bytes_;
+  hsize_t written_ = 0;
+  std::vector<uint8_t> buffer_;
+};
+
+// --- Reading ---------------------------------------------------------------------------------
+
+// `file_label` names the file in error messages.
+bool exists(hid_t file, const std::string& path);
+
+// Opens a required dataset, checks its element type and rank; returns its dimensions.
+Handle openDataset(hid_t file, const std::string& file_label, const std::string& path, Type type,
+                   int rank, std::vector<hsize_t>* dims);
+
+template <typename T>
+std::vector<T> readAll(hid_t dataset, hsize_t count);
+std::vector<std::string> readStrings(hid_t dataset, const std::string& file_label,
+                                     const std::string& path, hsize_t count);
+// Reads elements [begin, end) of a one-dimensional uint8 dataset in one hyperslab read.
+std::vector<uint8_t> readBytes(hid_t dataset, hsize_t begin, hsize_t end);
+
+bool hasAttribute(hid_t object, const std::string& name);
+// Required attributes: missing or of the wrong type -> InputError naming file and attribute.
+std::string readStringAttribute(hid_t object, const std::string& file_label,
+                                const std::string& name);
+int64_t readIntAttribute(hid_t object, const std::string& file_label, const std::string& name);
+
+}  // namespace agreid::data::h5
