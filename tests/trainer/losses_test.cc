@@ -1,0 +1,204 @@
+// Losses against an independent Python reference (reference/losses_ref.py, Debian's python3 with
+// torch): the test dumps fixed double inputs, the script computes every loss and its gradients the
+// way the reference toolkits do, and the C++ values and autograd gradients must match.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <fstream>
+#include <map>
+
+#include "tests/support/test_support.h"
+#include "trainer/losses/attribute_losses.h"
+#include "trainer/losses/clip_loss.h"
+#include "trainer/losses/reid_losses.h"
+#include "trainer/losses/supcon_loss.h"
+
+namespace agreid::trainer {
+namespace {
+
+using TensorMap = std::map<std::string, at::Tensor>;
+
+void savePickle(const TensorMap& tensors, const std::string& path) {
+  c10::Dict<std::string, at::Tensor> dict;
+  for (const auto& [k, v] : tensors) dict.insert(k, v);
+  const std::vector<char> bytes = torch::pickle_save(dict);
+  std::ofstream(path, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+TensorMap loadPickle(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  TensorMap out;
+  for (const auto& entry : torch::pickle_load(bytes).toGenericDict()) {
+    out[entry.key().toStringRef()] = entry.value().toTensor();
+  }
+  return out;
+}
+
+TensorMap makeInputs() {
+  torch::manual_seed(7);
+  const auto opts = torch::TensorOptions().dtype(torch::kDouble);
+  TensorMap in;
+  in["labels"] = torch::tensor({0, 0, 1, 1, 2, 2, 3, 3}, torch::kLong);
+  in["logits"] = torch::randn({8, 5}, opts) * 2.0;
+  in["features"] = torch::randn({8, 6}, opts);
+  in["text"] = torch::randn({5, 6}, opts);
+  in["text_rows"] = torch::randn({8, 6}, opts);
+  in["attr_pred"] = torch::randn({8, 4, 5}, opts);
+  in["attr_target"] = torch::randn({8, 4, 5}, opts);
+  in["clip_image"] = torch::randn({6, 5}, opts);
+  in["clip_text"] = torch::randn({6, 5}, opts);
+  in["log_scale"] = torch::tensor({std::log(1.0 / 0.07)}, opts);
+  in["epsilon"] = torch::tensor({0.1}, opts);
+  in["margin"] = torch::tensor({0.3}, opts);
+  return in;
+}
+
+class LossesReferenceTest : public ::testing::Test {
+ protected:
+  // The reference runs once for the suite (importing torch takes seconds).
+  static void SetUpTestSuite() {
+    have_python_ = testing::havePythonTorch();
+    if (!have_python_) return;
+    testing::TempDir dir;
+    savePickle(makeInputs(), dir.file("in.pt"));
+    const auto r = testing::runShell(testing::shellQuote(AGREID_PYTHON) + " " +
+                                     testing::shellQuote(std::string(AGREID_SOURCE_DIR) +
+                                                         "/tests/trainer/reference/losses_ref.py") +
+                                     " " + dir.file("in.pt") + " " + dir.file("out.pt"));
+    if (r.exit_code != 0) {
+      reference_error_ = new std::string(r.err);
+      return;
+    }
+    reference_ = new TensorMap(loadPickle(dir.file("out.pt")));
+  }
+  static void TearDownTestSuite() {
+    delete reference_;
+    delete reference_error_;
+    reference_ = nullptr;
+    reference_error_ = nullptr;
+  }
+
+  void SetUp() override {
+    if (!have_python_) GTEST_SKIP() << "Debian's python3 with torch not found";
+    ASSERT_EQ(reference_error_, nullptr) << "reference failed: " << *reference_error_;
+    ASSERT_NE(reference_, nullptr);
+    inputs_ = makeInputs();
+    ref_ = *reference_;
+  }
+
+  at::Tensor var(const std::string& name) { return inputs_.at(name).clone().requires_grad_(true); }
+
+  // Compares `loss` and its gradients w.r.t. `wrt` with the reference entries `name/...`.
+  void expectMatches(const std::string& name, const at::Tensor& loss,
+                     const std::vector<std::pair<std::string, at::Tensor>>& wrt) {
+    ASSERT_TRUE(ref_.count(name + "/value")) << name;
+    EXPECT_NEAR(loss.item<double>(), ref_.at(name + "/value").item<double>(), 1e-10) << name;
+    std::vector<at::Tensor> leaves;
+    for (const auto& w : wrt) leaves.push_back(w.second);
+    const auto grads = torch::autograd::grad({loss}, leaves, {}, /*retain_graph=*/false,
+                                             /*create_graph=*/false, /*allow_unused=*/true);
+    for (size_t i = 0; i < wrt.size(); ++i) {
+      const at::Tensor expected = ref_.at(name + "/grad_" + wrt[i].first);
+      const at::Tensor got = grads[i].defined() ? grads[i] : torch::zeros_like(expected);
+      EXPECT_TRUE(torch::allclose(got, expected, 1e-9, 1e-11))
+          << name << " d/d" << wrt[i].first << "\n"
+          << got << "\nexpected\n"
+          << expected;
+    }
+  }
+
+  static bool have_python_;
+  static TensorMap* reference_;
+  static std::string* reference_error_;
+  TensorMap inputs_, ref_;
+};
+
+bool LossesReferenceTest::have_python_ = false;
+TensorMap* LossesReferenceTest::reference_ = nullptr;
+std::string* LossesReferenceTest::reference_error_ = nullptr;
+
+TEST_F(LossesReferenceTest, LabelSmoothedCrossEntropy) {
+  auto logits = var("logits");
+  expectMatches("ce", crossEntropyLabelSmooth(logits, inputs_["labels"], 0.1),
+                {{"logits", logits}});
+  auto logits0 = var("logits");
+  expectMatches("ce0", crossEntropyLabelSmooth(logits0, inputs_["labels"], 0.0),
+                {{"logits", logits0}});
+}
+
+TEST_F(LossesReferenceTest, BatchHardTriplet) {
+  auto f = var("features");
+  expectMatches("triplet", batchHardTripletLoss(f, inputs_["labels"], TripletOptions{0.3}),
+                {{"features", f}});
+}
+
+TEST_F(LossesReferenceTest, ImageToTextCrossEntropy) {
+  auto f = var("features");
+  auto t = var("text");
+  expectMatches("i2t", imageToTextCrossEntropy(f, t, inputs_["labels"], 0.1),
+                {{"features", f}, {"text", t}});
+}
+
+TEST_F(LossesReferenceTest, SupConBothDirections) {
+  auto f = var("features");
+  auto t = var("text_rows");
+  const auto& y = inputs_["labels"];
+  expectMatches("supcon", supConLoss(f, t, y, y) + supConLoss(t, f, y, y),
+                {{"features", f}, {"text_rows", t}});
+}
+
+TEST_F(LossesReferenceTest, AttributeAlignmentStopsGradientToTokens) {
+  auto a = var("attr_pred");
+  auto v = var("attr_target");
+  expectMatches("attr_align", attributeAlignmentLoss(a, v), {{"attr_pred", a}, {"attr_target", v}});
+}
+
+TEST_F(LossesReferenceTest, AttributeGuidanceWithOtsuMask) {
+  auto a = var("attr_pred");
+  auto v = var("attr_target");
+  const AttributeGuidance g = attributeGuidanceLoss(a, v, {GuidanceMask::kOtsu});
+  EXPECT_DOUBLE_EQ(g.gamma, ref_.at("otsu/gamma").item<double>());
+  EXPECT_GT(g.kept_fraction, 0.0);
+  EXPECT_LT(g.kept_fraction, 1.0);
+  expectMatches("attr_guide", g.loss, {{"attr_pred", a}, {"attr_target", v}});
+}
+
+TEST_F(LossesReferenceTest, AttributeGuidanceWithoutMask) {
+  auto a = var("attr_pred");
+  auto v = var("attr_target");
+  const AttributeGuidance g = attributeGuidanceLoss(a, v, {GuidanceMask::kNone});
+  EXPECT_EQ(g.gamma, -1.0);
+  EXPECT_EQ(g.kept_fraction, 1.0);
+  expectMatches("attr_guide_none", g.loss, {{"attr_pred", a}, {"attr_target", v}});
+}
+
+TEST_F(LossesReferenceTest, ClipContrastiveSingleRank) {
+  auto img = var("clip_image");
+  auto txt = var("clip_text");
+  auto scale = var("log_scale");
+  expectMatches("clip", clipContrastiveLoss(img, txt, scale),
+                {{"clip_image", img}, {"clip_text", txt}, {"log_scale", scale}});
+}
+
+TEST(OtsuThresholdTest, SplitsTwoClusters) {
+  const at::Tensor v = torch::cat({torch::full({50}, -0.5), torch::full({30}, 0.6)});
+  const double t = otsuThreshold(v);
+  EXPECT_GE(t, -0.5);
+  EXPECT_LT(t, 0.6);
+  EXPECT_EQ(v.gt(t).sum().item<int64_t>(), 30);
+}
+
+TEST(TripletLossTest, OneDimensionalHandComputed) {
+  // Points 0, 1 (label 0) and 3, 3.5 (label 1): anchor 0: d_ap 1, d_an 3 -> 0; anchor 1:
+  // d_ap 1, d_an 2 -> 0; anchor 3: d_ap .5, d_an 2 -> 0; anchor 3.5: d_ap .5, d_an 2.5 -> 0.
+  // With margin 2.0: max(0, 1-3+2)=0, max(0, 1-2+2)=1, .5, 0 -> mean 0.375.
+  const at::Tensor f = torch::tensor({0.0, 1.0, 3.0, 3.5}, torch::kDouble).unsqueeze(1);
+  const at::Tensor y = torch::tensor({0, 0, 1, 1}, torch::kLong);
+  EXPECT_NEAR(batchHardTripletLoss(f, y, TripletOptions{2.0}).item<double>(), 0.375, 1e-5);
+  EXPECT_NEAR(batchHardTripletLoss(f, y, TripletOptions{0.3}).item<double>(), 0.0, 1e-12);
+}
+
+}  // namespace
+}  // namespace agreid::trainer

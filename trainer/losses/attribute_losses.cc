@@ -1,0 +1,80 @@
+#include "trainer/losses/attribute_losses.h"
+
+#include <torch/torch.h>
+
+#include <array>
+#include <vector>
+
+#include "base/check.h"
+
+namespace agreid::trainer {
+namespace {
+
+constexpr int kOtsuBins = 256;
+
+void checkTokens(const at::Tensor& predicted, const at::Tensor& targets) {
+  AGREID_CHECK(predicted.dim() == 3 && predicted.sizes() == targets.sizes(),
+               "tokens must be [B, r, D] of equal shape, got ", predicted.sizes(), " and ",
+               targets.sizes());
+}
+
+}  // namespace
+
+at::Tensor tokenCosine(const at::Tensor& predicted, const at::Tensor& targets) {
+  checkTokens(predicted, targets);
+  return torch::cosine_similarity(predicted, targets, /*dim=*/2, /*eps=*/1e-8);
+}
+
+at::Tensor attributeAlignmentLoss(const at::Tensor& predicted, const at::Tensor& targets) {
+  return -tokenCosine(predicted, targets.detach()).mean();
+}
+
+double otsuThreshold(const at::Tensor& values) {
+  const at::Tensor flat = values.detach().to(torch::kCPU, torch::kDouble).contiguous().view(-1);
+  AGREID_CHECK(flat.numel() > 0, "otsuThreshold needs at least one value");
+  const double* v = flat.data_ptr<double>();
+  const double width = 2.0 / kOtsuBins;
+  std::array<double, kOtsuBins> hist{};
+  for (int64_t i = 0; i < flat.numel(); ++i) {
+    int bin = static_cast<int>(std::floor((v[i] + 1.0) / width));
+    hist[std::clamp(bin, 0, kOtsuBins - 1)] += 1.0;
+  }
+  std::array<double, kOtsuBins> centre{};
+  for (int k = 0; k < kOtsuBins; ++k) centre[k] = -1.0 + (k + 0.5) * width;
+  double total_count = 0.0, total_sum = 0.0;
+  for (int k = 0; k < kOtsuBins; ++k) {
+    total_count += hist[k];
+    total_sum += hist[k] * centre[k];
+  }
+  double best = -1.0;
+  int best_k = 0;
+  double w0 = 0.0, s0 = 0.0;
+  for (int k = 0; k < kOtsuBins - 1; ++k) {
+    w0 += hist[k];
+    s0 += hist[k] * centre[k];
+    const double w1 = total_count - w0;
+    double variance = 0.0;
+    if (w0 > 0.0 && w1 > 0.0) {
+      const double mu0 = s0 / w0, mu1 = (total_sum - s0) / w1;
+      variance = w0 * w1 * (mu0 - mu1) * (mu0 - mu1);
+    }
+    if (variance > best) {
+      best = variance;
+      best_k = k;
+    }
+  }
+  return centre[best_k];
+}
+
+AttributeGuidance attributeGuidanceLoss(const at::Tensor& predicted, const at::Tensor& targets,
+                                        const AttributeGuidanceOptions& opts) {
+  const at::Tensor cos = tokenCosine(predicted, targets);
+  AttributeGuidance out;
+  out.gamma = opts.mask == GuidanceMask::kOtsu ? otsuThreshold(cos) : -1.0;
+  const at::Tensor keep = cos.detach().gt(out.gamma).to(cos.scalar_type());
+  out.kept_fraction = keep.mean().item<double>();
+  out.loss = -(keep * cos).mean();
+  return out;
+}
+
+}  // namespace agreid::trainer
