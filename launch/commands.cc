@@ -12,6 +12,11 @@ Config configFromArgs(const ParsedArgs& args) {
 std::vector<CommandSpec> builtinCommands() {
   return {
       configCommand(),
+      importCommand(),
+      inspectCommand(),
+      evalCommand(),
+      promptCommand(),
+      sweepCommand(),
   };
 }
 
