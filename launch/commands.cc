@@ -12,10 +12,6 @@ Config configFromArgs(const ParsedArgs& args) {
 std::vector<CommandSpec> builtinCommands() {
   return {
       configCommand(),
-      importCommand(),
-      inspectCommand(),
-      evalCommand(),
-      promptCommand(),
       sweepCommand(),
   };
 }

@@ -15,10 +15,6 @@ std::vector<CommandSpec> builtinCommands();
 Config configFromArgs(const ParsedArgs& args);
 
 CommandSpec configCommand();
-CommandSpec importCommand();
-CommandSpec inspectCommand();
-CommandSpec evalCommand();
-CommandSpec promptCommand();
 CommandSpec sweepCommand();
 
 }  // namespace agreid::launch
