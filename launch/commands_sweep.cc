@@ -42,7 +42,7 @@ std::string findScript(const ParsedArgs& args, const std::string& exe) {
       "slurm/sweep.sbatch not found (run from the agreid checkout or pass --script FILE)");
 }
 
-int runCollect(const ParsedArgs& args, CommandContext& ctx) {
+int runCollect(const ParsedArgs& args) {
   if (args.positionals.size() != 2) {
     throw InputError("agreid sweep collect: expected one sweep folder (agreid sweep collect DIR)");
   }
@@ -50,15 +50,16 @@ int runCollect(const ParsedArgs& args, CommandContext& ctx) {
   std::cout << resultsMarkdown(r);
   int64_t ok = 0;
   for (const auto& row : r.rows) ok += row.status == "ok";
-  ctx.log.info(ok, " of ", r.rows.size(), " points have results; sorted by ",
-               r.metric_column.empty() ? r.metric + " (not found in any results.json)"
-                                       : r.metric_column + " (" + r.mode + ")",
-               "; table in ", r.dir, "/results.md and results.csv");
+  // Stdout carries only the table; the summary goes to stderr.
+  std::cerr << ok << " of " << r.rows.size() << " points have results; sorted by "
+            << (r.metric_column.empty() ? r.metric + " (not found in any results.json)"
+                                        : r.metric_column + " (" + r.mode + ")")
+            << "; table in " << r.dir << "/results.md and results.csv\n";
   return kExitOk;
 }
 
 int runSweep(const ParsedArgs& args, CommandContext& ctx) {
-  if (!args.positionals.empty() && args.positionals[0] == "collect") return runCollect(args, ctx);
+  if (!args.positionals.empty() && args.positionals[0] == "collect") return runCollect(args);
   if (args.positionals.size() != 1) {
     throw InputError("agreid sweep: expected one spec file (agreid sweep SPEC.toml --dry-run)");
   }
@@ -85,8 +86,10 @@ int runSweep(const ParsedArgs& args, CommandContext& ctx) {
     writeSweepFolder(spec, points);
     const std::string job = submitSweep(spec, points, options);
     std::cout << job << "\n";
-    ctx.log.info("submitted job array ", job, ": ", points.size(), " points, at most ",
-                 spec.max_parallel, " at once; results: agreid sweep collect ", spec.dir);
+    // Stdout carries only the job id (job=$(agreid sweep SPEC --submit)).
+    std::cerr << "submitted job array " << job << ": " << points.size() << " points, at most "
+              << spec.max_parallel << " at once; results: agreid sweep collect " << spec.dir
+              << "\n";
     return kExitOk;
   }
   writeSweepFolder(spec, points);
