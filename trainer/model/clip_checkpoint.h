@@ -1,0 +1,52 @@
+// CLIP checkpoints: OpenAI's TorchScript archives (ViT-B-16.pt and friends) and agreid's own,
+// read by one code path. Tensors are read by their state-dict names (parameters and buffers of
+// the archive's module tree), floating tensors converted to fp32, and the architecture inferred
+// from shapes as OpenAI's build_model() does. agreid's archives add int64 metadata tensors the
+// loader knows: visual.grid_size [2] (non-square grids), visual.transformer.heads and
+// transformer.heads (head counts that are not width / 64).
+//
+// Errors are InputError naming the file: not a TorchScript archive, a missing tensor, unexpected
+// tensors (listed), a shape mismatch (name, expected, found). Functions are thread-compatible.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "trainer/model/clip_model.h"
+
+namespace agreid::trainer {
+
+// Every tensor of a TorchScript archive by its dotted name; floating tensors as fp32. The dtype
+// the floating tensors were stored in goes to `stored_dtype` when given.
+std::map<std::string, at::Tensor> readCheckpointTensors(const std::string& path,
+                                                        std::string* stored_dtype = nullptr);
+
+// The architecture of the CLIP tensors `tensors` read from `path` (for messages).
+ClipArch inferClipArch(const std::map<std::string, at::Tensor>& tensors, const std::string& path);
+
+// Loads a CLIP checkpoint into a new fp32 ClipModel on the CPU.
+std::shared_ptr<ClipModel> loadClip(const std::string& path);
+
+// Writes `model` as a TorchScript archive that loadClip() reads (OpenAI names plus metadata).
+// Written to a temporary file and renamed, so `path` is never half-written. Throws InputError
+// when the folder is not writable.
+void saveClip(const ClipModel& model, const std::string& path);
+
+// Writes `tensors` (dotted names) as a TorchScript archive of nested modules holding them as
+// parameters (int64 tensors as buffers), through a temporary file and a rename. saveClip() uses
+// it; tests use it to build broken checkpoints.
+void writeTensorArchive(const std::map<std::string, at::Tensor>& tensors, const std::string& path);
+
+// Architecture and parameter counts (vision / text / total) of a model, several lines.
+std::string describeClip(const ClipModel& model);
+// describeClip() of a checkpoint, plus the file and its stored dtype.
+std::string describeCheckpoint(const std::string& path);
+
+// True when `path` starts like a zip archive (TorchScript archives are zip files); cheap, for
+// dispatching `agreid inspect`.
+bool isZipArchive(const std::string& path);
+
+}  // namespace agreid::trainer
