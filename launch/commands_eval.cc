@@ -1,0 +1,113 @@
+// agreid eval: metrics (results.json, a Markdown table), a CMC plot and ranked-list images from
+// precomputed query and gallery features (files written by `agreid extract`). Distributed: every
+// rank reads both files and scores a share of the queries (trainer/eval/metrics.h); rank 0 writes.
+#include <filesystem>
+#include <memory>
+
+#include "base/error.h"
+#include "comm/mpi_communicator.h"
+#include "comm/mpi_session.h"
+#include "data/dataset.h"
+#include "launch/commands.h"
+#include "trainer/eval/features_file.h"
+#include "trainer/eval/metrics.h"
+#include "trainer/eval/results.h"
+#include "trainer/eval/visualize.h"
+
+namespace agreid::launch {
+namespace {
+
+// Evenly spread query rows for ranked-list images.
+std::vector<int64_t> spreadRows(int64_t rows, int64_t count) {
+  std::vector<int64_t> out;
+  count = std::min(count, rows);
+  for (int64_t i = 0; i < count; ++i) out.push_back(i * rows / count);
+  return out;
+}
+
+// Opens a dataset file for ranked-list images; null (with a warning) when it does not exist.
+std::unique_ptr<data::DatasetReader> openImages(const std::string& path, const Log& log) {
+  if (path.empty() || !std::filesystem::exists(path)) {
+    log.warn("ranked lists skipped: dataset file '", path, "' not found (pass --data FILE.h5)");
+    return nullptr;
+  }
+  return std::make_unique<data::DatasetReader>(path);
+}
+
+int runEval(const ParsedArgs& args, CommandContext& ctx) {
+  const Config config = configFromArgs(args);
+  const std::string query_path = args.get("features"), gallery_path = args.get("gallery");
+  const std::string out_dir = args.get("out");
+  if (query_path.empty() || gallery_path.empty() || out_dir.empty()) {
+    throw InputError(
+        "agreid eval: --features QUERY.h5, --gallery GALLERY.h5 and --out DIR are required");
+  }
+  const trainer::FeatureSet query = trainer::readFeaturesFile(query_path);
+  const trainer::FeatureSet gallery = trainer::readFeaturesFile(gallery_path);
+  if (query.size() == 0) throw InputError(query_path + ": the query features file has no rows");
+  if (gallery.size() == 0) {
+    throw InputError(gallery_path + ": the gallery features file has no rows");
+  }
+  if (query.dim() != gallery.dim()) {
+    throw InputError("feature dimensions differ: " + query_path + " has " +
+                     std::to_string(query.dim()) + "-d features, " + gallery_path + " has " +
+                     std::to_string(gallery.dim()) + "-d");
+  }
+  std::unique_ptr<comm::MpiCommunicator> communicator;
+  if (ctx.mpi && ctx.mpi->size() > 1) communicator = std::make_unique<comm::MpiCommunicator>();
+
+  trainer::EvaluateRequest request;
+  request.record = spreadRows(query.size(), config.eval.ranked_lists);
+  const trainer::EvalResults results =
+      trainer::evaluate(query, gallery, config.eval, communicator.get(), request);
+  if (ctx.log.rank() != 0) return 0;
+
+  std::error_code ec;
+  std::filesystem::create_directories(out_dir, ec);
+  if (ec) throw InputError(out_dir + ": cannot create the output folder: " + ec.message());
+  const std::filesystem::path out(out_dir);
+  trainer::writeResultsJson((out / "results.json").string(), results);
+  trainer::writeFileAtomically((out / "cmc.svg").string(), trainer::cmcSvg(results));
+  if (!results.ranked.empty()) {
+    // Both splits come from --data, else from the dataset file each features file names.
+    const std::string data_path = args.get("data");
+    const bool separate = data_path.empty() && gallery.info.dataset != query.info.dataset;
+    auto query_images = openImages(data_path.empty() ? query.info.dataset : data_path, ctx.log);
+    auto gallery_images = separate ? openImages(gallery.info.dataset, ctx.log) : nullptr;
+    const data::DatasetReader* gallery_reader =
+        separate ? gallery_images.get() : query_images.get();
+    if (query_images && gallery_reader) {
+      trainer::writeRankedListImages((out / "ranked").string(), results.ranked, query, gallery,
+                                     *query_images, *gallery_reader);
+    }
+  }
+  ctx.log.info("evaluation of ", query_path, " against ", gallery_path, "\n",
+               trainer::resultsMarkdown(results), "results in ", out_dir);
+  return 0;
+}
+
+}  // namespace
+
+CommandSpec evalCommand() {
+  CommandSpec spec;
+  spec.name = "eval";
+  spec.summary = "Evaluate re-ID features: mAP, CMC, mINP, CMC plot and ranked lists.";
+  spec.usage =
+      "agreid eval --features QUERY.h5 --gallery GALLERY.h5 --out DIR [--data DATASET.h5]\n"
+      "            [--config FILE] [--set eval.key=value ...]";
+  spec.details =
+      "Reads two features files written by `agreid extract` (query and gallery splits) and\n"
+      "writes DIR/results.json, DIR/cmc.svg and DIR/ranked/ (eval.ranked_lists query images with\n"
+      "their top-10 gallery items; images come from --data or the dataset the features name).\n"
+      "Protocol and metrics: docs/evaluation.md. Under mpiexec the queries are shared out.";
+  spec.options = configOptions();
+  spec.options.push_back({"features", "QUERY.h5", "query features file"});
+  spec.options.push_back({"gallery", "GALLERY.h5", "gallery features file"});
+  spec.options.push_back({"out", "DIR", "output folder (results.json, cmc.svg, ranked/)"});
+  spec.options.push_back({"data", "DATASET.h5", "dataset file for ranked-list images"});
+  spec.uses_mpi = true;
+  spec.run = &runEval;
+  return spec;
+}
+
+}  // namespace agreid::launch

@@ -1,0 +1,156 @@
+// `agreid eval`: outputs (results.json equal to the library's metrics, cmc.svg, ranked-list
+// images with the right border colours), 2 MPI ranks == 1 rank, and bad inputs (one-line error,
+// exit code 2, no output folder).
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "data/dataset.h"
+#include "data/jpeg_codec.h"
+#include "tests/support/test_support.h"
+#include "tests/trainer/eval_test_util.h"
+#include "trainer/eval/features_file.h"
+#include "trainer/eval/metrics.h"
+
+namespace agreid::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Query and gallery feature files whose `index` points into a dataset file of solid-colour
+// images (query samples first, then gallery samples).
+struct CliFixture {
+  testing::TempDir tmp;
+  testing::SyntheticEval data = testing::makeSyntheticEval({});
+  std::string query = tmp.file("query.h5"), gallery = tmp.file("gallery.h5");
+  std::string dataset = tmp.file("dataset.h5");
+
+  CliFixture() {
+    data::DatasetWriter writer(dataset, {"eval-test", "generated", {}, {}, 1 << 16});
+    auto add = [&](FeatureSet& set, data::Split split) {
+      for (int64_t i = 0; i < set.size(); ++i) {
+        data::RgbImage img{16, 8, std::vector<uint8_t>(16 * 8 * 3, static_cast<uint8_t>(i * 7))};
+        data::SampleRecord r;
+        r.jpeg = data::encodeJpeg(img);
+        r.pid = static_cast<int32_t>(set.pid[i]);
+        r.camid = static_cast<int16_t>(set.camid[i]);
+        r.split = split;
+        r.path = "s" + std::to_string(writer.count()) + ".jpg";
+        set.index[i] = writer.count();
+        writer.add(r);
+      }
+    };
+    add(data.query, data::Split::kQuery);
+    add(data.gallery, data::Split::kGallery);
+    writer.finish();
+    data.query.info.dataset = data.gallery.info.dataset = dataset;
+    writeFeaturesFile(query, data.query);
+    writeFeaturesFile(gallery, data.gallery);
+  }
+};
+
+double jsonNumber(const std::string& json, const std::string& key) {
+  const size_t at = json.find("\"" + key + "\": ");
+  if (at == std::string::npos) return NAN;
+  return std::stod(json.substr(at + key.size() + 4));
+}
+
+TEST(EvalCommand, WritesResultsPlotAndRankedLists) {
+  CliFixture f;
+  const std::string out = f.tmp.file("out");
+  const auto r =
+      testing::runAgreid({"eval", "--features", f.query, "--gallery", f.gallery, "--out", out,
+                          "--set", "eval.ranked_lists=3", "--set", "eval.block_size=5"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("| mAP |"), std::string::npos) << r.out;
+  const std::string json = testing::readFile(out + "/results.json");
+  EvalOptions o;
+  const EvalResults expected = evaluate(f.data.query, f.data.gallery, o, nullptr);
+  EXPECT_DOUBLE_EQ(jsonNumber(json, "mAP"), expected.all.map);
+  EXPECT_DOUBLE_EQ(jsonNumber(json, "rank1"), expected.all.rank(1));
+  EXPECT_DOUBLE_EQ(jsonNumber(json, "mINP"), expected.all.minp);
+  EXPECT_EQ(jsonNumber(json, "num_valid_query"), expected.all.num_valid_query);
+  EXPECT_EQ(jsonNumber(json, "num_gallery"), f.data.gallery.size());
+  EXPECT_NE(json.find("\"occluded\": {"), std::string::npos);
+  const std::string svg = testing::readFile(out + "/cmc.svg");
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  EXPECT_NE(svg.find("<polyline"), std::string::npos);
+  EXPECT_NE(svg.find("</svg>"), std::string::npos);
+
+  // Three ranked lists; in each, the first gallery cell's border is green iff its pid matches.
+  EvalOptions opts;
+  EvaluateRequest request;
+  request.record = {0, f.data.query.size() / 3, 2 * f.data.query.size() / 3};
+  const EvalResults lists = evaluate(f.data.query, f.data.gallery, opts, nullptr, request);
+  for (const RankedList& list : lists.ranked) {
+    const std::string path = out + "/ranked/query_" + std::to_string(list.query) + ".jpg";
+    ASSERT_TRUE(fs::exists(path)) << path;
+    const std::string bytes = testing::readFile(path);
+    const auto img =
+        data::decodeJpeg(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), path);
+    // Cell layout of visualize.cc: gap 6, cells 72 wide (64 + 2 * 4 border), query, 3 gaps.
+    const int x = 6 + 72 + 18 + 1, y = 6 + 40;
+    const uint8_t* p = &img.pixels[(y * img.width + x) * 3];
+    const bool same = f.data.gallery.pid[list.gallery[0]] == f.data.query.pid[list.query];
+    EXPECT_GT(same ? p[1] : p[0], 120) << path;
+    EXPECT_LT(same ? p[0] : p[1], 80) << path;
+  }
+  EXPECT_TRUE(fs::exists(out + "/ranked/index.md"));
+}
+
+TEST(EvalCommand, TwoMpiRanksWriteTheSameResults) {
+  CliFixture f;
+  const auto one = testing::runAgreid({"eval", "--features", f.query, "--gallery", f.gallery,
+                                       "--out", f.tmp.file("one"), "--set", "eval.rerank=true",
+                                       "--set", "eval.k1=8", "--set", "eval.k2=3"});
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  const auto two = testing::runShell(
+      "mpiexec -n 2 --oversubscribe " + testing::shellQuote(AGREID_BINARY) + " eval --features " +
+      testing::shellQuote(f.query) + " --gallery " + testing::shellQuote(f.gallery) + " --out " +
+      testing::shellQuote(f.tmp.file("two")) +
+      " --set eval.rerank=true --set eval.k1=8 --set eval.k2=3 --set eval.block_size=3");
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_EQ(testing::readFile(f.tmp.file("one") + "/results.json"),
+            testing::readFile(f.tmp.file("two") + "/results.json"));
+}
+
+// Runs eval expecting exit 2, a one-line error containing every part, and no output folder.
+void expectRefused(const std::vector<std::string>& args, const std::vector<std::string>& parts,
+                   const std::string& out) {
+  const auto r = testing::runAgreid(args);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(testing::lineCount(r.err), 1) << r.err;
+  for (const auto& p : parts) EXPECT_NE(r.err.find(p), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(EvalCommand, BadInputs) {
+  CliFixture f;
+  const std::string out = f.tmp.file("out");
+  FeatureSet narrow = f.data.gallery;
+  narrow.features = narrow.features.slice(1, 0, 8).contiguous();
+  const std::string narrow_path = f.tmp.file("narrow.h5");
+  writeFeaturesFile(narrow_path, narrow);
+  expectRefused({"eval", "--features", f.query, "--gallery", narrow_path, "--out", out},
+                {"query.h5 has 16-d", "narrow.h5 has 8-d"}, out);
+  expectRefused({"eval", "--features", f.tmp.file("nope.h5"), "--gallery", f.gallery, "--out", out},
+                {"nope.h5: features file not found"}, out);
+  FeatureSet empty = f.data.query;
+  empty.features = at::zeros({0, 16}, at::kFloat);
+  empty.pid.clear();
+  empty.camid.clear();
+  empty.index.clear();
+  empty.occluded.clear();
+  const std::string empty_path = f.tmp.file("empty.h5");
+  writeFeaturesFile(empty_path, empty);
+  expectRefused({"eval", "--features", empty_path, "--gallery", f.gallery, "--out", out},
+                {"empty.h5: the query features file has no rows"}, out);
+  expectRefused({"eval", "--features", f.query, "--gallery", f.gallery, "--out", out, "--set",
+                 "eval.rerank=true", "--set", "eval.rerank_max_samples=10"},
+                {"eval.rerank_max_samples = 10"}, out);
+}
+
+}  // namespace
+}  // namespace agreid::trainer
