@@ -28,6 +28,15 @@ hid_t nativeType<int64_t>() {
   return H5T_NATIVE_INT64;
 }
 
+// Creation properties without modification times, so that the same content gives byte-identical
+// files (HDF5 stores object times by default).
+Handle untimedCreation(hid_t property_class) {
+  Handle plist(H5Pcreate(property_class));
+  AGREID_CHECK(plist.valid(), "H5Pcreate failed");
+  AGREID_CHECK(H5Pset_obj_track_times(plist.get(), false) >= 0, "H5Pset_obj_track_times failed");
+  return plist;
+}
+
 Handle variableStringType(H5T_cset_t cset) {
   Handle type(H5Tcopy(H5T_C_S1));
   AGREID_CHECK(type.valid(), "H5Tcopy failed");
@@ -173,7 +182,8 @@ void writeAttribute(hid_t object, const std::string& name, int64_t value) {
 }
 
 Handle createGroup(hid_t file, const std::string& path) {
-  Handle group(H5Gcreate2(file, path.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  Handle gcpl = untimedCreation(H5P_GROUP_CREATE);
+  Handle group(H5Gcreate2(file, path.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT));
   AGREID_CHECK(group.valid(), "H5Gcreate2 failed for ", path);
   return group;
 }
@@ -186,7 +196,8 @@ void writeDataset(hid_t file, const std::string& path, const std::vector<T>& val
   AGREID_CHECK(total == values.size(), "dataset ", path, " has ", values.size(),
                " values for its shape");
   Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
-  Handle dset(H5Dcreate2(file, path.c_str(), nativeType<T>(), space.get(), H5P_DEFAULT, H5P_DEFAULT,
+  Handle dcpl = untimedCreation(H5P_DATASET_CREATE);
+  Handle dset(H5Dcreate2(file, path.c_str(), nativeType<T>(), space.get(), H5P_DEFAULT, dcpl.get(),
                          H5P_DEFAULT));
   AGREID_CHECK(dset.valid(), "H5Dcreate2 failed for ", path);
   if (total > 0) {
@@ -209,7 +220,8 @@ void writeStrings(hid_t file, const std::string& path, const std::vector<std::st
   Handle type = variableStringType(H5T_CSET_UTF8);
   const hsize_t n = values.size();
   Handle space(H5Screate_simple(1, &n, nullptr));
-  Handle dset(H5Dcreate2(file, path.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT,
+  Handle dcpl = untimedCreation(H5P_DATASET_CREATE);
+  Handle dset(H5Dcreate2(file, path.c_str(), type.get(), space.get(), H5P_DEFAULT, dcpl.get(),
                          H5P_DEFAULT));
   AGREID_CHECK(dset.valid(), "H5Dcreate2 failed for ", path);
   std::vector<const char*> ptrs;
@@ -226,7 +238,7 @@ ByteAppender::ByteAppender(hid_t file, const std::string& path, hsize_t chunk_by
   AGREID_CHECK(chunk_bytes > 0, "chunk_bytes must be positive");
   const hsize_t zero = 0, unlimited = H5S_UNLIMITED;
   Handle space(H5Screate_simple(1, &zero, &unlimited));
-  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  Handle dcpl = untimedCreation(H5P_DATASET_CREATE);
   AGREID_CHECK(H5Pset_chunk(dcpl.get(), 1, &chunk_bytes_) >= 0, "H5Pset_chunk failed");
   dataset_ = Handle(H5Dcreate2(file, path.c_str(), H5T_NATIVE_UINT8, space.get(), H5P_DEFAULT,
                                dcpl.get(), H5P_DEFAULT));

@@ -25,6 +25,7 @@ struct LoaderOptions {
   int64_t num_workers = 2;        // decode/augment threads per process
   int64_t prefetch_batches = 4;   // bounded queue depth
   bool hdf5_file_locking = false; // off: safe on NFS/Lustre/GPFS (docs/data-format.md)
+  bool pin_memory = true;         // page-locked batches when CUDA is available (no-op on CPU)
 };
 
 // P identities x K instances per global batch (method.md §1.4).

@@ -12,6 +12,7 @@ Config configFromArgs(const ParsedArgs& args) {
 std::vector<CommandSpec> builtinCommands() {
   return {
       configCommand(),
+      synthCommand(),
       evalCommand(),
       promptCommand(),
       sweepCommand(),

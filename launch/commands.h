@@ -15,6 +15,7 @@ std::vector<CommandSpec> builtinCommands();
 Config configFromArgs(const ParsedArgs& args);
 
 CommandSpec configCommand();
+CommandSpec synthCommand();
 CommandSpec evalCommand();
 CommandSpec promptCommand();
 CommandSpec sweepCommand();

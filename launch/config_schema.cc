@@ -61,6 +61,8 @@ std::vector<KeySpec> configKeys(Config& c) {
       .add("prefetch_batches", &c.loader.prefetch_batches, "batches prepared ahead", 1, 1024)
       .add("hdf5_file_locking", &c.loader.hdf5_file_locking,
            "HDF5 file locking (off is safe on network file systems for read-only files)")
+      .add("pin_memory", &c.loader.pin_memory,
+           "page-locked batch memory for faster host-to-device copies (only when CUDA is available)")
       .add("identities_per_batch", &c.sampler.identities_per_batch,
            "P: identities in a global batch", 1, 65536)
       .add("instances_per_identity", &c.sampler.instances_per_identity,
