@@ -137,4 +137,8 @@ class DatasetReader {
 // for unreadable or non-HDF5 files (returns false).
 bool isDatasetFile(const std::string& path);
 
+// True when `path` starts like an HDF5 file but HDF5 cannot open it (truncated or corrupt), so
+// that tools can say so instead of "unknown file kind". Never throws.
+bool isUnreadableHdf5(const std::string& path);
+
 }  // namespace agreid::data

@@ -317,4 +317,14 @@ bool isDatasetFile(const std::string& path) {
   }
 }
 
+bool isUnreadableHdf5(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return false;
+  h5::ErrorSilencer silence;
+  if (H5Fis_hdf5(path.c_str()) <= 0) return false;
+  h5::Handle fapl = h5::fileAccess(/*file_locking=*/false);
+  h5::Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()));
+  return !file.valid();
+}
+
 }  // namespace agreid::data

@@ -13,6 +13,8 @@ std::vector<CommandSpec> builtinCommands() {
   return {
       configCommand(),
       synthCommand(),
+      importCommand(),
+      inspectCommand(),
       evalCommand(),
       promptCommand(),
       sweepCommand(),

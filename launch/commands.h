@@ -16,6 +16,8 @@ Config configFromArgs(const ParsedArgs& args);
 
 CommandSpec configCommand();
 CommandSpec synthCommand();
+CommandSpec importCommand();
+CommandSpec inspectCommand();
 CommandSpec evalCommand();
 CommandSpec promptCommand();
 CommandSpec sweepCommand();

@@ -1,0 +1,32 @@
+// Per-split statistics of a dataset and the human-readable description printed by
+// `agreid inspect` (launch/commands_inspect.cc) and `agreid import`.
+//
+// Pure functions over in-memory metadata; thread-safe.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "data/dataset.h"
+
+namespace agreid::data {
+
+struct SplitStats {
+  int64_t images = 0;
+  int64_t identities = 0;  // distinct pids
+  int64_t cameras = 0;     // distinct camids
+  int64_t occluded = 0;    // images flagged occluded
+};
+
+// Indexed by static_cast<int>(Split). Uses pid, camid, split and occluded of `samples`.
+std::array<SplitStats, 3> splitStats(const SampleTable& samples);
+
+// One row per split: "  train      12936 images    751 identities   6 cameras   0.0% occluded".
+std::string formatSplitStats(const std::array<SplitStats, 3>& stats);
+
+// Format version, name, source, checksum, sample count, per-split stats, attribute and caption
+// presence. Multi-line, ends with a newline.
+std::string describeDataset(const DatasetReader& reader);
+
+}  // namespace agreid::data
