@@ -98,6 +98,18 @@ bool isZipArchive(const std::string& path) {
   return in.gcount() == 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4;
 }
 
+bool isClipCheckpoint(const std::string& path) {
+  if (!isZipArchive(path)) return false;
+  try {
+    const auto module = torch::jit::load(path, torch::kCPU);
+    for (const auto& p : module.named_parameters(true)) {
+      if (p.name == "visual.conv1.weight") return true;
+    }
+  } catch (const std::exception&) {
+  }
+  return false;
+}
+
 std::map<std::string, at::Tensor> readCheckpointTensors(const std::string& path,
                                                         std::string* stored_dtype) {
   if (!std::filesystem::is_regular_file(path)) fail(path, "no such file");

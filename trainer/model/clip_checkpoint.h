@@ -45,8 +45,10 @@ std::string describeClip(const ClipModel& model);
 // describeClip() of a checkpoint, plus the file and its stored dtype.
 std::string describeCheckpoint(const std::string& path);
 
-// True when `path` starts like a zip archive (TorchScript archives are zip files); cheap, for
-// dispatching `agreid inspect`.
+// True when `path` starts like a zip archive (TorchScript archives are zip files); cheap.
 bool isZipArchive(const std::string& path);
+// True when `path` is a TorchScript archive holding visual.conv1.weight (a CLIP ViT checkpoint).
+// Never throws; loads the archive, so it costs about as much as reading the file.
+bool isClipCheckpoint(const std::string& path);
 
 }  // namespace agreid::trainer
