@@ -9,6 +9,7 @@
 #include "data/dataset_summary.h"
 #include "data/jpeg_codec.h"
 #include "launch/commands.h"
+#include "trainer/model/clip_checkpoint.h"
 
 namespace agreid::launch {
 namespace {
@@ -39,10 +40,15 @@ std::string describeDatasetFile(const std::string& path, const ParsedArgs& args)
   return text;
 }
 
+std::string describeClipFile(const std::string& path, const ParsedArgs&) {
+  return trainer::describeCheckpoint(path);
+}
+
 // Probed in order; the first match describes the file.
 std::vector<FileKind> fileKinds() {
   return {
       {"dataset", &data::isDatasetFile, &describeDatasetFile},
+      {"clip checkpoint", &trainer::isClipCheckpoint, &describeClipFile},
   };
 }
 
