@@ -269,6 +269,17 @@ TEST(SweepCommand, SubmitWithoutSbatchIsAnInputError) {
   EXPECT_FALSE(fs::exists(dir.file("sw")));
 }
 
+TEST(SweepCommand, ShippedSweepSpecsValidate) {
+  int seen = 0;
+  for (const auto& e : fs::directory_iterator(std::string(AGREID_SOURCE_DIR) + "/configs/sweeps")) {
+    if (e.path().extension() != ".toml") continue;
+    ++seen;
+    const auto spec = loadSweepSpec(e.path().string());
+    EXPECT_GE(expandSweep(spec).size(), 3u) << e.path();
+  }
+  EXPECT_GE(seen, 3);
+}
+
 TEST(SweepResultsJson, FlattensNestedNumbers) {
   const auto m = parseFlatJsonNumbers(
       R"({"mAP": 0.5, "all": {"rank1": 0.75, "cmc": [1, 2]}, "name": "x", "ok": true,
