@@ -15,6 +15,7 @@ class MpiSession {
   int rank() const { return rank_; }
   int size() const { return size_; }
   int localRank() const { return local_rank_; }
+  int localSize() const { return local_size_; }  // ranks on this node
   int threadLevel() const { return thread_level_; }
 
   // Aborts every rank of MPI_COMM_WORLD with `code` (after a CommError). Does not return.
@@ -25,6 +26,7 @@ class MpiSession {
   int rank_ = 0;
   int size_ = 1;
   int local_rank_ = 0;
+  int local_size_ = 1;
   int thread_level_ = 0;
 };
 

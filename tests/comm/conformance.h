@@ -1,6 +1,7 @@
-// The Communicator conformance suite (conformance_test.cc) runs against every implementation
-// through a Harness: one backend at one world size. Each test binary instantiates the suite with
-// its own harnesses (conformance_thread.cc, conformance_mpi.cc, conformance_nccl.cc).
+// The Communicator conformance suite (conformance_test.cc) and the reducer and all-gather tests run
+// against every implementation through a Harness: one backend at one world size. Each test binary
+// links one harness file (harness_thread.cc, harness_mpi.cc, harness_nccl.cc) that defines
+// harnessesOfThisBinary(); the test files instantiate their suites over it.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -10,6 +11,7 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "comm/communicator.h"
 
@@ -36,6 +38,10 @@ inline std::ostream& operator<<(std::ostream& os, const HarnessSpec& spec) {
   return os << spec.name;
 }
 
+// Defined by the harness file linked into the binary.
+std::vector<HarnessSpec> harnessesOfThisBinary();
+
+// Fixture of every suite that runs on the harnesses.
 class ConformanceTest : public ::testing::TestWithParam<HarnessSpec> {
  protected:
   void SetUp() override {

@@ -228,5 +228,8 @@ TEST_P(ConformanceTest, UnsupportedDtypeAndWrongDeviceAreRejected) {
   });
 }
 
+INSTANTIATE_TEST_SUITE_P(Comm, ConformanceTest, ::testing::ValuesIn(harnessesOfThisBinary()),
+                         harnessName);
+
 }  // namespace
 }  // namespace agreid::comm::testing

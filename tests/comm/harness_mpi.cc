@@ -1,4 +1,4 @@
-// Conformance suite against MpiCommunicator; the binary runs under mpiexec -n 1, 2 and 4 and
+// Harness: MpiCommunicator; the binary runs under mpiexec -n 1, 2 and 4 and
 // every process is one rank.
 #include <mpi.h>
 
@@ -17,10 +17,9 @@ class MpiHarness : public Harness {
   MpiCommunicator comm_{MPI_COMM_WORLD};
 };
 
-INSTANTIATE_TEST_SUITE_P(Mpi, ConformanceTest,
-                         ::testing::Values(HarnessSpec{
-                             "mpi", nullptr, [] { return std::make_unique<MpiHarness>(); }}),
-                         harnessName);
-
 }  // namespace
+
+std::vector<HarnessSpec> harnessesOfThisBinary() {
+  return {HarnessSpec{"mpi", nullptr, [] { return std::make_unique<MpiHarness>(); }}};
+}
 }  // namespace agreid::comm::testing

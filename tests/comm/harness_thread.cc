@@ -1,4 +1,4 @@
-// Conformance suite against ThreadCommunicator at world sizes 1, 2 and 4.
+// Harnesses: ThreadCommunicator at world sizes 1, 2 and 4.
 #include "comm/thread_communicator.h"
 #include "tests/comm/conformance.h"
 
@@ -20,9 +20,9 @@ HarnessSpec threadSpec(int n) {
           [n] { return std::make_unique<ThreadHarness>(n); }};
 }
 
-INSTANTIATE_TEST_SUITE_P(Thread, ConformanceTest,
-                         ::testing::Values(threadSpec(1), threadSpec(2), threadSpec(4)),
-                         harnessName);
-
 }  // namespace
+
+std::vector<HarnessSpec> harnessesOfThisBinary() {
+  return {threadSpec(1), threadSpec(2), threadSpec(4)};
+}
 }  // namespace agreid::comm::testing
