@@ -119,7 +119,7 @@ unpack_bundle() {
     return
   fi
   (cd "$dir" && sha256sum --quiet -c SHA256SUMS) || die "bundle '$src' is corrupt (sha256 mismatch)"
-  rm -rf "$usr" "$prefix/etc" "$prefix/lib"
+  rm -rf "${usr:?}" "${prefix:?}/etc" "${prefix:?}/lib"
   local n=0 deb
   for deb in "$dir"/debs/*.deb; do
     dpkg-deb -x "$deb" "$prefix" || die "dpkg-deb -x failed on $(basename "$deb")"
@@ -217,6 +217,28 @@ else
   command -v mpiexec >/dev/null && mpiexec --version >"$logs/mpiexec.txt" 2>&1 ||
     die "mpiexec from the prefix does not run: $(tail -n 2 "$logs/mpiexec.txt" | tr '\n' ' ')"
   note "mpiexec" "$(command -v mpiexec) ($(head -n 1 "$logs/mpiexec.txt"))"
+  # Compile and run a two-rank MPI program with the prefix's mpicc and mpiexec.
+  cat >"$logs/mpi_smoke.c" <<'EOF_C'
+#include <mpi.h>
+#include <stdio.h>
+int main(int argc, char** argv) {
+  int rank = 0, size = 0, sum = 0;
+  MPI_Init(&argc, &argv);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  MPI_Allreduce(&rank, &sum, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  if (rank == 0) printf("ranks %d, sum of ranks %d\n", size, sum);
+  MPI_Finalize();
+  return sum == size * (size - 1) / 2 ? 0 : 1;
+}
+EOF_C
+  mpicc "$logs/mpi_smoke.c" -o "$logs/mpi_smoke" >"$logs/mpi_smoke.txt" 2>&1 ||
+    die "mpicc from the prefix failed: $(tail -n 3 "$logs/mpi_smoke.txt" | tr '\n' ' ')"
+  OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader,tcp \
+    OMPI_MCA_btl_vader_single_copy_mechanism=none mpiexec -n 2 --oversubscribe \
+    "$logs/mpi_smoke" >>"$logs/mpi_smoke.txt" 2>&1 ||
+    die "a 2-rank MPI program did not run: $(tail -n 3 "$logs/mpi_smoke.txt" | tr '\n' ' ')"
+  note "MPI smoke (2 ranks)" "$(grep -m 1 '^ranks' "$logs/mpi_smoke.txt")"
 fi
 if [[ $stop_after == unpack ]]; then
   print_summary
@@ -265,7 +287,8 @@ if ((cuda)); then
     2>/dev/null || true)
   export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-${arch_list:-9.0}}
   export CUDAToolkit_ROOT=$cuda_home
-  export LD_LIBRARY_PATH="$(dirname "$nccl_lib"):$LD_LIBRARY_PATH"
+  LD_LIBRARY_PATH="$(dirname "$nccl_lib")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export LD_LIBRARY_PATH
   cmake_args+=(-DAGREID_WITH_CUDA=ON -DTorch_DIR="$torch_dir" -DCUDAToolkit_ROOT="$cuda_home"
     -DCMAKE_CUDA_COMPILER="$cuda_home/bin/nvcc" -DNCCL_INCLUDE_DIR="$nccl_inc"
     -DNCCL_LIBRARY="$nccl_lib")
@@ -315,7 +338,10 @@ fi
 # ----------------------------------------------------------------------------------- 3. build
 say "building ($jobs jobs${targets:+, targets: $targets})"
 build_cmd=(cmake --build "$build" -j "$jobs")
-[[ -n $targets ]] && build_cmd+=(--target $targets)
+if [[ -n $targets ]]; then
+  read -r -a target_list <<<"$targets"
+  build_cmd+=(--target "${target_list[@]}")
+fi
 if ! "${build_cmd[@]}" >"$logs/build.txt" 2>&1; then
   grep -m 20 -E 'error|Error' "$logs/build.txt" >&2 || tail -n 30 "$logs/build.txt" >&2
   die "build failed (full log: $logs/build.txt)"

@@ -99,12 +99,13 @@ if ! apt-get -s -o Dir::State::status="$work/status" -o APT::Architecture=amd64 
   die "apt could not resolve the root packages: $(tail -n 1 "$work/sim.err")"
 fi
 awk '/^Inst /{print $2}' "$work/sim.txt" | sed 's/:amd64$//' | sort -u >"$work/all.txt"
+mapfile -t all_pkgs <"$work/all.txt"
 is_root() { printf '%s\n' "${roots[@]}" | grep -qx "$1"; }
 is_host() { ! is_root "$1" && [[ $1 =~ $host_regex ]]; }
 # Keep what the roots reach through Depends/PreDepends without passing through a host package,
 # so nothing pulled in only by a dropped package (a -dev chain, a compiler) is bundled.
 apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
-  --no-enhances $(cat "$work/all.txt") 2>/dev/null |
+  --no-enhances "${all_pkgs[@]}" 2>/dev/null |
   awk '/^[^ ]/{pkg=$1; next}
        /^ [ |](Pre)?Depends:/{gsub(/[<>]/,"",$2); print pkg, $2; next}
        /^    /{print pkg, $1}' | sed 's/:amd64//g' | sort -u >"$work/edges.txt"
@@ -130,7 +131,8 @@ for p in "${roots[@]}"; do
 done
 
 # name version size (bytes) for the kept packages, in one apt-cache call.
-apt-cache show --no-all-versions $(cat "$work/keep.txt") |
+mapfile -t keep_pkgs <"$work/keep.txt"
+apt-cache show --no-all-versions "${keep_pkgs[@]}" |
   awk '/^Package:/{p=$2} /^Version:/{v=$2} /^Size:/{print p, v, $2}' | sort -u >"$work/info.txt"
 total=$(awk '{s+=$3} END{print s}' "$work/info.txt")
 count=$(wc -l <"$work/info.txt")
@@ -144,10 +146,11 @@ fi
 stage="$work/agreid-offline-bundle"
 mkdir -p "$stage/debs"
 echo "offline-bundle: downloading $count packages ($((total / 1048576)) MiB)"
+mapfile -t pinned < <(awk '{print $1"="$2}' "$work/info.txt")
 sandbox=()
 [[ $(id -u) -eq 0 ]] && sandbox=(-o APT::Sandbox::User=root)  # root: no _apt warning
 (cd "$stage/debs" && apt-get -q=2 -o APT::Architecture=amd64 "${sandbox[@]}" download \
-  $(awk '{print $1"="$2}' "$work/info.txt")) ||
+  "${pinned[@]}") ||
   die "apt-get download failed (network, or stale lists: run 'apt-get update')"
 
 # Manifest: one line per package (name, version, architecture, role, file, bytes, sha256).
@@ -165,7 +168,7 @@ sandbox=()
   done
 } >"$stage/MANIFEST.tsv"
 sed 's/^/# host package (not bundled): /' "$work/host.txt" >>"$stage/MANIFEST.tsv"
-for p in $(cat "$work/keep.txt"); do
+for p in "${keep_pkgs[@]}"; do
   ls "$stage"/debs/"${p}"_*.deb >/dev/null 2>&1 || die "package '$p' was not downloaded"
 done
 
