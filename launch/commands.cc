@@ -17,6 +17,10 @@ std::vector<CommandSpec> builtinCommands() {
       inspectCommand(),
       evalCommand(),
       promptCommand(),
+      pretrainCommand(),
+      pseudoLabelCommand(),
+      trainCommand(),
+      runCommand(),
       sweepCommand(),
   };
 }

@@ -21,5 +21,9 @@ CommandSpec inspectCommand();
 CommandSpec evalCommand();
 CommandSpec promptCommand();
 CommandSpec sweepCommand();
+CommandSpec pretrainCommand();
+CommandSpec pseudoLabelCommand();
+CommandSpec trainCommand();
+CommandSpec runCommand();
 
 }  // namespace agreid::launch

@@ -62,27 +62,6 @@ std::string resultsToJson(const EvalResults& r) {
   return os.str();
 }
 
-void writeFileAtomically(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw InputError(path + ": cannot write (is the folder writable?)");
-    f << content;
-    f.flush();
-    if (!f) {
-      f.close();
-      std::remove(tmp.c_str());
-      throw InputError(path + ": write failed (disk full?)");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw InputError(path + ": cannot move into place: " + ec.message());
-  }
-}
-
 void writeResultsJson(const std::string& path, const EvalResults& results) {
   writeFileAtomically(path, resultsToJson(results));
 }

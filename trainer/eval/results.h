@@ -10,6 +10,8 @@
 // max_rank) is written as null.
 #pragma once
 
+#include "trainer/util/atomic_file.h"  // writeFileAtomically
+
 #include <string>
 
 #include "trainer/eval/metrics.h"
@@ -24,8 +26,5 @@ void writeResultsJson(const std::string& path, const EvalResults& results);
 // A Markdown table: one row per query set (all, holistic, occluded), percentages with 2 decimals.
 std::string resultsMarkdown(const EvalResults& results);
 
-// Writes `content` to `path` through `<path>.tmp` and a rename. Throws InputError naming the
-// path when it cannot be written.
-void writeFileAtomically(const std::string& path, const std::string& content);
 
 }  // namespace agreid::trainer

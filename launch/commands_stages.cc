@@ -1,0 +1,244 @@
+// agreid pretrain | pseudo-label | train | run: the pipeline's stages as commands. Each reads the
+// configuration, starts the job (MPI communicator, device, threads) and writes a small JSON
+// summary into run.out_dir next to its outputs.
+#include <filesystem>
+#include <sstream>
+
+#include "base/error.h"
+#include "launch/commands.h"
+#include "launch/job.h"
+#include "trainer/eval/results.h"
+#include "launch/signals.h"
+#include "trainer/model/reid_model.h"
+#include "trainer/stages/dual_guidance.h"
+#include "trainer/stages/evaluate_model.h"
+#include "trainer/stages/pretrain.h"
+#include "trainer/stages/reid_checkpoint.h"
+#include "trainer/stages/pseudo_label.h"
+
+namespace agreid::launch {
+namespace {
+
+trainer::PseudoLabelSetup pseudoLabelSetup(const Config& config) {
+  trainer::PseudoLabelSetup s;
+  s.dataset = config.run.dataset;
+  s.model = config.model;
+  s.stage1 = config.stage1;
+  s.transform = config.transform;
+  s.loader = config.loader;
+  s.attribute_prompt = config.stage2.method == "ag-reid";
+  s.seed = config.run.seed;
+  s.cache_dir = config.stage1.cache_dir;
+  return s;
+}
+
+void writeSummaryJson(const Config& config, const std::string& name, const std::string& json,
+                      const Log& log) {
+  if (log.rank() != 0) return;
+  std::filesystem::create_directories(config.run.out_dir);
+  trainer::writeFileAtomically((std::filesystem::path(config.run.out_dir) / name).string(), json);
+}
+
+trainer::PseudoLabelResult runPseudoLabelStage(const Config& config, Job& job,
+                                               const Log& log) {
+  const auto result = trainer::obtainPseudoLabels(pseudoLabelSetup(config), job.stage());
+  std::ostringstream os;
+  os << "{\"cache\": \"" << result.path << "\", \"cache_hit\": "
+     << (result.cache_hit ? "true" : "false") << ", \"seconds\": " << result.seconds
+     << ", \"caching_images_per_s\": " << result.caching_images_per_s
+     << ", \"readout_accuracy\": " << result.readout_accuracy
+     << ", \"image_readout_accuracy\": " << result.image_readout_accuracy << "}\n";
+  writeSummaryJson(config, "pseudo_label.json", os.str(), log);
+  return result;
+}
+
+int runPretrainCommand(const ParsedArgs& args, CommandContext& ctx) {
+  Config config = configFromArgs(args);
+  resolveRunPaths(config);
+  Job job(ctx, config);
+  trainer::PretrainSetup setup;
+  setup.pretrain = config.pretrain;
+  setup.arch = config.clip;
+  setup.vocab = config.model.vocab;
+  setup.transform = config.transform;
+  setup.loader = config.loader;
+  setup.seed = config.run.seed;
+  setup.log_every = config.run.log_every;
+  setup.metrics_dir = config.run.out_dir;
+  const auto r = trainer::runPretrain(setup, job.stage());
+  std::ostringstream os;
+  os << "{\"checkpoint\": \"" << r.checkpoint << "\", \"steps\": " << r.steps
+     << ", \"first_loss\": " << r.first_loss << ", \"final_loss\": " << r.final_loss
+     << ", \"images_per_s\": " << r.images_per_s << ", \"holdout\": " << r.holdout
+     << ", \"recall1\": " << r.recall1 << ", \"recall5\": " << r.recall5
+     << ", \"seconds\": " << r.seconds << "}\n";
+  writeSummaryJson(config, "pretrain.json", os.str(), ctx.log);
+  return 0;
+}
+
+int runPseudoLabelCommand(const ParsedArgs& args, CommandContext& ctx) {
+  Config config = configFromArgs(args);
+  resolveRunPaths(config);
+  Job job(ctx, config);
+  runPseudoLabelStage(config, job, ctx.log);
+  return 0;
+}
+
+}  // namespace
+
+CommandSpec pretrainCommand() {
+  CommandSpec spec;
+  spec.name = "pretrain";
+  spec.summary = "CLIP image-text contrastive pretraining on a captioned dataset file.";
+  spec.usage = "agreid pretrain --config FILE [--set section.key=value ...]";
+  spec.details =
+      "Trains a CLIP of the [clip] architecture on pretrain.data (symmetric InfoNCE over the\n"
+      "global batch, learnable temperature, warmup + cosine), writes pretrain.out (default\n"
+      "<run.out_dir>/clip.pt) and reports image->caption Recall@1/5 on pretrain.holdout pairs.\n"
+      "Run under mpiexec for several ranks.";
+  spec.options = configOptions();
+  spec.uses_mpi = true;
+  spec.run = &runPretrainCommand;
+  return spec;
+}
+
+CommandSpec pseudoLabelCommand() {
+  CommandSpec spec;
+  spec.name = "pseudo-label";
+  spec.summary = "Stage 1: learn identity attribute tokens and the attribute encoder (cached).";
+  spec.usage = "agreid pseudo-label --config FILE [--set section.key=value ...]";
+  spec.details =
+      "Encodes the training images of run.dataset with model.weights (each rank its shard),\n"
+      "learns the identity prompt tokens V and the attribute encoder, and writes the pseudo-label\n"
+      "cache into stage1.cache_dir under a key of the weights, dataset, template and settings. A\n"
+      "cache with the same key is reused instead of recomputed.";
+  spec.options = configOptions();
+  spec.uses_mpi = true;
+  spec.run = &runPseudoLabelCommand;
+  return spec;
+}
+
+}  // namespace agreid::launch
+
+
+namespace agreid::launch {
+namespace {
+
+trainer::TrainSetup trainSetup(const Config& config) {
+  trainer::TrainSetup s;
+  s.dataset = config.run.dataset;
+  s.model = config.model;
+  s.stage1 = config.stage1;
+  s.stage2 = config.stage2;
+  s.transform = config.transform;
+  s.loader = config.loader;
+  s.sampler = config.sampler;
+  s.checkpoint = config.checkpoint;
+  s.eval = config.eval;
+  s.eval_dataset = config.eval.dataset.empty() ? config.run.dataset : config.eval.dataset;
+  s.out_dir = config.run.out_dir;
+  s.seed = config.run.seed;
+  s.log_every = config.run.log_every;
+  s.bf16 = config.run.bf16;
+  s.config_toml = configToToml(config);
+  return s;
+}
+
+void writeResolvedConfig(const Config& config, const Log& log) {
+  writeSummaryJson(config, "config.toml", configToToml(config), log);
+}
+
+// Returns kExitRequeue when training stopped on request.
+int trainStage(const Config& config, Job& job, const trainer::PseudoLabelCache& cache,
+               const Log& log) {
+  const auto r = trainer::runDualGuidance(trainSetup(config), cache, job.stage());
+  std::ostringstream os;
+  os << "{\"completed\": " << (r.completed ? "true" : "false") << ", \"model\": \""
+     << r.model_path << "\", \"steps\": " << r.steps << ", \"images_per_s\": " << r.images_per_s
+     << ", \"seconds\": " << r.seconds << "}\n";
+  writeSummaryJson(config, "train.json", os.str(), log);
+  if (!r.completed) {
+    log.info("stopped on request (signal ", stopSignal(), ") after step ", r.steps,
+             "; checkpoint written, exiting with ", kExitRequeue, " for requeue");
+    return kExitRequeue;
+  }
+  log.info("stage 2 done: ", r.steps, " steps, ", r.images_per_s, " images/s, model ",
+           r.model_path);
+  return 0;
+}
+
+void evalStage(const Config& config, Job& job, const std::string& checkpoint, const Log& log) {
+  auto model = trainer::loadReidCheckpoint(checkpoint);
+  trainer::ModelEvalSetup es;
+  es.dataset = config.eval.dataset.empty() ? config.run.dataset : config.eval.dataset;
+  es.transform = config.transform;
+  es.loader = config.loader;
+  es.eval = config.eval;
+  es.out_dir = config.run.out_dir;
+  es.weights = checkpoint;
+  const auto results = trainer::evaluateModel(*model, es, job.stage());
+  log.info("evaluation of ", checkpoint, " on ", es.dataset, "\n",
+           trainer::resultsMarkdown(results), "results in ", config.run.out_dir,
+           "/results.json");
+}
+
+int runTrainCommand(const ParsedArgs& args, CommandContext& ctx) {
+  Config config = configFromArgs(args);
+  resolveRunPaths(config);
+  Job job(ctx, config);
+  writeResolvedConfig(config, ctx.log);
+  const auto pl = runPseudoLabelStage(config, job, ctx.log);
+  return trainStage(config, job, pl.cache, ctx.log);
+}
+
+int runRunCommand(const ParsedArgs& args, CommandContext& ctx) {
+  Config config = configFromArgs(args);
+  resolveRunPaths(config);
+  Job job(ctx, config);
+  writeResolvedConfig(config, ctx.log);
+  const auto pl = runPseudoLabelStage(config, job, ctx.log);
+  const std::string model = trainer::finalModelPath(config.run.out_dir);
+  if (std::filesystem::exists(model) && trainer::isReidCheckpoint(model)) {
+    ctx.log.info("stage 2 already done: ", model, " exists; skipping training");
+  } else {
+    const int code = trainStage(config, job, pl.cache, ctx.log);
+    if (code != 0) return code;
+  }
+  evalStage(config, job, model, ctx.log);
+  return 0;
+}
+
+}  // namespace
+
+CommandSpec trainCommand() {
+  CommandSpec spec;
+  spec.name = "train";
+  spec.summary = "Stage 2: dual-guidance training (AG-ReID) or the CLIP-ReID baseline.";
+  spec.usage = "agreid train --config FILE [--set section.key=value ...]";
+  spec.details =
+      "Obtains the pseudo-label cache (computing it when missing), then trains the re-ID model\n"
+      "on run.dataset with stage2.method. Checkpoints go to <run.out_dir>/checkpoints and training\n"
+      "resumes from the latest one (checkpoint.resume = \"auto\"). SIGUSR1/SIGTERM: checkpoint at\n"
+      "the next step and exit with code 75. The final model is <run.out_dir>/model_final.pt.";
+  spec.options = configOptions();
+  spec.uses_mpi = true;
+  spec.run = &runTrainCommand;
+  return spec;
+}
+
+CommandSpec runCommand() {
+  CommandSpec spec;
+  spec.name = "run";
+  spec.summary = "pseudo-label -> train -> eval in one command, skipping finished stages.";
+  spec.usage = "agreid run --config FILE [--set section.key=value ...]";
+  spec.details =
+      "What the SLURM scripts call. A pseudo-label cache with the same key is reused, a finished\n"
+      "model (<run.out_dir>/model_final.pt) is not retrained, and an interrupted training resumes\n"
+      "from its latest checkpoint. Results: <run.out_dir>/results.json, cmc.svg, ranked/.";
+  spec.options = configOptions();
+  spec.uses_mpi = true;
+  spec.run = &runRunCommand;
+  return spec;
+}
+
+}  // namespace agreid::launch

@@ -1,0 +1,34 @@
+#include "launch/job.h"
+
+#include <filesystem>
+
+#include "base/check.h"
+#include "base/error.h"
+#include "comm/mpi_session.h"
+#include "launch/communicator_factory.h"
+#include "launch/signals.h"
+#include "trainer/device.h"
+
+namespace agreid::launch {
+namespace {
+
+c10::Device jobDevice(CommandContext& ctx, const Config& config) {
+  AGREID_CHECK(ctx.mpi != nullptr, "Job needs an MPI session");
+  trainer::configureThreads(config.run.threads, ctx.mpi->localSize());
+  return trainer::chooseDevice(config.run.device, ctx.mpi->localRank());
+}
+
+}  // namespace
+
+Job::Job(CommandContext& ctx, const Config& config)
+    : device_(jobDevice(ctx, config)),
+      comm_(makeCommunicator(device_)),
+      stage_{*comm_, ctx.log, device_, [] { return stopRequested(); }} {}
+
+void resolveRunPaths(Config& config) {
+  const std::filesystem::path out(config.run.out_dir);
+  if (config.pretrain.out.empty()) config.pretrain.out = (out / "clip.pt").string();
+  if (config.stage1.cache_dir.empty()) config.stage1.cache_dir = (out / "cache").string();
+}
+
+}  // namespace agreid::launch

@@ -1,0 +1,33 @@
+// Job: what a distributed command needs once MPI is up -- the communicator for the chosen device
+// (MPI for CPU tensors, NCCL for CUDA tensors), the device itself, intra-op threads, and the
+// StageContext handed to the trainer's stages (with the SIGUSR1/SIGTERM stop request).
+#pragma once
+
+#include <memory>
+
+#include "comm/communicator.h"
+#include "launch/cli.h"
+#include "launch/config.h"
+#include "trainer/stages/stage_context.h"
+
+namespace agreid::launch {
+
+class Job {
+ public:
+  // Requires ctx.mpi (the command has uses_mpi). Collective over MPI_COMM_WORLD.
+  Job(CommandContext& ctx, const Config& config);
+
+  comm::Communicator& comm() { return *comm_; }
+  trainer::StageContext& stage() { return stage_; }
+  c10::Device device() const { return stage_.device; }
+
+ private:
+  c10::Device device_;
+  std::unique_ptr<comm::Communicator> comm_;
+  trainer::StageContext stage_;
+};
+
+// Fills the defaults that depend on other keys (run.out_dir): pretrain.out, stage1.cache_dir.
+void resolveRunPaths(Config& config);
+
+}  // namespace agreid::launch

@@ -1,0 +1,317 @@
+#include "trainer/stages/dual_guidance.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "base/check.h"
+#include "base/error.h"
+#include "comm/communicator.h"
+#include "comm/gradient_reducer.h"
+#include "data/loader.h"
+#include "data/samplers.h"
+#include "trainer/engine/checkpointer.h"
+#include "trainer/engine/engine.h"
+#include "trainer/engine/hooks.h"
+#include "trainer/engine/lr_schedule.h"
+#include "trainer/engine/metrics_hook.h"
+#include "trainer/engine/param_groups.h"
+#include "trainer/memory/memory_bank.h"
+#include "trainer/model/attribute_encoder.h"
+#include "trainer/model/clip_checkpoint.h"
+#include "trainer/model/clip_model.h"
+#include "trainer/model/reid_model.h"
+#include "trainer/stages/dual_guidance_objective.h"
+#include "trainer/stages/evaluate_model.h"
+#include "trainer/stages/reid_checkpoint.h"
+#include "trainer/stages/training_data.h"
+
+namespace agreid::trainer {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The modules stage 2 trains, under one name space ("reid.", "encoder.") for parameter groups
+// and checkpoints.
+struct Trainable : torch::nn::Module {
+  Trainable(std::shared_ptr<ReidModel> reid_model, std::shared_ptr<AttributeEncoder> enc) {
+    reid = register_module("reid", std::move(reid_model));
+    if (enc) encoder = register_module("encoder", std::move(enc));
+  }
+  std::shared_ptr<ReidModel> reid;
+  std::shared_ptr<AttributeEncoder> encoder;
+};
+
+// bf16 autocast on CUDA for the forward pass (run.bf16); a no-op on CPU.
+class AutocastScope {
+ public:
+  explicit AutocastScope(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+  }
+  ~AutocastScope() {
+    if (!enabled_) return;
+    at::autocast::set_enabled(false);
+    at::autocast::clear_cache();
+  }
+
+ private:
+  bool enabled_;
+};
+
+// Drops the epoch's loader at the end of the epoch, before evaluation hooks open their own
+// (HDF5 has one user at a time).
+class ReleaseLoaderHook : public TrainHook {
+ public:
+  explicit ReleaseLoaderHook(std::unique_ptr<data::Loader>& loader) : loader_(loader) {}
+  void afterEpoch(TrainState&) override { loader_.reset(); }
+  void afterTrain(TrainState&) override { loader_.reset(); }
+
+ private:
+  std::unique_ptr<data::Loader>& loader_;
+};
+
+std::shared_ptr<AttributeEncoder> encoderFromCache(const TrainSetup& setup,
+                                                   const PseudoLabelCache& cache,
+                                                   const ClipArch& arch) {
+  if (setup.stage2.method != "ag-reid" || setup.stage2.beta <= 0) return nullptr;
+  if (cache.encoder.empty()) {
+    throw InputError("pseudo-label cache " + cache.key +
+                     " has no attribute encoder (computed for the clip-reid method)");
+  }
+  auto encoder = std::make_shared<AttributeEncoder>(AttributeEncoderOptions::fromConfig(
+      setup.stage1, arch.embed_dim, cache.tokens.size(1), arch.text_width));
+  torch::NoGradGuard no_grad;
+  auto params = encoder->named_parameters();
+  for (const auto& [name, value] : cache.encoder) {
+    at::Tensor* target = params.find(name);
+    if (!target || target->sizes() != value.sizes()) {
+      throw InputError("pseudo-label cache " + cache.key + ": attribute encoder tensor '" + name +
+                       "' does not fit the configured encoder (stage1.encoder_*)");
+    }
+    target->copy_(value);
+  }
+  return encoder;
+}
+
+// Batches per epoch: the fewest any epoch yields, so that every epoch has the same length
+// (the identity sampler's count varies slightly with the shuffle).
+int64_t stepsPerEpoch(const data::IdentitySampler& sampler, int64_t epochs) {
+  int64_t steps = std::numeric_limits<int64_t>::max();
+  for (int64_t e = 0; e < epochs; ++e) {
+    steps = std::min<int64_t>(steps, static_cast<int64_t>(sampler.epochBatches(e).size()));
+  }
+  return steps;
+}
+
+}  // namespace
+
+std::string finalModelPath(const std::string& out_dir) {
+  return (std::filesystem::path(out_dir) / "model_final.pt").string();
+}
+
+TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cache,
+                            StageContext& ctx) {
+  const auto t0 = Clock::now();
+  comm::Communicator& comm = ctx.comm;
+  const Stage2Options& o = setup.stage2;
+  const TrainingData data = loadTrainingData(setup.dataset);
+  if (cache.text_features.size(0) != data.num_ids || cache.tokens.size(0) != data.num_ids) {
+    throw InputError("pseudo-label cache " + cache.key + " holds " +
+                     std::to_string(cache.text_features.size(0)) + " identities, the dataset " +
+                     std::to_string(data.num_ids));
+  }
+  if (!std::filesystem::exists(setup.model.weights)) {
+    throw InputError(setup.model.weights + ": CLIP weights file not found (model.weights)");
+  }
+
+  torch::manual_seed(setup.seed);
+  std::shared_ptr<ReidModel> model;
+  ClipArch arch;
+  {
+    auto clip = loadClip(setup.model.weights);
+    arch = clip->arch();
+    model = std::make_shared<ReidModel>(
+        *clip, ReidModelOptions::fromConfig(setup.model, setup.transform.height,
+                                            setup.transform.width, data.num_ids,
+                                            data.num_cameras));
+  }
+  auto encoder = encoderFromCache(setup, cache, arch);
+  auto trainable = std::make_shared<Trainable>(model, encoder);
+  trainable->to(ctx.device);
+  const at::Tensor text_features = cache.text_features.to(ctx.device);
+  const at::Tensor tokens = cache.tokens.to(ctx.device);
+
+  std::unique_ptr<ContrastiveMemoryBank> bank;
+  if (o.memory_bank) {
+    MemoryBankOptions mo;
+    mo.num_identities = data.num_ids;
+    mo.dim = arch.embed_dim;
+    mo.temperature = o.memory_temperature;
+    mo.momentum = o.memory_momentum;
+    bank = std::make_unique<ContrastiveMemoryBank>(mo, comm);
+    // Initialised with each identity's mean stage-1 image feature (normalised).
+    const at::Tensor f = cache.image_features / cache.image_features.norm(2, 1, true).clamp_min(1e-12);
+    at::Tensor centres = torch::zeros({data.num_ids, f.size(1)});
+    centres.index_add_(0, cache.image_labels, f);
+    bank->loadFull((centres / centres.norm(2, 1, true).clamp_min(1e-12)).to(ctx.device));
+  }
+
+  ParamGroupOptions pg;
+  pg.lr = o.lr;
+  pg.weight_decay = o.weight_decay;
+  pg.bias_lr_factor = o.bias_lr_factor;
+  pg.weight_decay_bias = o.weight_decay_bias;
+  pg.lr_factors = {{"encoder.", o.encoder_lr_factor}};
+  const auto groups = buildParamGroups(*trainable, pg);
+  auto optimizer = makeAdam(groups);
+  std::vector<at::Tensor> params, buffers;
+  for (const auto& g : groups) params.push_back(g.param);
+  for (auto& b : trainable->buffers()) buffers.push_back(b);
+  comm::GradientReducer reducer(comm, params, buffers);
+
+  data::IdentitySampler sampler(data.indices, data.labels, setup.sampler, setup.seed,
+                                {comm.rank(), comm.size()});
+  EngineOptions eo;
+  eo.max_epochs = o.epochs;
+  eo.steps_per_epoch = stepsPerEpoch(sampler, o.epochs);
+  if (eo.steps_per_epoch == 0) {
+    throw InputError(setup.dataset + ": too few identities for one P x K batch (P = " +
+                     std::to_string(setup.sampler.identities_per_batch) + ")");
+  }
+  const std::string method = o.method == "ag-reid" ? "AG-ReID" : "CLIP-ReID";
+  ctx.log.info("stage 2 (", method, "): ", data.indices.size(), " images, ", data.num_ids,
+               " identities, ", o.epochs, " epochs x ", eo.steps_per_epoch, " steps, global batch ",
+               sampler.globalBatchSize(), " on ", comm.size(), " ranks");
+
+  DualGuidanceObjective objective(o, *model, encoder.get(), text_features, tokens, bank.get(),
+                                  comm);
+  const bool autocast = ctx.device.is_cuda() && setup.bf16;
+  std::unique_ptr<data::Loader> loader;
+  int64_t loader_epoch = -1;
+  auto step = [&](const TrainState& state) {
+    if (!loader || loader_epoch != state.epoch) {
+      data::LoaderPlan plan;
+      plan.batches = sampler.epochBatches(state.epoch);
+      plan.batches.resize(eo.steps_per_epoch);
+      plan.start_batch = state.batch_in_epoch;
+      plan.mode = data::TransformMode::kTrain;
+      plan.transform = setup.transform;
+      plan.seed = setup.seed;
+      plan.epoch = state.epoch;
+      loader = std::make_unique<data::Loader>(setup.dataset, plan, setup.loader);
+      loader_epoch = state.epoch;
+    }
+    auto batch = loader->next();
+    AGREID_CHECK(batch.has_value(), "loader ran out of batches at epoch ", state.epoch,
+                 " batch ", state.batch_in_epoch);
+    trainable->train();
+    ObjectiveTerms terms;
+    {
+      AutocastScope scope(autocast);
+      terms = objective.compute(batch->images.to(ctx.device, true),
+                                batch->camid.to(ctx.device, true), batch->label.to(ctx.device, true));
+    }
+    optimizer->zero_grad();
+    terms.total.backward();
+    reducer.finalize();
+    optimizer->step();
+    StepResult r;
+    r.loss = terms.values["loss"];
+    r.loss_terms = terms.values;
+    if (encoder && o.beta > 0) r.loss_terms["attr_gamma"] = terms.gamma;
+    r.images = sampler.globalBatchSize();
+    return r;
+  };
+
+  Checkpointer checkpointer({(std::filesystem::path(setup.out_dir) / "checkpoints").string(),
+                             setup.checkpoint.keep_last},
+                            comm);
+  auto contents = [&]() {
+    CheckpointContents c;
+    c.model = trainable.get();
+    c.optimizer = optimizer.get();
+    c.config_toml = setup.config_toml;
+    c.cache_key = cache.key;
+    if (bank) c.extra["memory_bank"] = bank->gatherFull().to(torch::kCPU);
+    return c;
+  };
+  std::vector<std::unique_ptr<TrainHook>> hooks;
+  WarmupMultiStepOptions sched;
+  sched.warmup_epochs = o.warmup_epochs;
+  sched.warmup_factor = o.warmup_factor;
+  sched.milestones = o.milestones;
+  sched.gamma = o.gamma;
+  hooks.push_back(std::make_unique<LrScheduleHook>(*optimizer, baseLrs(groups),
+                                                   warmupMultiStepSchedule(sched)));
+  MetricsHookOptions mh;
+  mh.run_dir = setup.out_dir;
+  mh.log_every = setup.log_every;
+  hooks.push_back(std::make_unique<MetricsHook>(mh, comm.rank()));
+  hooks.push_back(std::make_unique<ReleaseLoaderHook>(loader));
+  CheckpointHookOptions ch;
+  ch.every_steps = setup.checkpoint.every_steps;
+  hooks.push_back(std::make_unique<CheckpointHook>(ch, checkpointer, contents));
+  if (setup.eval.eval_every > 0) {
+    EvalHookOptions eh;
+    eh.every_epochs = setup.eval.eval_every;
+    hooks.push_back(std::make_unique<EvalHook>(eh, [&](const TrainState& state) {
+      ModelEvalSetup es;
+      es.dataset = setup.eval_dataset;
+      es.transform = setup.transform;
+      es.loader = setup.loader;
+      es.eval = setup.eval;
+      es.eval.ranked_lists = 0;
+      es.out_dir = (std::filesystem::path(setup.out_dir) / "eval" /
+                    ("epoch-" + std::to_string(state.epoch + 1)))
+                       .string();
+      const auto r = evaluateModel(*model, es, ctx);
+      ctx.log.info("eval after epoch ", state.epoch + 1, ": mAP ", r.all.map, " Rank-1 ",
+                   r.all.rank(1));
+      model->to(ctx.device);
+    }));
+  }
+
+  TrainState state;
+  const std::string resume = checkpointer.resolveResume(setup.checkpoint.resume);
+  if (!resume.empty()) {
+    CheckpointContents c = contents();
+    const LoadedCheckpoint loaded = checkpointer.load(resume, c);
+    if (!loaded.cache_key.empty() && loaded.cache_key != cache.key) {
+      throw InputError(resume + ": checkpoint was trained with pseudo-label cache " +
+                       loaded.cache_key + ", this run uses " + cache.key);
+    }
+    if (bank) {
+      auto it = loaded.extra.find("memory_bank");
+      if (it == loaded.extra.end()) throw InputError(resume + ": no memory bank in checkpoint");
+      bank->loadFull(it->second.to(ctx.device));
+    }
+    state = loaded.state;
+    ctx.log.info("resumed from ", resume, " at step ", state.step, " (epoch ", state.epoch + 1,
+                 ", batch ", state.batch_in_epoch, ")");
+  }
+  state.steps_per_epoch = eo.steps_per_epoch;
+  state.max_epochs = eo.max_epochs;
+
+  Engine engine(eo, step, std::move(hooks), ctx.stop_requested, &comm);
+  const int64_t start_step = state.step;
+  const auto t_train = Clock::now();
+  const RunStatus status = engine.run(state);
+  TrainResult result;
+  result.steps = state.step;
+  result.images_per_s = static_cast<double>((state.step - start_step) * sampler.globalBatchSize()) /
+                        std::max(1e-9, std::chrono::duration<double>(Clock::now() - t_train).count());
+  result.completed = status == RunStatus::kCompleted;
+  if (result.completed) {
+    result.model_path = finalModelPath(setup.out_dir);
+    if (comm.rank() == 0) saveReidCheckpoint(result.model_path, arch, *model, encoder.get());
+    comm.barrier();
+  }
+  result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return result;
+}
+
+}  // namespace agreid::trainer

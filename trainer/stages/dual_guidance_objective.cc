@@ -1,0 +1,78 @@
+#include "trainer/stages/dual_guidance_objective.h"
+
+#include <torch/torch.h>
+
+#include "comm/all_gather_autograd.h"
+#include "comm/communicator.h"
+#include "trainer/losses/attribute_losses.h"
+#include "trainer/losses/reid_losses.h"
+#include "trainer/memory/memory_bank.h"
+#include "trainer/model/attribute_encoder.h"
+#include "trainer/model/reid_model.h"
+
+namespace agreid::trainer {
+
+DualGuidanceObjective::DualGuidanceObjective(const Stage2Options& options, ReidModel& model,
+                                             AttributeEncoder* encoder, at::Tensor text_features,
+                                             at::Tensor tokens, ContrastiveMemoryBank* bank,
+                                             comm::Communicator& comm)
+    : options_(options),
+      model_(model),
+      encoder_(encoder),
+      text_features_(std::move(text_features)),
+      tokens_(std::move(tokens)),
+      bank_(bank),
+      comm_(comm) {}
+
+ObjectiveTerms DualGuidanceObjective::compute(const at::Tensor& images, const at::Tensor& cameras,
+                                              const at::Tensor& labels) {
+  const auto v = model_.visual->forward(images, cameras);
+  at::Tensor f_last = v.f_last, f = v.f, f_proj = v.f_proj, y = labels;
+  if (comm_.size() > 1) {  // Note [Global-batch losses]
+    f_last = comm::allGatherWithGrad(comm_, f_last);
+    f = comm::allGatherWithGrad(comm_, f);
+    f_proj = comm::allGatherWithGrad(comm_, f_proj);
+    y = comm_.allGather(labels.contiguous());
+  }
+  const double eps = options_.label_smoothing;
+  ObjectiveTerms out;
+  const at::Tensor score = at::mm(model_.bottleneck->forward(f), model_.classifier.t());
+  const at::Tensor score_proj =
+      at::mm(model_.bottleneck_proj->forward(f_proj), model_.classifier_proj.t());
+  const at::Tensor id = options_.w_id * (crossEntropyLabelSmooth(score, y, eps) +
+                                         crossEntropyLabelSmooth(score_proj, y, eps));
+  TripletOptions tri_opts;
+  tri_opts.margin = options_.margin;
+  const at::Tensor tri =
+      options_.w_tri * (batchHardTripletLoss(f_last, y, tri_opts) +
+                        batchHardTripletLoss(f, y, tri_opts) + batchHardTripletLoss(f_proj, y, tri_opts));
+  const at::Tensor i2t = options_.w_i2t * imageToTextCrossEntropy(f_proj, text_features_, y, eps);
+  at::Tensor total = id + tri + i2t;
+  out.values["loss_id"] = id.item<double>();
+  out.values["loss_tri"] = tri.item<double>();
+  out.values["loss_i2t"] = i2t.item<double>();
+  if (encoder_ && options_.beta > 0) {
+    AttributeGuidanceOptions g;
+    g.mask = options_.mask == "otsu" ? GuidanceMask::kOtsu : GuidanceMask::kNone;
+    const at::Tensor predicted = encoder_->forward(f_proj);
+    const auto guidance = attributeGuidanceLoss(predicted, tokens_.index_select(0, y), g);
+    const at::Tensor attr = options_.beta * guidance.loss;
+    total = total + attr;
+    out.values["loss_attr"] = attr.item<double>();
+    out.gamma = guidance.gamma;
+    out.kept_fraction = guidance.kept_fraction;
+  }
+  if (bank_) {
+    const at::Tensor local = v.f_proj / v.f_proj.norm(2, 1, true).clamp_min(1e-12);
+    const auto mem = bank_->forward(local, labels);
+    total = total + options_.memory_weight * mem.loss;
+    out.values["loss_memory"] = options_.memory_weight * mem.global_loss;
+  }
+  out.total = total;
+  double sum = 0;
+  for (const auto& [name, value] : out.values) sum += value;
+  out.values["loss"] = sum;
+  return out;
+}
+
+}  // namespace agreid::trainer

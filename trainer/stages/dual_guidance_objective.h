@@ -1,0 +1,65 @@
+// The stage-2 objective of AG-ReID (method.md §1.4, §2.1, §2.3), one training step's losses:
+//
+//   L = w_id (CE_ls(score) + CE_ls(score_proj)) + w_tri (Tri(f_last) + Tri(f) + Tri(f_proj))
+//     + w_i2t CE_ls(f_proj T_all^T) + beta L_attrG(E_A(f_proj), V[y]) + w_mem L_memory
+//
+// `T_all` are the prompt text features of every identity (attribute prompt for AG-ReID, identity
+// prompt for CLIP-ReID), `V` the identities' pseudo-label tokens; L_attrG is Otsu-masked on
+// occluded data (stage2.mask = "otsu") or unmasked (gamma = -1).
+//
+// Note [Global-batch losses]: with W ranks, the class-token features of every rank are
+// all-gathered with gradient, and the BNNecks, classifiers, triplet mining, i2t and attribute
+// guidance run on the GLOBAL batch, identically on every rank. The gather's backward sums each
+// rank's identical gradients into the owning rank, and the GradientReducer's average over ranks
+// then yields exactly the single-process gradient of the global batch (tested). The memory-bank
+// term is the bank's own local-mean loss, which averages to the global loss the same way.
+//
+// All ranks must call compute() together (it communicates when W > 1).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <map>
+#include <string>
+
+#include "trainer/options.h"
+
+namespace agreid::comm {
+class Communicator;
+}
+
+namespace agreid::trainer {
+
+class ReidModel;
+class AttributeEncoder;
+class ContrastiveMemoryBank;
+
+struct ObjectiveTerms {
+  at::Tensor total;                      // differentiable scalar
+  std::map<std::string, double> values;  // each weighted term, for metrics
+  double gamma = -1;                     // attribute-guidance threshold used
+  double kept_fraction = 1;              // tokens kept by the mask
+};
+
+class DualGuidanceObjective {
+ public:
+  // `encoder` may be null (CLIP-ReID, or beta = 0); `bank` may be null (no memory bank).
+  DualGuidanceObjective(const Stage2Options& options, ReidModel& model, AttributeEncoder* encoder,
+                        at::Tensor text_features, at::Tensor tokens, ContrastiveMemoryBank* bank,
+                        comm::Communicator& comm);
+
+  // images [b, 3, H, W], cameras [b], labels [b] (int64), this rank's part of the global batch.
+  ObjectiveTerms compute(const at::Tensor& images, const at::Tensor& cameras,
+                         const at::Tensor& labels);
+
+ private:
+  Stage2Options options_;
+  ReidModel& model_;
+  AttributeEncoder* encoder_;
+  at::Tensor text_features_;
+  at::Tensor tokens_;
+  ContrastiveMemoryBank* bank_;
+  comm::Communicator& comm_;
+};
+
+}  // namespace agreid::trainer

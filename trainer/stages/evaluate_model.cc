@@ -1,0 +1,97 @@
+#include "trainer/stages/evaluate_model.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "base/error.h"
+#include "data/dataset.h"
+#include "trainer/eval/features_file.h"
+#include "trainer/eval/results.h"
+#include "trainer/eval/visualize.h"
+#include "trainer/model/reid_model.h"
+#include "trainer/stages/feature_pass.h"
+
+namespace agreid::trainer {
+namespace {
+
+// Evenly spread query rows for ranked-list images.
+std::vector<int64_t> spreadRows(int64_t rows, int64_t count) {
+  std::vector<int64_t> out;
+  count = std::min(count, rows);
+  for (int64_t i = 0; i < count; ++i) out.push_back(i * rows / count);
+  return out;
+}
+
+FeatureSet splitFeatures(ReidModel& model, const ModelEvalSetup& setup,
+                         const data::DatasetReader& reader, data::Split split,
+                         StageContext& ctx) {
+  FeatureSet set;
+  const auto indices = reader.indicesOf(split);
+  if (indices.empty()) {
+    throw InputError(setup.dataset + ": the dataset has no " + data::splitName(split) + " split");
+  }
+  const auto& table = reader.samples();
+  for (int64_t i : indices) {
+    set.pid.push_back(table.pid[i]);
+    set.camid.push_back(table.camid[i]);
+    set.index.push_back(i);
+    set.occluded.push_back(table.occluded[i]);
+  }
+  FeaturePassOptions pass;
+  pass.dataset = setup.dataset;
+  pass.indices = indices;
+  pass.transform = setup.transform;
+  pass.loader = setup.loader;
+  set.features = encodeDataset(
+      pass, [&](const at::Tensor& x, const at::Tensor& cams) { return model.forwardTest(x, cams); },
+      ctx);
+  set.info.dataset = setup.dataset;
+  set.info.dataset_checksum = reader.info().checksum;
+  set.info.split = data::splitName(split);
+  set.info.kind = "reid";
+  set.info.weights = setup.weights;
+  return set;
+}
+
+}  // namespace
+
+void writeEvalOutputs(const std::string& out_dir, const EvalResults& results,
+                      const FeatureSet& query, const FeatureSet& gallery,
+                      const std::string& images_dataset, const Log& log) {
+  if (log.rank() != 0 || out_dir.empty()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(out_dir, ec);
+  if (ec) throw InputError(out_dir + ": cannot create the output folder: " + ec.message());
+  const std::filesystem::path out(out_dir);
+  writeResultsJson((out / "results.json").string(), results);
+  writeFileAtomically((out / "cmc.svg").string(), cmcSvg(results));
+  if (!results.ranked.empty() && std::filesystem::exists(images_dataset)) {
+    data::DatasetReader images(images_dataset);
+    writeRankedListImages((out / "ranked").string(), results.ranked, query, gallery, images,
+                          images);
+  }
+}
+
+EvalResults evaluateModel(ReidModel& model, const ModelEvalSetup& setup, StageContext& ctx) {
+  if (!std::filesystem::exists(setup.dataset)) {
+    throw InputError(setup.dataset + ": dataset file not found (eval.dataset / run.dataset)");
+  }
+  model.to(ctx.device);
+  model.eval();
+  FeatureSet query, gallery;
+  {
+    // Metadata only: the loaders open their own readers, and this thread makes no HDF5 call
+    // while they run.
+    data::DatasetReader reader(setup.dataset);
+    query = splitFeatures(model, setup, reader, data::Split::kQuery, ctx);
+    gallery = splitFeatures(model, setup, reader, data::Split::kGallery, ctx);
+  }
+  EvaluateRequest request;
+  request.record = spreadRows(query.size(), setup.eval.ranked_lists);
+  EvalResults results = evaluate(query, gallery, setup.eval, &ctx.comm, request);
+  writeEvalOutputs(setup.out_dir, results, query, gallery, setup.dataset, ctx.log);
+  return results;
+}
+
+}  // namespace agreid::trainer

@@ -1,0 +1,46 @@
+#include "trainer/stages/feature_pass.h"
+
+#include <torch/torch.h>
+
+#include "comm/communicator.h"
+#include "data/loader.h"
+#include "data/samplers.h"
+
+namespace agreid::trainer {
+
+at::Tensor encodeDataset(const FeaturePassOptions& options, const EncodeFn& encode,
+                         StageContext& ctx) {
+  comm::Communicator& comm = ctx.comm;
+  data::ShardedSequentialSampler sampler(options.indices, options.batch_size,
+                                         {comm.rank(), comm.size()});
+  data::LoaderPlan plan;
+  plan.batches = sampler.batches();
+  plan.mode = data::TransformMode::kTest;
+  plan.transform = options.transform;
+  std::vector<at::Tensor> parts;
+  {
+    data::Loader loader(options.dataset, plan, options.loader);
+    torch::NoGradGuard no_grad;
+    while (auto batch = loader.next()) {
+      const at::Tensor images = batch->images.to(ctx.device, /*non_blocking=*/true);
+      const at::Tensor cameras = batch->camid.to(ctx.device, /*non_blocking=*/true);
+      parts.push_back(encode(images, cameras).to(torch::kCPU, torch::kFloat));
+    }
+  }
+  // Ranks with an empty shard still take part in the gather; they need the feature width, which
+  // a zero-row forward of the encoder provides.
+  at::Tensor local;
+  if (parts.empty()) {
+    torch::NoGradGuard no_grad;
+    const auto& t = options.transform;
+    const at::Tensor probe =
+        encode(torch::zeros({1, 3, t.height, t.width}, torch::TensorOptions().device(ctx.device)),
+               torch::zeros({1}, torch::TensorOptions().dtype(torch::kLong).device(ctx.device)));
+    local = torch::zeros({0, probe.size(1)});
+  } else {
+    local = torch::cat(parts, 0);
+  }
+  return comm.size() > 1 ? comm.allGatherV(local) : local;
+}
+
+}  // namespace agreid::trainer

@@ -1,0 +1,290 @@
+#include "trainer/stages/pseudo_label.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+
+#include "base/error.h"
+#include "comm/all_gather_autograd.h"
+#include "comm/communicator.h"
+#include "comm/gradient_reducer.h"
+#include "data/dataset.h"
+#include "trainer/engine/lr_schedule.h"
+#include "trainer/losses/attribute_losses.h"
+#include "trainer/losses/supcon_loss.h"
+#include "trainer/model/attribute_encoder.h"
+#include "trainer/model/clip_checkpoint.h"
+#include "trainer/model/clip_layers.h"
+#include "trainer/model/prompt_learner.h"
+#include "trainer/model/reid_model.h"
+#include "trainer/model/tokenizer.h"
+#include "trainer/stages/attribute_readout.h"
+#include "trainer/stages/feature_pass.h"
+#include "trainer/stages/training_data.h"
+
+namespace agreid::trainer {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secondsSince(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string settingsText(const PseudoLabelSetup& s) {
+  std::ostringstream os;
+  const Stage1Options& o = s.stage1;
+  os << "prompt = " << (s.attribute_prompt ? "attribute" : "identity") << "\nepochs = " << o.epochs
+     << "\nbatch_size = " << o.batch_size << "\nlr = " << o.lr << "\nweight_decay = "
+     << o.weight_decay << "\nwarmup_epochs = " << o.warmup_epochs << "\nwarmup_lr = "
+     << o.warmup_lr << "\nmin_lr = " << o.min_lr << "\nseed = " << s.seed
+     << "\nimage = " << s.transform.height << "x" << s.transform.width
+     << "\nstride = " << s.model.stride << "\n";
+  os << "mean_std = " << s.transform.mean[0] << "," << s.transform.mean[1] << ","
+     << s.transform.mean[2] << "/" << s.transform.std[0] << "," << s.transform.std[1] << ","
+     << s.transform.std[2] << "\n";
+  if (s.attribute_prompt) {
+    os << "lambda_attr = " << o.lambda_attr << "\nencoder = " << o.encoder_layers << "x"
+       << o.encoder_width << " heads " << o.encoder_heads << " ffn " << o.encoder_ffn << "\n";
+  }
+  for (const auto& v : o.attribute_vocabulary) os << "readout = " << v << "\n";
+  return os.str();
+}
+
+const std::string& templateOf(const PseudoLabelSetup& s) {
+  return s.attribute_prompt ? s.stage1.template_text : s.stage1.baseline_template;
+}
+
+// Text features of the prompts of all identities, in batches, without gradient.
+at::Tensor allTextFeatures(const PromptLearner& learner, const TextTransformer& text,
+                           int64_t num_ids, c10::Device device) {
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> parts;
+  for (int64_t b = 0; b < num_ids; b += 64) {
+    const at::Tensor labels = torch::arange(b, std::min(num_ids, b + 64), torch::kLong).to(device);
+    parts.push_back(learner.textFeatures(text, labels).to(torch::kCPU));
+  }
+  return torch::cat(parts, 0);
+}
+
+// Text features of fixed prompts (attribute readout), without gradient.
+at::Tensor promptFeatures(const ClipTokenizer& tokenizer, const TextTransformer& text,
+                          const std::vector<std::string>& prompts, c10::Device device) {
+  torch::NoGradGuard no_grad;
+  std::vector<int64_t> ids;
+  TokenizeOptions opts;
+  opts.context_length = text.config().context_length;
+  for (const auto& p : prompts) {
+    const auto t = tokenizer.tokenize(p, opts);
+    ids.insert(ids.end(), t.begin(), t.end());
+  }
+  const at::Tensor batch =
+      torch::tensor(ids, torch::kLong).view({static_cast<int64_t>(prompts.size()), -1});
+  return text.forward(batch.to(device)).to(torch::kCPU);
+}
+
+struct Stage1State {
+  at::Tensor features;  // [N, D] cached image features (device)
+  at::Tensor labels;    // [N] int64 (device)
+};
+
+void learnPrompts(const PseudoLabelSetup& setup, const Stage1State& state, ClipModel& clip,
+                  PromptLearner& learner, AttributeEncoder* encoder, StageContext& ctx) {
+  const Stage1Options& o = setup.stage1;
+  comm::Communicator& comm = ctx.comm;
+  const int rank = comm.rank(), world = comm.size();
+  std::vector<at::Tensor> params = {learner.ctx};
+  if (encoder) {
+    for (auto& p : encoder->parameters()) params.push_back(p);
+  }
+  // Broadcasts rank 0's initial tokens and encoder, then averages gradients over ranks.
+  comm::GradientReducer reducer(comm, params);
+  torch::optim::Adam optimizer(params, torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
+  WarmupCosineEpochOptions schedule;
+  schedule.warmup_epochs = o.warmup_epochs;
+  schedule.warmup_lr = o.warmup_lr;
+  schedule.min_lr = o.min_lr;
+  schedule.epochs = o.epochs;
+  const int64_t n = state.features.size(0);
+  const auto t0 = Clock::now();
+  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
+    // timm's scheduler as CLIP-ReID steps it: epoch e uses t = e + 1.
+    const double lr = warmupCosineEpochLr(o.lr, epoch + 1, schedule);
+    for (auto& group : optimizer.param_groups()) {
+      static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+    }
+    auto gen = at::detail::createCPUGenerator(setup.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+    const at::Tensor perm = at::randperm(n, gen, at::TensorOptions().dtype(at::kLong));
+    double loss_sum = 0, attr_sum = 0;
+    int64_t steps = 0;
+    for (int64_t begin = 0; begin < n; begin += o.batch_size) {
+      const int64_t count = std::min(o.batch_size, n - begin);
+      const at::Tensor chunk = perm.slice(0, begin, begin + count).to(ctx.device);
+      const at::Tensor y = state.labels.index_select(0, chunk);
+      const at::Tensor img = state.features.index_select(0, chunk);
+      const int64_t lo = count * rank / world, hi = count * (rank + 1) / world;
+      const at::Tensor y_local = y.slice(0, lo, hi);
+      at::Tensor text = learner.textFeatures(*clip.text, y_local);
+      if (world > 1) text = comm::allGatherWithGrad(comm, text);
+      at::Tensor loss = supConLoss(img, text, y, y) + supConLoss(text, img, y, y);
+      loss_sum += loss.item<double>();
+      if (encoder && o.lambda_attr > 0 && hi > lo) {
+        const at::Tensor a = encoder->forward(img.slice(0, lo, hi));
+        const at::Tensor v = learner.ctx.index_select(0, y_local);
+        // Local mean scaled so that the average over ranks is the mean over the global chunk.
+        const double weight = static_cast<double>((hi - lo) * world) / static_cast<double>(count);
+        const at::Tensor attr = attributeAlignmentLoss(a, v);
+        attr_sum += attr.item<double>();
+        loss = loss + o.lambda_attr * weight * attr;
+      }
+      optimizer.zero_grad();
+      loss.backward();
+      reducer.finalize();
+      optimizer.step();
+      ++steps;
+    }
+    if (epoch == 0 || (epoch + 1) % std::max<int64_t>(1, o.epochs / 5) == 0 ||
+        epoch + 1 == o.epochs) {
+      ctx.log.info("stage 1 epoch ", epoch + 1, "/", o.epochs, " lr ", lr, " supcon ",
+                   loss_sum / std::max<int64_t>(1, steps),
+                   encoder ? " attr_align " + std::to_string(attr_sum / std::max<int64_t>(1, steps))
+                           : std::string(),
+                   " (", secondsSince(t0), " s)");
+    }
+  }
+}
+
+}  // namespace
+
+std::string pseudoLabelKey(const PseudoLabelSetup& setup, const std::string& dataset_checksum) {
+  return cacheKey(sha1File(setup.model.weights), dataset_checksum, templateOf(setup),
+                  settingsText(setup));
+}
+
+PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext& ctx) {
+  const auto t0 = Clock::now();
+  comm::Communicator& comm = ctx.comm;
+  if (setup.model.weights.empty()) throw InputError("model.weights: no CLIP checkpoint given");
+  if (!std::filesystem::exists(setup.model.weights)) {
+    throw InputError(setup.model.weights + ": CLIP weights file not found (model.weights)");
+  }
+  const TrainingData data = loadTrainingData(setup.dataset);
+  PseudoLabelResult result;
+  const std::string key = pseudoLabelKey(setup, data.reader->info().checksum);
+  result.path = cachePath(setup.cache_dir, key);
+
+  // Rank 0 holds the lock while it checks and (on a miss) computes and writes; a concurrent job
+  // with the same key blocks here and then reads the finished file.
+  std::unique_ptr<CacheLock> lock;
+  if (comm.rank() == 0) lock = std::make_unique<CacheLock>(result.path);
+  at::Tensor hit = torch::zeros({1}, torch::kInt);
+  if (comm.rank() == 0 && readCache(result.path, key, ctx.log)) hit.fill_(1);
+  comm.broadcast(hit);
+  if (hit.item<int>() == 1) {
+    auto cache = readCache(result.path, key, ctx.log);
+    if (!cache) throw InputError(result.path + ": pseudo-label cache became unreadable");
+    result.cache = std::move(*cache);
+    result.cache_hit = true;
+    result.readout_accuracy = readoutAccuracy(result.cache.readout, result.cache.readout_truth);
+    result.seconds = secondsSince(t0);
+    ctx.log.info("pseudo-label cache hit: ", result.path, " (key ", key, ", ",
+                 result.seconds, " s)");
+    return result;
+  }
+  ctx.log.info("pseudo-label cache miss: computing ", result.path, " (key ", key, ")");
+
+  torch::manual_seed(setup.seed);
+  auto clip = loadClip(setup.model.weights);
+  setRequiresGrad(*clip, false);
+  clip->to(ctx.device);
+  clip->eval();
+  ClipTokenizer tokenizer(setup.model.vocab);
+
+  // 1. Feature cache: projected class-token features of every training image, re-ID geometry.
+  ModelOptions feature_model = setup.model;
+  feature_model.sie = false;  // camera embeddings are not trained yet
+  ReidModel reid(*clip, ReidModelOptions::fromConfig(feature_model, setup.transform.height,
+                                                    setup.transform.width, data.num_ids,
+                                                    data.num_cameras));
+  reid.to(ctx.device);
+  reid.eval();
+  FeaturePassOptions pass;
+  pass.dataset = setup.dataset;
+  pass.indices = data.indices;
+  pass.transform = setup.transform;
+  pass.loader = setup.loader;
+  pass.batch_size = 64;
+  const auto t_cache = Clock::now();
+  Stage1State state;
+  state.features = encodeDataset(
+                       pass,
+                       [&](const at::Tensor& images, const at::Tensor&) {
+                         return reid.visual->forward(images).f_proj;
+                       },
+                       ctx)
+                       .to(ctx.device);
+  result.caching_images_per_s = static_cast<double>(data.indices.size()) / secondsSince(t_cache);
+  ctx.log.info("stage 1 feature cache: ", data.indices.size(), " images, ",
+               result.caching_images_per_s, " images/s over ", comm.size(), " ranks");
+  state.labels = torch::tensor(data.labels, torch::kLong).to(ctx.device);
+
+  // 2. Prompt tokens V (+ attribute encoder).
+  PromptLearnerOptions plo;
+  plo.template_text = templateOf(setup);
+  plo.num_classes = data.num_ids;
+  PromptLearner learner(tokenizer, *clip->text, plo);
+  learner.to(ctx.device);
+  std::unique_ptr<AttributeEncoder> encoder;
+  if (setup.attribute_prompt) {
+    encoder = std::make_unique<AttributeEncoder>(AttributeEncoderOptions::fromConfig(
+        setup.stage1, clip->arch().embed_dim, learner.numTokens(), clip->arch().text_width));
+    encoder->to(ctx.device);
+  }
+  learnPrompts(setup, state, *clip, learner, encoder.get(), ctx);
+
+  // 3. Identity text features and attribute readout.
+  PseudoLabelCache& cache = result.cache;
+  cache.key = key;
+  cache.settings = "template = " + templateOf(setup) + "\n" + settingsText(setup);
+  cache.tokens = learner.ctx.detach().to(torch::kCPU).clone();
+  cache.text_features = allTextFeatures(learner, *clip->text, data.num_ids, ctx.device);
+  cache.image_features = state.features.to(torch::kCPU);
+  cache.image_labels = state.labels.to(torch::kCPU);
+  if (encoder) {
+    for (const auto& item : encoder->named_parameters()) {
+      cache.encoder.emplace_back(item.key(), item.value().detach().to(torch::kCPU).clone());
+    }
+  }
+  const ReadoutVocabulary vocab = readoutVocabulary(*data.reader, setup.stage1.attribute_vocabulary);
+  if (!vocab.empty()) {
+    std::vector<at::Tensor> value_features;
+    for (const auto& prompts : vocab.prompts) {
+      value_features.push_back(promptFeatures(tokenizer, *clip->text, prompts, ctx.device));
+    }
+    cache.readout_names = vocab.groups;
+    cache.readout = readoutAttributes(cache.text_features, value_features);
+    cache.readout_truth =
+        readoutGroundTruth(*data.reader, vocab, data.indices, data.labels, data.num_ids);
+    // Image readout: mean cached image feature per identity.
+    at::Tensor sums = torch::zeros({data.num_ids, cache.image_features.size(1)});
+    sums.index_add_(0, cache.image_labels, cache.image_features /
+                                               cache.image_features.norm(2, 1, true).clamp_min(1e-12));
+    const at::Tensor image_pred = readoutAttributes(sums, value_features);
+    result.readout_accuracy = readoutAccuracy(cache.readout, cache.readout_truth);
+    result.image_readout_accuracy = readoutAccuracy(image_pred, cache.readout_truth);
+    if (result.readout_accuracy >= 0) {
+      ctx.log.info("attribute readout accuracy: pseudo-labels ", result.readout_accuracy,
+                   ", image zero-shot ", result.image_readout_accuracy);
+    }
+  }
+  if (comm.rank() == 0) writeCache(result.path, cache);
+  comm.barrier();
+  result.seconds = secondsSince(t0);
+  ctx.log.info("pseudo-label cache written: ", result.path, " (", result.seconds, " s)");
+  return result;
+}
+
+}  // namespace agreid::trainer

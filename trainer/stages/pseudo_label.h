@@ -1,0 +1,50 @@
+// Stage 1 of AG-ReID (method.md §1.3, §2.1, §2.3), distributed, with a shared cache.
+//
+//  1. Feature caching: each rank encodes its shard of the training images with test transforms;
+//     the projected class-token features are all-gathered so every rank holds all of them.
+//  2. Learning: per identity, r prompt tokens V (the pseudo-label) in CLIP's word-embedding
+//     space, with SupCon image<->text over the global batch, and (attribute prompt) the attribute
+//     encoder E_A aligned to V by cosine (lambda). Image and text towers stay frozen.
+//  3. The prompt text features of every identity, and an attribute readout (zero-shot discrete
+//     attributes per identity) for auditing the pseudo-labels.
+//
+// The result is written to the pseudo-label cache (trainer/stages/pseudo_label_cache.h); a run
+// whose key matches reads it instead. All ranks must call obtainPseudoLabels() together.
+#pragma once
+
+#include <string>
+
+#include "data/options.h"
+#include "trainer/options.h"
+#include "trainer/stages/pseudo_label_cache.h"
+#include "trainer/stages/stage_context.h"
+
+namespace agreid::trainer {
+
+struct PseudoLabelSetup {
+  std::string dataset;  // re-ID dataset file with a train split
+  ModelOptions model;
+  Stage1Options stage1;
+  data::TransformOptions transform;  // image size and normalisation of the feature pass
+  data::LoaderOptions loader;
+  bool attribute_prompt = true;  // AG-ReID: stage1.template + E_A. false: CLIP-ReID prompt only
+  uint64_t seed = 1234;
+  std::string cache_dir;
+};
+
+struct PseudoLabelResult {
+  PseudoLabelCache cache;
+  std::string path;
+  bool cache_hit = false;
+  double seconds = 0;             // wall time of this call
+  double caching_images_per_s = 0;  // feature caching throughput (0 on a cache hit)
+  double readout_accuracy = -1;   // pseudo-label attribute readout vs ground truth (-1: none)
+  double image_readout_accuracy = -1;  // zero-shot readout from image features (-1: none)
+};
+
+PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext& ctx);
+
+// The key of the cache obtainPseudoLabels() would use (hashes the weights file).
+std::string pseudoLabelKey(const PseudoLabelSetup& setup, const std::string& dataset_checksum);
+
+}  // namespace agreid::trainer

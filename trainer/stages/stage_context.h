@@ -1,0 +1,24 @@
+// What every pipeline stage receives from launch/: the communicator of the job, the rank-aware
+// log, the device, the seed, and the stop request (SIGUSR1/SIGTERM) to poll at step boundaries.
+#pragma once
+
+#include <c10/core/Device.h>
+
+#include <functional>
+
+#include "base/log.h"
+
+namespace agreid::comm {
+class Communicator;
+}
+
+namespace agreid::trainer {
+
+struct StageContext {
+  comm::Communicator& comm;
+  const Log& log;
+  c10::Device device = c10::Device(c10::kCPU);
+  std::function<bool()> stop_requested = [] { return false; };
+};
+
+}  // namespace agreid::trainer
