@@ -76,50 +76,102 @@ AxisWeights axisWeights(int in_size, int out_size, ResizeFilter filter) {
   return w;
 }
 
+// Separable resampling of one image: the horizontal pass is done once into a planar buffer
+// (3 x in_h x out_w); rows of the output are then produced one at a time per channel, so the
+// caller can normalise/flip/crop them straight into its destination.
+class Resampler {
+ public:
+  // `scratch` holds the planar buffer (reused across calls by the caller's thread).
+  Resampler(const RgbImage& image, int64_t out_h, int64_t out_w, ResizeFilter filter,
+            std::vector<float>& scratch)
+      : in_h_(image.height),
+        out_w_(out_w),
+        wy_(axisWeights(image.height, static_cast<int>(out_h), filter)),
+        planes_(scratch) {
+    const int in_w = image.width;
+    AGREID_CHECK(in_h_ > 0 && in_w > 0 &&
+                 image.pixels.size() == static_cast<size_t>(in_h_) * in_w * 3);
+    const AxisWeights wx = axisWeights(in_w, static_cast<int>(out_w), filter);
+    planes_.resize(static_cast<size_t>(3) * in_h_ * out_w);
+    const uint8_t* src = image.pixels.data();
+    for (int y = 0; y < in_h_; ++y) {
+      const uint8_t* row = src + static_cast<size_t>(y) * in_w * 3;
+      float* d0 = plane(0, y);
+      float* d1 = plane(1, y);
+      float* d2 = plane(2, y);
+      for (int64_t x = 0; x < out_w; ++x) {
+        const float* w = wx.weight.data() + x * wx.max_taps;
+        const uint8_t* p = row + static_cast<size_t>(wx.first[x]) * 3;
+        float r = 0.f, g = 0.f, b = 0.f;
+        for (int t = 0; t < wx.count[x]; ++t) {
+          r += w[t] * p[3 * t];
+          g += w[t] * p[3 * t + 1];
+          b += w[t] * p[3 * t + 2];
+        }
+        d0[x] = r;
+        d1[x] = g;
+        d2[x] = b;
+      }
+    }
+  }
+
+  // Output row y of channel c (out_w values, 0..255 scale) into dst.
+  void row(int c, int64_t y, float* dst) const {
+    const float* w = wy_.weight.data() + y * wy_.max_taps;
+    const int first = wy_.first[y];
+    const int count = wy_.count[y];
+    const float* s0 = plane(c, first);
+    const float w0 = w[0];
+    for (int64_t i = 0; i < out_w_; ++i) dst[i] = w0 * s0[i];
+    for (int t = 1; t < count; ++t) {
+      const float wt = w[t];
+      const float* s = s0 + t * out_w_;
+      for (int64_t i = 0; i < out_w_; ++i) dst[i] += wt * s[i];
+    }
+  }
+
+ private:
+  float* plane(int c, int y) {
+    return planes_.data() + (static_cast<size_t>(c) * in_h_ + y) * out_w_;
+  }
+  const float* plane(int c, int y) const {
+    return planes_.data() + (static_cast<size_t>(c) * in_h_ + y) * out_w_;
+  }
+
+  int in_h_;
+  int64_t out_w_;
+  AxisWeights wy_;
+  std::vector<float>& planes_;
+};
+
+// Fills n floats with N(0, 1) values (Marsaglia's polar method, both values of each pair).
+void fillNormal(CounterRng& rng, float* out, int64_t n) {
+  int64_t i = 0;
+  while (i < n) {
+    double u, v, s;
+    do {
+      u = 2.0 * rng.uniform() - 1.0;
+      v = 2.0 * rng.uniform() - 1.0;
+      s = u * u + v * v;
+    } while (s >= 1.0 || s == 0.0);
+    const double f = std::sqrt(-2.0 * std::log(s) / s);
+    out[i++] = static_cast<float>(u * f);
+    if (i < n) out[i++] = static_cast<float>(v * f);
+  }
+}
+
 }  // namespace
 
 void resizeImage(const RgbImage& image, int64_t out_h, int64_t out_w, ResizeFilter filter,
                  float* out_hwc) {
-  const int in_h = image.height;
-  const int in_w = image.width;
-  AGREID_CHECK(in_h > 0 && in_w > 0 && image.pixels.size() == static_cast<size_t>(in_h) * in_w * 3);
-  const AxisWeights wx = axisWeights(in_w, static_cast<int>(out_w), filter);
-  const AxisWeights wy = axisWeights(in_h, static_cast<int>(out_h), filter);
-
-  // Horizontal pass: in_h x out_w x 3.
-  thread_local std::vector<float> horizontal;
-  horizontal.resize(static_cast<size_t>(in_h) * out_w * 3);
-  const uint8_t* src = image.pixels.data();
-  for (int y = 0; y < in_h; ++y) {
-    const uint8_t* row = src + static_cast<size_t>(y) * in_w * 3;
-    float* dst = horizontal.data() + static_cast<size_t>(y) * out_w * 3;
-    for (int64_t x = 0; x < out_w; ++x) {
-      const float* w = wx.weight.data() + x * wx.max_taps;
-      const uint8_t* p = row + static_cast<size_t>(wx.first[x]) * 3;
-      float r = 0.f, g = 0.f, b = 0.f;
-      for (int t = 0; t < wx.count[x]; ++t) {
-        r += w[t] * p[3 * t];
-        g += w[t] * p[3 * t + 1];
-        b += w[t] * p[3 * t + 2];
-      }
-      dst[3 * x] = r;
-      dst[3 * x + 1] = g;
-      dst[3 * x + 2] = b;
+  thread_local std::vector<float> scratch;
+  const Resampler resampler(image, out_h, out_w, filter, scratch);
+  std::vector<float> row(out_w);
+  for (int64_t y = 0; y < out_h; ++y)
+    for (int c = 0; c < 3; ++c) {
+      resampler.row(c, y, row.data());
+      for (int64_t x = 0; x < out_w; ++x) out_hwc[(y * out_w + x) * 3 + c] = row[x];
     }
-  }
-  // Vertical pass: out_h x out_w x 3, contiguous rows (vectorises).
-  const int64_t row_len = out_w * 3;
-  for (int64_t y = 0; y < out_h; ++y) {
-    float* dst = out_hwc + y * row_len;
-    const float* w = wy.weight.data() + y * wy.max_taps;
-    const float* base = horizontal.data() + static_cast<size_t>(wy.first[y]) * row_len;
-    std::fill(dst, dst + row_len, 0.f);
-    for (int t = 0; t < wy.count[y]; ++t) {
-      const float wt = w[t];
-      const float* s = base + t * row_len;
-      for (int64_t i = 0; i < row_len; ++i) dst[i] += wt * s[i];
-    }
-  }
 }
 
 ImageTransform::ImageTransform(TransformOptions options, TransformMode mode)
@@ -139,10 +191,9 @@ AugmentParams ImageTransform::apply(const RgbImage& image, const SampleKey& key,
   const int64_t h = options_.height;
   const int64_t w = options_.width;
   const bool train = mode_ == TransformMode::kTrain;
-  thread_local std::vector<float> resized;
-  resized.resize(static_cast<size_t>(h) * w * 3);
-  resizeImage(image, h, w, train ? ResizeFilter::kBicubic : ResizeFilter::kBilinear,
-              resized.data());
+  thread_local std::vector<float> scratch;
+  const Resampler resampler(image, h, w, train ? ResizeFilter::kBicubic : ResizeFilter::kBilinear,
+                            scratch);
 
   AugmentParams params;
   CounterRng rng(key.seed ^ kTransformStream, static_cast<uint64_t>(key.epoch),
@@ -153,42 +204,35 @@ AugmentParams ImageTransform::apply(const RgbImage& image, const SampleKey& key,
     params.crop_left = rng.range(0, 2 * options_.pad);
   }
 
-  float scale[3], shift[3];
-  for (int c = 0; c < 3; ++c) {
-    scale[c] = static_cast<float>(1.0 / (255.0 * options_.std[c]));
-    shift[c] = static_cast<float>(-options_.mean[c] / options_.std[c]);
-  }
-  // Output pixel (y, x) reads resized pixel (y + dy, x' + dx) with x' the flipped column; outside
-  // the resized image lies the zero padding (normalised: shift).
+  // Output pixel (y, x) reads the flipped, zero-padded resized image at (y + dy, x + dx); outside
+  // the resized image lies the padding, whose normalised value is `shift`.
   const int64_t dy = params.crop_top - (train ? options_.pad : 0);
   const int64_t dx = params.crop_left - (train ? options_.pad : 0);
+  const int64_t x0 = std::clamp<int64_t>(-dx, 0, w);      // first column inside
+  const int64_t x1 = std::clamp<int64_t>(w - dx, x0, w);  // one past the last
   const int64_t plane = h * w;
-  for (int64_t y = 0; y < h; ++y) {
-    const int64_t sy = y + dy;
-    float* o0 = out + y * w;
-    float* o1 = o0 + plane;
-    float* o2 = o1 + plane;
-    if (sy < 0 || sy >= h) {
-      std::fill(o0, o0 + w, shift[0]);
-      std::fill(o1, o1 + w, shift[1]);
-      std::fill(o2, o2 + w, shift[2]);
-      continue;
-    }
-    const float* row = resized.data() + sy * w * 3;
-    for (int64_t x = 0; x < w; ++x) {
-      // Flip happens before pad + crop: the padded, flipped image column is x + dx.
-      const int64_t px = x + dx;
-      if (px < 0 || px >= w) {
-        o0[x] = shift[0];
-        o1[x] = shift[1];
-        o2[x] = shift[2];
+  std::vector<float> row(static_cast<size_t>(w));
+  for (int c = 0; c < 3; ++c) {
+    const float scale = static_cast<float>(1.0 / (255.0 * options_.std[c]));
+    const float shift = static_cast<float>(-options_.mean[c] / options_.std[c]);
+    for (int64_t y = 0; y < h; ++y) {
+      float* o = out + c * plane + y * w;
+      const int64_t sy = y + dy;
+      if (sy < 0 || sy >= h) {
+        std::fill(o, o + w, shift);
         continue;
       }
-      const int64_t sx = params.flipped ? w - 1 - px : px;
-      const float* p = row + sx * 3;
-      o0[x] = p[0] * scale[0] + shift[0];
-      o1[x] = p[1] * scale[1] + shift[1];
-      o2[x] = p[2] * scale[2] + shift[2];
+      resampler.row(c, sy, row.data());
+      std::fill(o, o + x0, shift);
+      std::fill(o + x1, o + w, shift);
+      if (params.flipped) {
+        // column x reads flipped column x + dx, i.e. resized column w - 1 - x - dx
+        const float* src = row.data() + (w - 1 - dx);
+        for (int64_t x = x0; x < x1; ++x) o[x] = src[-x] * scale + shift;
+      } else {
+        const float* src = row.data() + dx;
+        for (int64_t x = x0; x < x1; ++x) o[x] = src[x] * scale + shift;
+      }
     }
   }
 
@@ -208,8 +252,7 @@ AugmentParams ImageTransform::apply(const RgbImage& image, const SampleKey& key,
         params.erase_left = rng.range(0, w - ew);
         for (int c = 0; c < 3; ++c) {
           for (int64_t y = params.erase_top; y < params.erase_top + eh; ++y) {
-            float* o = out + c * plane + y * w + params.erase_left;
-            for (int64_t x = 0; x < ew; ++x) o[x] = static_cast<float>(rng.normal());
+            fillNormal(rng, out + c * plane + y * w + params.erase_left, ew);
           }
         }
         break;
