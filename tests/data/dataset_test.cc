@@ -148,6 +148,54 @@ TEST(DatasetTest, ChecksumIsStableAndContentSensitive) {
   EXPECT_NE(writeRecords(dir.file("f.h5"), changed, a), sum);
 }
 
+// The checksum recomputed in Python (h5py) from the specification in docs/data-format.md.
+TEST(DatasetTest, ChecksumMatchesIndependentPythonImplementation) {
+  if (testing::runShell(testing::shellQuote(AGREID_PYTHON) + " -c 'import h5py'").exit_code != 0) {
+    GTEST_SKIP() << "Debian python3 with h5py not found";
+  }
+  TempDir dir;
+  const std::string path = dir.file("py.h5");
+  const std::string checksum = writeRecords(path, makeRecords(7, true, true), attributeOptions());
+  const std::string out = dir.file("py.txt");
+  ASSERT_EQ(testing::runPython(R"PY(
+import struct, h5py
+h = 0xcbf29ce484222325
+def feed(b):
+    global h
+    for x in b:
+        h = ((h ^ x) * 0x100000001b3) & 0xffffffffffffffff
+def s(b):
+    feed(struct.pack('<Q', len(b))); feed(b)
+f = h5py.File(')PY" + path + R"PY(', 'r')
+blob, off = f['images/blob'][()], f['images/offsets'][()]
+S = f['samples']
+attrs = f['attributes/values'][()] if 'attributes' in f else None
+cap = f['captions/blob'][()] if 'captions' in f else None
+coff = f['captions/offsets'][()] if 'captions' in f else None
+n = len(off) - 1
+for i in range(n):
+    s(blob[off[i]:off[i + 1]].tobytes())
+    feed(struct.pack('<ihBiB', int(S['pid'][i]), int(S['camid'][i]), int(S['split'][i]),
+                     int(S['label'][i]), int(S['occluded'][i])))
+    s(S['path'][i])
+    if attrs is not None:
+        for v in attrs[i]: feed(struct.pack('<i', int(v)))
+    if cap is not None: s(cap[coff[i]:coff[i + 1]].tobytes())
+names = [x for x in f['attributes/names'][()]] if attrs is not None else []
+feed(struct.pack('<QQ', n, len(names)))
+for x in names: s(x)
+if attrs is not None:
+    vn, vo = f['attributes/value_names'][()], f['attributes/value_offsets'][()]
+    for a in range(len(names)):
+        feed(struct.pack('<Q', int(vo[a + 1] - vo[a])))
+        for x in vn[vo[a]:vo[a + 1]]: s(x)
+feed(bytes([1 if cap is not None else 0]))
+open(')PY" + out + R"PY(', 'w').write('fnv1a64:%016x' % h)
+)PY"),
+            0);
+  EXPECT_EQ(testing::readFile(out), checksum);
+}
+
 TEST(DatasetTest, UnfinishedWriterLeavesNoFile) {
   TempDir dir;
   const std::string path = dir.file("never.h5");

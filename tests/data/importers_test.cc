@@ -409,5 +409,21 @@ TEST(ImportersTest, BadRootsLayoutsAndSplits) {
   EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
 }
 
+TEST(ImportersTest, TrainingIdentityWithOnlyCorruptImagesIsAnError) {
+  TempDir dir;
+  const std::string root = dir.file("m");
+  makeMarketTree(root);
+  // pid 5 has one training image; corrupt it and labels could no longer be contiguous.
+  testing::writeFile(root + "/bounding_box_train/0005_c6s2_000100_02.jpg", "garbage");
+  const std::string out = dir.file("o.h5");
+  expectOneLineInputError(
+      [&] {
+        importDataset({"market1501", root, out});
+      },
+      {"1 training identities lost every image to skipped files"});
+  EXPECT_FALSE(std::filesystem::exists(out));
+  EXPECT_FALSE(std::filesystem::exists(out + ".tmp"));
+}
+
 }  // namespace
 }  // namespace agreid::data
