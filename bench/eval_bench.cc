@@ -13,7 +13,6 @@
 // 2,798 distractors (pid 0) as the real gallery does.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cmath>
@@ -50,7 +49,7 @@ FeatureSet makeSet(const at::Tensor& centres, const at::Tensor& cam_offsets, int
   const int64_t real = n - distractors;
   at::Tensor pid = at::arange(real, at::kLong).remainder(ids);
   at::Tensor cam = at::randint(cams, {n}, gen, at::kLong);
-  at::Tensor noise_scale = at::rand({n, 1}, gen).pow(2).mul(1.6).add(0.5);
+  at::Tensor noise_scale = at::rand({n, 1}, gen).pow(2).mul(7.0).add(1.0);
   at::Tensor base = at::cat({centres.index_select(0, pid),
                              at::randn({distractors, dim}, gen).div(std::sqrt(double(dim)))});
   at::Tensor x = base + cam_offsets.index_select(0, cam) * 0.4 +

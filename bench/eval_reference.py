@@ -40,7 +40,12 @@ def normalize(x):
 
 
 def euclidean_squared(a, b):
-    return (np.sum(a * a, axis=1)[:, None] + np.sum(b * b, axis=1)[None, :]) - 2.0 * (a @ b.T)
+    """|a|^2 + |b|^2 - 2 a.b, in place (one A x B float64 array at peak)."""
+    d = a @ b.T
+    d *= -2.0
+    d += np.sum(b * b, axis=1)[None, :]
+    d += np.sum(a * a, axis=1)[:, None]
+    return d
 
 
 def eval_func(distmat, q_pids, g_pids, q_camids, g_camids, max_rank):

@@ -68,13 +68,16 @@ EvalOptions options(int64_t block, int64_t max_rank = 50) {
   return o;
 }
 
-class EvalReference : public ::testing::TestWithParam<bool> {};
+enum class Kind { kGaussian, kQuantised, kNearDuplicates };
+
+class EvalReference : public ::testing::TestWithParam<Kind> {};
 
 TEST_P(EvalReference, AgreesWithNumpy) {
   if (!testing::haveNumpyH5py()) GTEST_SKIP() << "/usr/bin/python3 lacks numpy or h5py";
   SyntheticEvalOptions so;
-  so.quantised = GetParam();
-  so.seed = so.quantised ? 11 : 12;
+  so.quantised = GetParam() == Kind::kQuantised;
+  so.near_duplicates = GetParam() == Kind::kNearDuplicates;
+  so.seed = 11 + static_cast<int>(GetParam());
   const auto data = makeSyntheticEval(so);
   testing::TempDir tmp;
   writeFeaturesFile(tmp.file("q.h5"), data.query);
@@ -91,8 +94,35 @@ TEST_P(EvalReference, AgreesWithNumpy) {
   EXPECT_LT(r.all.map, 1.0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Features, EvalReference, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? "Quantised" : "Gaussian"; });
+INSTANTIATE_TEST_SUITE_P(Features, EvalReference,
+                         ::testing::Values(Kind::kGaussian, Kind::kQuantised,
+                                           Kind::kNearDuplicates),
+                         [](const auto& info) {
+                           return info.param == Kind::kGaussian    ? "Gaussian"
+                                  : info.param == Kind::kQuantised ? "Quantised"
+                                                                   : "NearDuplicates";
+                         });
+
+TEST(Evaluate, Float32BlocksEqualFloat64Scores) {
+  // The float32 path with exact recomputation equals scoring exact float64 rows.
+  SyntheticEvalOptions so;
+  so.near_duplicates = true;
+  so.noise = 0.3;
+  const auto data = makeSyntheticEval(so);
+  const at::Tensor q = normalizeRows(data.query.features), g = normalizeRows(data.gallery.features);
+  const at::Tensor d = squaredDistances(q, g, g.pow(2).sum(1));
+  const GalleryIndex index(data.gallery.pid, data.gallery.camid);
+  double ap_sum = 0.0;
+  int64_t valid = 0;
+  for (int64_t i = 0; i < d.size(0); ++i) {
+    const QueryScore s =
+        index.score(d[i].data_ptr<double>(), data.query.pid[i], data.query.camid[i]);
+    if (s.valid) ++valid, ap_sum += s.ap;
+  }
+  const EvalResults r = evaluate(data.query, data.gallery, options(9), nullptr);
+  EXPECT_EQ(r.all.num_valid_query, valid);
+  EXPECT_NEAR(r.all.map, ap_sum / valid, 1e-15);
+}
 
 TEST(Evaluate, QuantisedFeaturesReallyTie) {
   SyntheticEvalOptions so;

@@ -88,6 +88,12 @@ SyntheticEval makeSyntheticEval(const SyntheticEvalOptions& o) {
       add(out.gallery, g_rows, sampleNear(s, c, o.noise, o.quantised), pid, s.uniform(o.cameras),
           static_cast<uint8_t>(s.uniform(5) == 0));
     }
+    if (o.near_duplicates) {
+      std::vector<float> copy = g_rows[g_rows.size() - 1 - s.uniform(o.gallery_per_identity)];
+      float& x = copy[s.uniform(o.dim)];
+      x = std::nextafter(x, s.uniform(2) ? 1e9f : -1e9f);
+      add(out.gallery, g_rows, copy, 0, s.uniform(o.cameras), 0);
+    }
     for (int64_t k = 0; k < o.queries_per_identity; ++k) {
       add(out.query, q_rows, sampleNear(s, c, o.noise, o.quantised), pid, s.uniform(o.cameras),
           static_cast<uint8_t>(s.uniform(2)));

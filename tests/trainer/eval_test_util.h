@@ -23,6 +23,10 @@ struct SyntheticEvalOptions {
   // Features with exactly four +-1 entries: L2-normalised values and all distances are exact, so
   // many distances tie exactly (the tie-breaking rule is exercised).
   bool quantised = false;
+  // Adds, next to every identity's gallery items, a distractor that copies one of them with a
+  // single element moved by one float ulp: its distance to a query differs from the positive's by
+  // far less than float32 rounding of a distance (exercises the exact float64 recomputation).
+  bool near_duplicates = false;
 };
 
 struct SyntheticEval {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <numeric>
 
@@ -58,19 +59,46 @@ RankingMetrics aggregate(const at::Tensor& scores, const std::vector<int64_t>& r
   return m;
 }
 
-// Computes distance rows for query rows [begin, end) of the full query set.
+// Distances of the plain (not re-ranked) protocol. Blocks are computed in float32 (half the
+// time and memory of float64 matrix products); entries whose float32 value lies too close to a
+// positive's distance to decide the ranking are recomputed in float64 (exact()), so the result
+// equals a float64 evaluation.
 class PlainDistances {
  public:
   PlainDistances(const FeatureSet& query, const FeatureSet& gallery)
       : query_(normalizeRows(query.features)), gallery_(normalizeRows(gallery.features)) {
-    gallery_sqnorm_ = gallery_.pow(2).sum(1);
+    query_sqnorm_ = query_.pow(2).sum(1).contiguous();
+    gallery_sqnorm_ = gallery_.pow(2).sum(1).contiguous();
+    query32_ = query_.to(at::kFloat);
+    gallery32_ = gallery_.to(at::kFloat);
+    gallery_sqnorm32_ = gallery32_.pow(2).sum(1);
+    // Bound on |float32 result - float64 result| for rows of norm <= 1: the dot product of
+    // rounded inputs (gamma_D + 2u), scaled by 2, plus the roundings of the norms and of the two
+    // additions (values <= 4), with a factor 2 of margin. u = 2^-24.
+    const double u = std::ldexp(1.0, -24);
+    error_bound_ = 2.0 * (2.0 * (query.dim() + 2) * u + 12.0 * u);
   }
   at::Tensor rows(int64_t begin, int64_t end) const {
-    return squaredDistances(query_.slice(0, begin, end), gallery_, gallery_sqnorm_);
+    return squaredDistances(query32_.slice(0, begin, end), gallery32_, gallery_sqnorm32_);
   }
+  // The float64 distance, as squaredDistances() computes it (up to summation order).
+  double exact(int64_t q, int64_t g) const {
+    const int64_t dim = query_.size(1);
+    const double* a = query_.data_ptr<double>() + q * dim;
+    const double* b = gallery_.data_ptr<double>() + g * dim;
+    double dot = 0.0;
+    for (int64_t t = 0; t < dim; ++t) dot += a[t] * b[t];
+    return gallery_sqnorm_.data_ptr<double>()[g] - 2.0 * dot + query_sqnorm_.data_ptr<double>()[q];
+  }
+  at::Tensor exactRow(int64_t q) const {
+    return squaredDistances(query_.slice(0, q, q + 1), gallery_, gallery_sqnorm_);
+  }
+  double errorBound() const { return error_bound_; }
 
  private:
-  at::Tensor query_, gallery_, gallery_sqnorm_;
+  at::Tensor query_, gallery_, query_sqnorm_, gallery_sqnorm_;
+  at::Tensor query32_, gallery32_, gallery_sqnorm32_;
+  double error_bound_ = 0.0;
 };
 
 // Gathers every rank's recorded lists onto every rank, in query order. Layout of one row:
@@ -149,42 +177,54 @@ GalleryIndex::GalleryIndex(const std::vector<int64_t>& pid, const std::vector<in
   by_pid_offsets_.push_back(static_cast<int64_t>(by_pid_rows_.size()));
 }
 
-QueryScore GalleryIndex::score(const double* d, int64_t pid, int64_t camid) const {
+QueryScore GalleryIndex::score(const double* distances, int64_t pid, int64_t camid) const {
+  return scoreImpl(
+      distances, 0.0, [&](int64_t g) { return distances[g]; }, pid, camid);
+}
+
+QueryScore GalleryIndex::score(const float* approximate, double error_bound,
+                               const std::function<double(int64_t)>& exact, int64_t pid,
+                               int64_t camid) const {
+  return scoreImpl(approximate, error_bound, exact, pid, camid);
+}
+
+template <typename T, typename Exact>
+QueryScore GalleryIndex::scoreImpl(const T* approx, double eps, const Exact& exact, int64_t pid,
+                                   int64_t camid) const {
   QueryScore s;
   const auto it = std::lower_bound(by_pid_pids_.begin(), by_pid_pids_.end(), pid);
   if (it == by_pid_pids_.end() || *it != pid) return s;
   const size_t slot = it - by_pid_pids_.begin();
-  std::vector<int64_t> positives;
+  std::vector<std::pair<double, int64_t>> positives;  // (exact distance, gallery row)
   for (int64_t i = by_pid_offsets_[slot]; i < by_pid_offsets_[slot + 1]; ++i) {
     const int64_t g = by_pid_rows_[i];
-    if (camid_[g] != camid) positives.push_back(g);
+    if (camid_[g] != camid) positives.emplace_back(exact(g), g);
   }
   if (positives.empty()) return s;
-  std::sort(positives.begin(), positives.end(),
-            [&](int64_t a, int64_t b) { return before(d[a], a, d[b], b); });
+  std::sort(positives.begin(), positives.end());  // by (distance, row): the ranking order
   const auto num_pos = static_cast<int64_t>(positives.size());
   std::vector<double> pos_d(num_pos);
-  for (int64_t i = 0; i < num_pos; ++i) pos_d[i] = d[positives[i]];
+  for (int64_t i = 0; i < num_pos; ++i) pos_d[i] = positives[i].first;
   const double last_d = pos_d.back();
-  const int64_t last_g = positives.back();
+  const int64_t last_g = positives.back().second;
   // negatives_after[p]: negatives ranked after exactly p positives (p < num_pos).
   std::vector<int64_t> negatives_after(num_pos, 0);
   const int64_t n = size();
   for (int64_t g = 0; g < n; ++g) {
-    const double dg = d[g];
-    if (dg > last_d || pid_[g] == pid) continue;  // after every positive, or positive/junk
-    if (dg == last_d && g > last_g) continue;
-    // Positives ranked before g: first p with key(p) > key(g).
-    int64_t lo = 0, hi = num_pos;
-    while (lo < hi) {
-      const int64_t mid = (lo + hi) / 2;
-      if (before(pos_d[mid], positives[mid], dg, g)) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
+    const double a = static_cast<double>(approx[g]);
+    if (a - eps > last_d || pid_[g] == pid) continue;  // after every positive, or positive/junk
+    // Positives certainly before g (distance < a - eps) and possibly before (<= a + eps).
+    const int64_t lo = std::lower_bound(pos_d.begin(), pos_d.end(), a - eps) - pos_d.begin();
+    const int64_t hi = std::upper_bound(pos_d.begin(), pos_d.end(), a + eps) - pos_d.begin();
+    if (lo == hi) {
+      ++negatives_after[lo];  // lo < num_pos: a - eps <= last_d
+      continue;
     }
-    ++negatives_after[lo];
+    const double dg = exact(g);
+    if (dg > last_d || (dg == last_d && g > last_g)) continue;
+    int64_t p = lo;
+    while (p < hi && before(pos_d[p], positives[p].second, dg, g)) ++p;
+    ++negatives_after[p];
   }
   s.valid = true;
   int64_t negatives = 0;
@@ -248,11 +288,17 @@ EvalResults evaluate(const FeatureSet& query, const FeatureSet& gallery, const E
   for (int64_t b0 = begin; b0 < end; b0 += options.block_size) {
     const int64_t b1 = std::min(end, b0 + options.block_size);
     const at::Tensor dist = reranker ? reranker->rows(b0, b1) : plain->rows(b0, b1);
-    const double* dp = dist.data_ptr<double>();
     const int64_t g = gallery.size();
     at::parallel_for(b0, b1, 1, [&](int64_t q0, int64_t q1) {
       for (int64_t q = q0; q < q1; ++q) {
-        const QueryScore s = index.score(dp + (q - b0) * g, query.pid[q], query.camid[q]);
+        QueryScore s;
+        if (reranker) {
+          s = index.score(dist.data_ptr<double>() + (q - b0) * g, query.pid[q], query.camid[q]);
+        } else {
+          s = index.score(
+              dist.data_ptr<float>() + (q - b0) * g, plain->errorBound(),
+              [&](int64_t j) { return plain->exact(q, j); }, query.pid[q], query.camid[q]);
+        }
         double* r = out + (q - begin) * kScoreFields;
         r[0] = s.valid ? 1.0 : 0.0;
         r[1] = s.ap;
@@ -262,8 +308,9 @@ EvalResults evaluate(const FeatureSet& query, const FeatureSet& gallery, const E
     });
     for (int64_t q : request.record) {
       if (q < b0 || q >= b1) continue;
+      const at::Tensor row = reranker ? dist[q - b0].contiguous() : plain->exactRow(q);
       RankedList list =
-          index.top(dp + (q - b0) * g, query.pid[q], query.camid[q], request.record_top);
+          index.top(row.data_ptr<double>(), query.pid[q], query.camid[q], request.record_top);
       list.query = q;
       ranked.push_back(std::move(list));
     }

@@ -2,10 +2,12 @@
 // metrics, computed in blocks of query rows so the query x gallery matrix is never held whole.
 //
 // Protocol. Features are L2-normalised; the distance is the squared Euclidean distance
-// |q|^2 + |g|^2 - 2 q.g, computed in float64 (so that rankings do not depend on the BLAS
-// summation order). For each query the gallery is ranked by (distance, gallery index) -- a stable
-// sort, ties broken by the lower gallery index; gallery items with the same pid AND the same camid
-// as the query are dropped ("junk"); a query without any remaining match is skipped (not valid).
+// |q|^2 + |g|^2 - 2 q.g with float64 semantics (so that rankings do not depend on the BLAS
+// summation order): blocks are computed in float32, and every entry whose float32 value is within
+// the rounding-error bound of a positive's distance is recomputed in float64 (GalleryIndex). For
+// each query the gallery is ranked by (distance, gallery index) -- a stable sort, ties broken by
+// the lower gallery index; gallery items with the same pid AND the same camid as the query are
+// dropped ("junk"); a query without any remaining match is skipped (not valid).
 //   CMC[k]  fraction of valid queries whose first match has rank <= k + 1 (k < max_rank)
 //   AP      sum_k precision@k * rel_k / #rel;   mAP = mean AP over valid queries
 //   INP     #rel / rank of the hardest positive; mINP = mean INP over valid queries
@@ -20,6 +22,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -95,11 +98,21 @@ class GalleryIndex {
   GalleryIndex(const std::vector<int64_t>& pid, const std::vector<int64_t>& camid);
   // Scores one query from its distances to every gallery item (`distances` has size()).
   QueryScore score(const double* distances, int64_t pid, int64_t camid) const;
+  // The same from approximate distances with |approximate - exact| <= error_bound; exact(g)
+  // gives the exact distance of gallery row g and is called for the positives and for the few
+  // items whose approximate distance is too close to a positive's to decide the ranking. The
+  // result equals score() on the exact distances.
+  QueryScore score(const float* approximate, double error_bound,
+                   const std::function<double(int64_t)>& exact, int64_t pid, int64_t camid) const;
   // The best `top` gallery rows of one query, junk removed, ordered by (distance, index).
   RankedList top(const double* distances, int64_t pid, int64_t camid, int64_t top) const;
   int64_t size() const { return static_cast<int64_t>(pid_.size()); }
 
  private:
+  template <typename T, typename Exact>
+  QueryScore scoreImpl(const T* approx, double eps, const Exact& exact, int64_t pid,
+                       int64_t camid) const;
+
   const std::vector<int64_t>& pid_;
   const std::vector<int64_t>& camid_;
   std::vector<int64_t> by_pid_rows_;     // gallery rows grouped by pid, ascending within a pid
