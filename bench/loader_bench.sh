@@ -20,6 +20,7 @@ echo "| pipeline (train split, batch 64, 2 workers) | images/s |"
 echo "|---|---|"
 echo "| decode only, libjpeg-turbo, 1 thread | $(get decode_only_1threads) |"
 echo "| decode only, libjpeg-turbo, 2 threads (ceiling) | $decode |"
+echo "| decode + train transforms, 1 thread, no loader (work per image) | $(get decode_transform_1thread) |"
 echo "| agreid Loader (decode + train transforms 256x128) | $loader |"
 echo "| PyTorch DataLoader (PIL + torchvision, num_workers=2) | $torch |"
 awk -v l="$loader" -v t="$torch" -v d="$decode" \
