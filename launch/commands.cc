@@ -16,6 +16,7 @@ std::vector<CommandSpec> builtinCommands() {
       importCommand(),
       inspectCommand(),
       evalCommand(),
+      extractCommand(),
       promptCommand(),
       pretrainCommand(),
       pseudoLabelCommand(),

@@ -19,6 +19,7 @@ CommandSpec synthCommand();
 CommandSpec importCommand();
 CommandSpec inspectCommand();
 CommandSpec evalCommand();
+CommandSpec extractCommand();
 CommandSpec promptCommand();
 CommandSpec sweepCommand();
 CommandSpec pretrainCommand();
