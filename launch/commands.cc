@@ -22,6 +22,7 @@ std::vector<CommandSpec> builtinCommands() {
       pseudoLabelCommand(),
       trainCommand(),
       runCommand(),
+      reportCommand(),
       sweepCommand(),
   };
 }

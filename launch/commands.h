@@ -26,5 +26,6 @@ CommandSpec pretrainCommand();
 CommandSpec pseudoLabelCommand();
 CommandSpec trainCommand();
 CommandSpec runCommand();
+CommandSpec reportCommand();
 
 }  // namespace agreid::launch

@@ -3,6 +3,8 @@
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <thread>
 
@@ -29,6 +31,13 @@ void configureThreads(int64_t threads, int local_ranks) {
     threads = std::max(1, cores / std::max(1, local_ranks));
   }
   at::set_num_threads(static_cast<int>(threads));
+  // Debian's LibTorch does its matrix products in OpenBLAS, whose pthread build keeps its own
+  // pool sized to every core; with several ranks per node that oversubscribes the cores. Give it
+  // the same budget (found at run time: the BLAS is chosen by the system's alternatives).
+  using SetThreads = void (*)(int);
+  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set(static_cast<int>(threads));
+  }
 }
 
 }  // namespace agreid::trainer

@@ -127,7 +127,9 @@ void learnPrompts(const PseudoLabelSetup& setup, const Stage1State& state, ClipM
       const at::Tensor img = state.features.index_select(0, chunk);
       const int64_t lo = count * rank / world, hi = count * (rank + 1) / world;
       const at::Tensor y_local = y.slice(0, lo, hi);
-      at::Tensor text = learner.textFeatures(*clip.text, y_local);
+      // A prompt depends only on its label: encode each label of the slice once.
+      const auto [unique, inverse] = at::_unique(y_local, /*sorted=*/true, /*return_inverse=*/true);
+      at::Tensor text = learner.textFeatures(*clip.text, unique).index_select(0, inverse);
       if (world > 1) text = comm::allGatherWithGrad(comm, text);
       at::Tensor loss = supConLoss(img, text, y, y) + supConLoss(text, img, y, y);
       loss_sum += loss.item<double>();

@@ -1,0 +1,127 @@
+// agreid report DIR...: one table over finished runs -- mAP / Rank-1 on all, holistic and
+// occluded queries, and the pseudo-label attribute readout accuracy. A DIR holding results.json
+// is one run; a DIR whose sub-folders hold results.json (e.g. one per seed) is reported as the
+// mean +- standard deviation over them. This is the table the quickstart prints.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "base/error.h"
+#include "launch/commands.h"
+#include "launch/sweep_results.h"
+
+namespace agreid::launch {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string readText(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Metrics of one run folder: results.json plus pseudo_label.json when present.
+std::map<std::string, double> runMetrics(const fs::path& dir) {
+  auto m = parseFlatJsonNumbers(readText(dir / "results.json"), (dir / "results.json").string());
+  if (fs::exists(dir / "pseudo_label.json")) {
+    for (const auto& [k, v] : parseFlatJsonNumbers(readText(dir / "pseudo_label.json"),
+                                                   (dir / "pseudo_label.json").string())) {
+      m["pseudo_label." + k] = v;
+    }
+  }
+  return m;
+}
+
+struct Column {
+  std::string title;
+  std::string key;
+  double scale;
+};
+
+const std::vector<Column>& columns() {
+  static const std::vector<Column> kColumns = {
+      {"mAP (holistic q.)", "subsets.holistic.mAP", 100},
+      {"R1 (holistic q.)", "subsets.holistic.rank1", 100},
+      {"mAP (occluded q.)", "subsets.occluded.mAP", 100},
+      {"R1 (occluded q.)", "subsets.occluded.rank1", 100},
+      {"mAP (all)", "mAP", 100},
+      {"R1 (all)", "rank1", 100},
+      {"attribute readout", "pseudo_label.readout_accuracy", 100},
+  };
+  return kColumns;
+}
+
+std::string cell(const std::vector<std::map<std::string, double>>& runs, const Column& c) {
+  std::vector<double> v;
+  for (const auto& r : runs) {
+    auto it = r.find(c.key);
+    if (it != r.end() && std::isfinite(it->second) && it->second >= 0) {
+      v.push_back(it->second * c.scale);
+    }
+  }
+  if (v.empty()) return "–";
+  double mean = 0;
+  for (double x : v) mean += x;
+  mean /= static_cast<double>(v.size());
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(1) << mean;
+  if (v.size() > 1) {
+    double var = 0;
+    for (double x : v) var += (x - mean) * (x - mean);
+    os << " ± " << std::sqrt(var / static_cast<double>(v.size() - 1));
+  }
+  return os.str();
+}
+
+int runReport(const ParsedArgs& args, CommandContext&) {
+  if (args.positionals.empty()) throw InputError("agreid report: give one or more run folders");
+  std::ostringstream os;
+  os << "| run | runs |";
+  for (const auto& c : columns()) os << " " << c.title << " |";
+  os << "\n|---|---:|";
+  for (size_t i = 0; i < columns().size(); ++i) os << "---:|";
+  os << "\n";
+  for (const auto& arg : args.positionals) {
+    const fs::path dir(arg);
+    if (!fs::is_directory(dir)) throw InputError(arg + ": not a folder");
+    std::vector<std::map<std::string, double>> runs;
+    if (fs::exists(dir / "results.json")) {
+      runs.push_back(runMetrics(dir));
+    } else {
+      std::vector<fs::path> subdirs;
+      for (const auto& e : fs::directory_iterator(dir)) {
+        if (e.is_directory() && fs::exists(e.path() / "results.json")) subdirs.push_back(e.path());
+      }
+      std::sort(subdirs.begin(), subdirs.end());
+      for (const auto& s : subdirs) runs.push_back(runMetrics(s));
+    }
+    if (runs.empty()) throw InputError(arg + ": no results.json in it or in its sub-folders");
+    os << "| " << dir.filename().string() << " | " << runs.size() << " |";
+    for (const auto& c : columns()) os << " " << cell(runs, c) << " |";
+    os << "\n";
+  }
+  std::cout << os.str();
+  return 0;
+}
+
+}  // namespace
+
+CommandSpec reportCommand() {
+  CommandSpec spec;
+  spec.name = "report";
+  spec.summary = "Table of finished runs: mAP / Rank-1 (holistic, occluded), attribute readout.";
+  spec.usage = "agreid report RUN_DIR... ";
+  spec.details =
+      "Each RUN_DIR holds results.json (and pseudo_label.json), or sub-folders that do (one per\n"
+      "seed), reported as mean ± standard deviation. Values in percent.";
+  spec.run = &runReport;
+  return spec;
+}
+
+}  // namespace agreid::launch
