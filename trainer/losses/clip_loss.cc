@@ -3,27 +3,11 @@
 #include <torch/torch.h>
 
 #include "base/check.h"
+#include "comm/all_gather_autograd.h"
 #include "comm/communicator.h"
 
 namespace agreid::trainer {
 namespace {
-
-// all-gather whose backward reduce-scatters (sums) the gathered gradient back to the owning rank.
-class GatherWithGrad : public torch::autograd::Function<GatherWithGrad> {
- public:
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input,
-                            comm::Communicator* comm) {
-    ctx->saved_data["comm"] = reinterpret_cast<int64_t>(comm);
-    return comm->allGather(input.contiguous());
-  }
-
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grads) {
-    auto* comm = reinterpret_cast<comm::Communicator*>(ctx->saved_data["comm"].toInt());
-    at::Tensor local = comm->reduceScatter(grads[0].contiguous());
-    return {local, at::Tensor()};
-  }
-};
 
 at::Tensor scaleOf(const at::Tensor& log_scale) {
   AGREID_CHECK(log_scale.numel() == 1, "log_scale must hold one value");
@@ -60,8 +44,8 @@ at::Tensor clipContrastiveLoss(const at::Tensor& image, const at::Tensor& text,
       torch::nn::functional::normalize(image, torch::nn::functional::NormalizeFuncOptions().dim(1));
   const at::Tensor t =
       torch::nn::functional::normalize(text, torch::nn::functional::NormalizeFuncOptions().dim(1));
-  const at::Tensor all_i = GatherWithGrad::apply(i, &comm);
-  const at::Tensor all_t = GatherWithGrad::apply(t, &comm);
+  const at::Tensor all_i = comm::allGatherWithGrad(comm, i);
+  const at::Tensor all_t = comm::allGatherWithGrad(comm, t);
   const int64_t b = image.size(0);
   const at::Tensor scale = scaleOf(log_scale);
   const at::Tensor targets =
