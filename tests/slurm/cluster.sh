@@ -102,6 +102,9 @@ SlurmdPort=$slurmd_port
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+# Credential lifetime 120 s -> 10 s: a requeued job is held until the credentials of its previous
+# run expire, so pre-empted test jobs restart after ~10 s instead of ~2 min.
+AuthInfo=cred_expire=10
 CredType=cred/munge
 StateSaveLocation=$state/ctld
 SlurmdSpoolDir=$state/slurmd

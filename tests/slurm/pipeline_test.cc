@@ -138,7 +138,6 @@ TEST_F(SlurmPipeline, PreemptedRunResumesToTheUninterruptedParameters) {
   ASSERT_FALSE(fs::exists(dir.file("run/model_final.pt"))) << "training ended before the signal";
   const CommandResult sig = runShell("scancel --signal=USR1 --batch " + job);
   ASSERT_EQ(sig.exit_code, 0) << sig.err;
-  releaseRequeued(job);
   const JobOutcome out = waitForJob(job, seconds(600));
   const JobOutcome ref = waitForJob(reference, seconds(600));
   const std::string log = readFile(dir.file("job.out"));
@@ -229,6 +228,31 @@ TEST_F(SlurmPipeline, SweepOfThreePointsSharesOneCacheAndCollects) {
       << collect.out;
   EXPECT_NE(collect.err.find("3 of 3 points have results; sorted by mAP (max)"), std::string::npos)
       << collect.err;
+}
+
+// --local: the same sweep folder and points without SLURM, one `agreid run` after another; a
+// second --local skips the finished points.
+TEST_F(SlurmPipeline, SweepLocalRunsPointsWithoutSlurm) {
+  TempDir dir;
+  std::string set_list;
+  for (const auto& s : worldSets()) set_list += (set_list.empty() ? "" : ", ") + ("\"" + s + "\"");
+  const std::string spec = dir.file("beta.toml");
+  writeFile(spec, "[sweep]\nbase_config = \"" + kTiny + "\"\ndir = \"" + dir.file("sw") +
+                      "\"\nset = [" + set_list + "]\n[grid]\n\"stage2.beta\" = [0.0, 0.1]\n");
+  const CommandResult first = runAgreid({"sweep", spec, "--local"});
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  EXPECT_NE(first.out.find("point 1 (2 of 2): ok"), std::string::npos) << first.out;
+  EXPECT_NE(readFile(dir.file("sw/logs/local_0.out")).find("pseudo-label cache miss"),
+            std::string::npos);
+  EXPECT_NE(readFile(dir.file("sw/logs/local_1.out")).find("pseudo-label cache hit"),
+            std::string::npos);
+  const CommandResult again = runAgreid({"sweep", spec, "--local"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("point 0 (1 of 2): done before, skipped"), std::string::npos)
+      << again.out;
+  const CommandResult collect = runAgreid({"sweep", "collect", dir.file("sw")});
+  ASSERT_EQ(collect.exit_code, 0) << collect.err;
+  EXPECT_NE(collect.err.find("2 of 2 points have results"), std::string::npos) << collect.err;
 }
 
 }  // namespace

@@ -73,7 +73,6 @@ TEST_F(SlurmScripts, Usr1CheckpointsRequeuesAndResumes) {
   ASSERT_FALSE(readFile(dir.file("progress")).empty()) << readFile(dir.file("job.out"));
   const CommandResult sig = runShell("scancel --signal=USR1 --batch " + job);
   ASSERT_EQ(sig.exit_code, 0) << sig.err;
-  releaseRequeued(job);
   const JobOutcome out = waitForJob(job, seconds(400));
   const std::string log = readFile(dir.file("job.out"));
   ASSERT_EQ(out.state, "COMPLETED") << log;

@@ -67,26 +67,6 @@ std::string SlurmClusterTest::jobState(const std::string& job) {
   return std::regex_search(r.out, m, kState) ? m[1].str() : "";
 }
 
-void SlurmClusterTest::releaseRequeued(const std::string& job) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (std::chrono::steady_clock::now() < deadline) {
-    const std::string state = jobState(job);
-    if (state == "PENDING") {
-      const CommandResult r =
-          runShell("scontrol update JobId=" + shellQuote(job) + " StartTime=now");
-      EXPECT_EQ(r.exit_code, 0) << r.err;
-      return;
-    }
-    if (state != "RUNNING" && state != "REQUEUED" && state != "COMPLETING" &&
-        state != "REQUEUE_HOLD" && state != "REQUEUE_FED") {
-      ADD_FAILURE() << "job " << job << " is " << state << ", expected it to be requeued";
-      return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
-  ADD_FAILURE() << "job " << job << " was not requeued within 120 s";
-}
-
 JobOutcome SlurmClusterTest::waitForJob(const std::string& job, std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   JobOutcome out;

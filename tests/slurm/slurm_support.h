@@ -37,9 +37,6 @@ class SlurmClusterTest : public ::testing::Test {
   static std::string submit(const std::string& args, const std::string& env = "");
   // The job's JobState field ("" when unknown).
   static std::string jobState(const std::string& job);
-  // After a requeue SLURM holds the job about two minutes (Reason=BeginTime); waits (bounded)
-  // until the job is pending again and makes it eligible now, so tests do not sleep.
-  static void releaseRequeued(const std::string& job);
   // Polls until the job reaches a final state (not PENDING, RUNNING, REQUEUED, ...).
   static JobOutcome waitForJob(const std::string& job, std::chrono::seconds timeout);
 
