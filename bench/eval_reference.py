@@ -161,8 +161,8 @@ def main(argv):
     for name, rows in subsets:
         if len(rows) == 0:
             continue
-        cmc, m_ap, m_inp, valid = eval_func(distmat[rows], qp[rows], gp, qc[rows], gc,
-                                            args.max_rank)
+        sub = distmat if len(rows) == len(qp) else distmat[rows]  # no copy for all queries
+        cmc, m_ap, m_inp, valid = eval_func(sub, qp[rows], gp, qc[rows], gc, args.max_rank)
         lines.append(f"{name}.mAP {m_ap!r}")
         lines.append(f"{name}.mINP {m_inp!r}")
         lines.append(f"{name}.num_valid_query {valid}")

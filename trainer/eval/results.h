@@ -26,5 +26,4 @@ void writeResultsJson(const std::string& path, const EvalResults& results);
 // A Markdown table: one row per query set (all, holistic, occluded), percentages with 2 decimals.
 std::string resultsMarkdown(const EvalResults& results);
 
-
 }  // namespace agreid::trainer
