@@ -1,0 +1,190 @@
+// The whole pipeline on 2 MPI ranks with a seconds-sized world and model: synth -> pretrain ->
+// run (pseudo-label -> train -> eval) for AG-ReID and CLIP-ReID, cache reuse, finished stages
+// skipped, and the pipeline's bad inputs.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tests/support/test_support.h"
+
+namespace agreid::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+class Pipeline : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    vocab_ = clipVocabPath();
+    if (vocab_.empty()) return;
+    dir_ = new TempDir();
+    auto r = runAgreid({"synth", "--config", config(), "--out", path("world")});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = run(2, {"pretrain", "--config", config()}, {});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    ready_ = true;
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (vocab_.empty()) {
+      GTEST_SKIP() << "CLIP vocabulary not found at ../shared/clip/bpe_simple_vocab_16e6.txt.gz";
+    }
+    ASSERT_TRUE(ready_) << "the suite's synth + pretrain set-up failed (see above)";
+  }
+
+  static std::string config() { return std::string(AGREID_SOURCE_DIR) + "/tests/e2e/tiny.toml"; }
+  static std::string path(const std::string& name) { return dir_->file(name); }
+
+  // Runs agreid under mpiexec with the paths of this suite's temporary folder.
+  static CommandResult run(int ranks, std::vector<std::string> args,
+                           const std::vector<std::string>& sets) {
+    std::vector<std::string> all = {
+        "run.dataset=" + path("world/reid.h5"),     "pretrain.data=" + path("world/pretrain.h5"),
+        "pretrain.out=" + path("clip.pt"),          "model.weights=" + path("clip.pt"),
+        "model.vocab=" + vocab_,                    "stage1.cache_dir=" + path("cache"),
+        "run.out_dir=" + path("runs/default")};
+    all.insert(all.end(), sets.begin(), sets.end());
+    for (const auto& s : all) {
+      args.push_back("--set");
+      args.push_back(s);
+    }
+    std::string cmd = "mpiexec -n " + std::to_string(ranks) + " --oversubscribe " +
+                      shellQuote(AGREID_BINARY);
+    for (const auto& a : args) cmd += " " + shellQuote(a);
+    return runShell(cmd);
+  }
+
+  static TempDir* dir_;
+  static std::string vocab_;
+  static bool ready_;
+};
+
+TempDir* Pipeline::dir_ = nullptr;
+std::string Pipeline::vocab_;
+bool Pipeline::ready_ = false;
+
+TEST_F(Pipeline, PretrainWroteCheckpointAndRetrieval) {
+  EXPECT_TRUE(fs::exists(path("clip.pt")));
+  const std::string json = readFile(path("runs/default/pretrain.json"));
+  EXPECT_NE(json.find("\"recall1\""), std::string::npos) << json;
+  auto r = runAgreid({"inspect", path("clip.pt")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST_F(Pipeline, AgReidRunThenCacheHitAndSkip) {
+  const std::string out = path("runs/ag");
+  auto r = run(2, {"run", "--config", config()}, {"run.out_dir=" + out});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("pseudo-label cache miss"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(out + "/model_final.pt"));
+  EXPECT_TRUE(fs::exists(out + "/metrics.jsonl"));
+  const std::string results = readFile(out + "/results.json");
+  EXPECT_NE(results.find("\"mAP\""), std::string::npos) << results;
+  EXPECT_NE(results.find("\"occluded\""), std::string::npos) << results;
+  EXPECT_NE(readFile(out + "/pseudo_label.json").find("\"readout_accuracy\""), std::string::npos);
+
+  // Same key: the cache is read, and the finished model is not retrained.
+  r = run(2, {"run", "--config", config()}, {"run.out_dir=" + out});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("pseudo-label cache hit"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("skipping training"), std::string::npos) << r.out;
+
+  r = runAgreid({"report", out});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("| ag |"), std::string::npos) << r.out;
+}
+
+TEST_F(Pipeline, ClipReidBaselineRuns) {
+  const std::string out = path("runs/clip");
+  auto r = run(2, {"run", "--config", config()},
+               {"run.out_dir=" + out, "stage2.method=clip-reid"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(fs::exists(out + "/results.json"));
+}
+
+TEST_F(Pipeline, TruncatedCacheIsRecomputedWithWarning) {
+  const std::string cache = path("cache-trunc");
+  auto r = run(1, {"pseudo-label", "--config", config()},
+               {"stage1.cache_dir=" + cache, "run.out_dir=" + path("runs/trunc")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  fs::path file;
+  for (const auto& e : fs::directory_iterator(cache)) {
+    if (e.path().extension() == ".h5") file = e.path();
+  }
+  ASSERT_FALSE(file.empty());
+  fs::resize_file(file, fs::file_size(file) / 2);
+  r = run(1, {"pseudo-label", "--config", config()},
+          {"stage1.cache_dir=" + cache, "run.out_dir=" + path("runs/trunc")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("unusable pseudo-label cache"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("pseudo-label cache miss"), std::string::npos) << r.out;
+}
+
+void expectOneLineError(const CommandResult& r, const std::string& needle) {
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  int errors = 0;
+  std::istringstream is(r.err);
+  for (std::string line; std::getline(is, line);) errors += line.find("error:") != std::string::npos;
+  EXPECT_GE(errors, 1) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+}
+
+TEST_F(Pipeline, MissingWeightsOrDataset) {
+  expectOneLineError(run(1, {"pseudo-label", "--config", config()},
+                         {"model.weights=" + path("absent.pt")}),
+                     "absent.pt: CLIP weights file not found");
+  expectOneLineError(run(1, {"pseudo-label", "--config", config()},
+                         {"run.dataset=" + path("absent.h5")}),
+                     "absent.h5: dataset file not found");
+}
+
+TEST_F(Pipeline, DatasetWithoutTrainSplit) {
+  // A CSV manifest with only query and gallery images (JPEGs from the preview writer).
+  fs::create_directories(path("notrain"));
+  const std::string csv = path("notrain/list.csv");
+  auto r = runAgreid({"synth", "--config", config(), "--preview", path("notrain/a.jpg"),
+                      "--columns", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  fs::copy_file(path("notrain/a.jpg"), path("notrain/b.jpg"));
+  writeFile(csv, "a.jpg,1,0,query\nb.jpg,1,1,gallery\n");
+  r = runAgreid({"import", "csv", "--root", path("notrain"), "--manifest", csv, "--out",
+                 path("notrain/eval.h5")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expectOneLineError(run(1, {"pseudo-label", "--config", config()},
+                         {"run.dataset=" + path("notrain/eval.h5")}),
+                     "has no train split");
+}
+
+TEST_F(Pipeline, BadTemplates) {
+  expectOneLineError(run(1, {"pseudo-label", "--config", config()},
+                         {"stage1.template=a photo of a person."}),
+                     "placeholder");
+  std::string long_template = "A photo of";
+  for (int i = 0; i < 80; ++i) long_template += " X";
+  expectOneLineError(run(1, {"pseudo-label", "--config", config()},
+                         {"stage1.template=" + long_template}),
+                     "context");
+}
+
+TEST_F(Pipeline, CheckpointOfAnotherArchitectureIsRefused) {
+  // Train a model with stride 8, then resume a stride-4 run from its checkpoint.
+  const std::string a = path("runs/arch-a");
+  auto r = run(1, {"train", "--config", config()}, {"run.out_dir=" + a, "stage2.epochs=1"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::string checkpoint;
+  for (const auto& e : fs::directory_iterator(a + "/checkpoints")) {
+    if (e.path().extension() == ".pt") checkpoint = e.path().string();
+  }
+  ASSERT_FALSE(checkpoint.empty());
+  expectOneLineError(run(1, {"train", "--config", config()},
+                         {"run.out_dir=" + path("runs/arch-b"), "model.stride=4",
+                          "checkpoint.resume=" + checkpoint}),
+                     "positional_embedding");
+}
+
+}  // namespace
+}  // namespace agreid::testing
