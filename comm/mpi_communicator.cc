@@ -108,8 +108,10 @@ class MpiCommunicator::MpiWork : public Work {
         throw CommError(timeoutMessage("mpi", collective_, sequence_, owner_->rank(),
                                        owner_->size(), timeout_));
       }
-      // Busy-poll briefly for latency, then give the core away: ranks are often oversubscribed.
-      if (spin > 2048) std::this_thread::yield();
+      // Busy-poll briefly for latency, then sleep between polls: ranks are often
+      // oversubscribed, and a spinning rank takes the core from the loader threads and from
+      // the rank it is waiting for.
+      if (spin > 2048) std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
     request_ = MPI_REQUEST_NULL;
     finished_ = true;
