@@ -3,11 +3,12 @@
 //
 // Distributed form (OpenCLIP's local_loss + gather_with_grad): every rank all-gathers the
 // L2-normalised image and text features with gradient (comm::allGatherWithGrad: the backward
-// reduce-scatters the gradient of the gathered rows back to their owning rank) and scores its own rows against all columns.
-// Rank r returns the mean loss of its rows; the mean over ranks equals the loss of the global
-// batch, and gradients averaged over ranks (GradientReducer) equal those of one process holding the
-// whole batch. Every rank must call it with the same local batch size, and must run backward on the
-// result (the backward communicates). Not thread-safe with respect to `comm`.
+// reduce-scatters the gradient of the gathered rows back to their owning rank) and scores its own
+// rows against all columns. Rank r returns the mean loss of its rows; the mean over ranks equals
+// the loss of the global batch, and gradients averaged over ranks (GradientReducer) equal those of
+// one process holding the whole batch. Every rank must call it with the same local batch size, and
+// must run backward on the result (the backward communicates). Not thread-safe with respect to
+// `comm`.
 #pragma once
 
 #include <ATen/core/Tensor.h>
