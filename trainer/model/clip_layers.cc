@@ -1,5 +1,6 @@
 #include "trainer/model/clip_layers.h"
 
+#include <ATen/Context.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -10,15 +11,46 @@
 namespace agreid::trainer {
 namespace {
 
-// QuickGELU(z) = z * sigmoid(1.702 z) = silu(1.702 z) / 1.702. The factor 1.702 is folded into
-// the c_fc product (addmm alpha/beta) and 1/1.702 into the c_proj product, so the activation is a
-// single fused silu kernel (forward and backward).
+// QuickGELU(z) = z * sigmoid(1.702 z) = silu(1.702 z) / 1.702: one fused silu kernel (forward
+// and backward) instead of three element-wise passes. The factors are folded into the two MLP
+// products where the GEMM allows it (addmm alpha/beta).
 constexpr double kQuickGeluAlpha = 1.702;
 
+// Note [oneDNN linear]: on the CPU, fp32 products go through oneDNN (bundled with LibTorch) as 1x1
+// convolutions over a channels-last view of x, because LibTorch's BLAS path is far slower on some
+// builds (Debian's uses the generic BLAS interface: measured 7-10 GFLOP/s against 35-48 GFLOP/s
+// for oneDNN on 2 cores, docs/model.md). Results agree with addmm to float rounding.
+bool useOneDnn(const at::Tensor& x) {
+  return x.device().is_cpu() && x.scalar_type() == at::kFloat && at::hasMKLDNN() &&
+         at::globalContext().userEnabledMkldnn();
+}
+
+// x2d [M, K] @ w[N, K]^T (+ b) through oneDNN.
+at::Tensor oneDnnLinear(const at::Tensor& x2d, const at::Tensor& w, const at::Tensor& b) {
+  const int64_t M = x2d.size(0), K = x2d.size(1), N = w.size(0);
+  const auto xc = x2d.contiguous().view({1, M, 1, K}).permute({0, 3, 1, 2});  // NHWC view
+  const c10::optional<at::Tensor> bias = b.defined() ? c10::optional<at::Tensor>(b) : c10::nullopt;
+  const auto y = at::mkldnn_convolution(xc, w.contiguous().view({N, K, 1, 1}), bias, {0, 0}, {1, 1},
+                                        {1, 1}, 1);
+  return y.permute({0, 2, 3, 1}).reshape({M, N});
+}
+
+// x2d [M, K] @ w^T * scale + b * scale.
 at::Tensor linear2d(const at::Tensor& x2d, const at::Tensor& w, const at::Tensor& b,
                     double scale = 1.0) {
+  if (useOneDnn(x2d)) {
+    auto y = oneDnnLinear(x2d, w, b);
+    return scale == 1.0 ? y : y * scale;
+  }
   if (!b.defined()) return scale == 1.0 ? at::mm(x2d, w.t()) : at::mm(x2d, w.t()).mul_(scale);
   return at::addmm(b, x2d, w.t(), scale, scale);
+}
+
+// x2d @ w^T * scale + b (the bias not scaled).
+at::Tensor linear2dScaledProduct(const at::Tensor& x2d, const at::Tensor& w, const at::Tensor& b,
+                                 double scale) {
+  if (useOneDnn(x2d)) return at::add(b, oneDnnLinear(x2d, w, at::Tensor()), scale);
+  return at::addmm(b, x2d, w.t(), 1.0, scale);
 }
 
 // t [B, N, ...] -> [B, ...] at one row per sample; undefined rows: row 0 of every sample.
@@ -57,6 +89,12 @@ ParamPair::ParamPair(const at::Tensor& w, const at::Tensor& b) {
 std::shared_ptr<ParamPair> registerParamPair(torch::nn::Module& parent, const std::string& name,
                                              const at::Tensor& weight, const at::Tensor& bias) {
   return parent.register_module(name, std::make_shared<ParamPair>(weight, bias));
+}
+
+at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  auto shape = x.sizes().vec();
+  shape.back() = weight.size(0);
+  return linear2d(x.reshape({-1, x.size(-1)}), weight, bias).view(shape);
 }
 
 at::Tensor layerNorm(const at::Tensor& x, const ParamPair& ln) {
@@ -114,7 +152,7 @@ at::Tensor ResidualAttentionBlock::mlp(const at::Tensor& x) const {
   at::Tensor out;
   if (options_.activation == Activation::kQuickGelu) {
     const auto h = at::silu(linear2d(x2d, c_fc_->weight, c_fc_->bias, kQuickGeluAlpha));
-    out = at::addmm(c_proj_->bias, h, c_proj_->weight.t(), 1.0, 1.0 / kQuickGeluAlpha);
+    out = linear2dScaledProduct(h, c_proj_->weight, c_proj_->bias, 1.0 / kQuickGeluAlpha);
   } else {
     const auto h = at::gelu(linear2d(x2d, c_fc_->weight, c_fc_->bias));
     out = linear2d(h, c_proj_->weight, c_proj_->bias);

@@ -99,6 +99,10 @@ class Transformer : public torch::nn::Module {
 at::Tensor multiHeadAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                               const at::Tensor& mask);
 
+// x [..., K] @ weight[N, K]^T + bias (bias may be undefined): [..., N]. On the CPU the product
+// runs through oneDNN (Note [oneDNN linear] in clip_layers.cc), elsewhere through addmm.
+at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+
 // LayerNorm with ParamPair's weight and bias (eps 1e-5, as nn.LayerNorm).
 at::Tensor layerNorm(const at::Tensor& x, const ParamPair& ln);
 
