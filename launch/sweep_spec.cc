@@ -15,6 +15,7 @@
 
 #include "base/error.h"
 #include "launch/config.h"
+#include "launch/sweep_internal.h"
 
 namespace agreid::launch {
 namespace {
@@ -23,41 +24,13 @@ namespace fs = std::filesystem;
 
 constexpr const char* kDistributionNames[] = {"uniform", "log_uniform", "choice"};
 
-// splitmix64: a small, portable generator, so a sweep draws the same points everywhere.
-class SplitMix64 {
- public:
-  explicit SplitMix64(uint64_t seed) : state_(seed) {}
-  uint64_t next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  double uniform01() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
-
- private:
-  uint64_t state_;
-};
-
-// The shortest decimal form that reads back as exactly `v`, as a TOML float.
-std::string formatDouble(double v, int max_digits = 17) {
-  char buf[64];
-  for (int digits = 1; digits <= max_digits; ++digits) {
-    std::snprintf(buf, sizeof(buf), "%.*g", digits, v);
-    if (digits == max_digits || std::strtod(buf, nullptr) == v) break;
-  }
-  std::string s = buf;
-  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
-  return s;
-}
-
 int64_t lineOf(const toml::node& node) { return node.source().begin.line; }
 
 // A TOML value as the literal `--set key=LITERAL` takes. Throws InputError for tables.
 std::string literal(const toml::node& node, const std::string& where) {
   if (auto s = node.as_string()) return tomlBasicString(s->get());
   if (auto i = node.as_integer()) return std::to_string(i->get());
-  if (auto d = node.as_floating_point()) return formatDouble(d->get());
+  if (auto d = node.as_floating_point()) return sweepFormatDouble(d->get());
   if (auto b = node.as_boolean()) return b->get() ? "true" : "false";
   if (auto a = node.as_array()) {
     std::string out = "[";
@@ -65,35 +38,6 @@ std::string literal(const toml::node& node, const std::string& where) {
     return out + "]";
   }
   throw InputError(where + ": expected a number, string, boolean or array value");
-}
-
-std::string distributionName(SweepDistribution d) {
-  switch (d) {
-    case SweepDistribution::kGrid:
-      return "grid";
-    case SweepDistribution::kUniform:
-      return "uniform";
-    case SweepDistribution::kLogUniform:
-      return "log_uniform";
-    case SweepDistribution::kChoice:
-      return "choice";
-  }
-  return "?";
-}
-
-// Loads the configuration `base` + `sets`; an InputError is rethrown as "`where`: <reason>",
-// where the reason drops the "--set KEY=VALUE: " prefix of the config loader when it names
-// `last_set` (the override under test).
-void checkConfig(const SweepSpec& spec, const std::vector<std::string>& sets,
-                 const std::string& where, const std::string& last_set = "") {
-  try {
-    loadConfig({spec.base_config, sets});
-  } catch (const InputError& e) {
-    std::string reason = e.what();
-    const std::string prefix = "--set " + last_set + ": ";
-    if (!last_set.empty() && reason.rfind(prefix, 0) == 0) reason = reason.substr(prefix.size());
-    throw InputError(where + ": " + reason);
-  }
 }
 
 // The schema entry of `key`, or nullptr.
@@ -147,7 +91,7 @@ class SpecParser {
       if (!node.is_table()) throw InputError(at(node) + ": '" + name + "' must be a table");
     }
     parseSweepTable(dir_override);
-    checkConfig(spec_, spec_.sets, spec_.path + ": [sweep]");
+    checkSweepConfig(spec_, spec_.sets, spec_.path + ": [sweep]");
     {
       Config base = loadConfig({spec_.base_config, spec_.sets});
       spec_.cache_dir_given = !base.stage1.cache_dir.empty();
@@ -259,7 +203,7 @@ class SpecParser {
   void checkValue(const std::string& where, const std::string& key, const std::string& lit) {
     std::vector<std::string> sets = spec_.sets;
     sets.push_back(key + "=" + lit);
-    checkConfig(spec_, sets, where, sets.back());
+    checkSweepConfig(spec_, sets, where, sets.back());
   }
 
   void parseGrid(const toml::table& grid) {
@@ -354,15 +298,15 @@ class SpecParser {
       throw InputError(where + ": range bounds must be finite");
     }
     if (p.lo > p.hi) {
-      throw InputError(where + ": lo > hi in [" + formatDouble(p.lo) + ", " + formatDouble(p.hi) +
-                       "]");
+      throw InputError(where + ": lo > hi in [" + sweepFormatDouble(p.lo) + ", " +
+                       sweepFormatDouble(p.hi) + "]");
     }
     if (p.distribution == SweepDistribution::kLogUniform && p.lo <= 0) {
-      throw InputError(where + ": needs 0 < lo, got " + formatDouble(p.lo));
+      throw InputError(where + ": needs 0 < lo, got " + sweepFormatDouble(p.lo));
     }
     const KeySpec* ks = schemaKey(keys_, p.key);
     if (!ks) {
-      checkValue(where, p.key, formatDouble(p.lo));  // throws the unknown-key message
+      checkValue(where, p.key, sweepFormatDouble(p.lo));  // throws the unknown-key message
       throw InputError(where + ": unknown key");
     }
     if (std::holds_alternative<int64_t*>(ks->field) ||
@@ -373,7 +317,7 @@ class SpecParser {
                        "; ranges need an integer or float key (use choice)");
     }
     for (double v : {p.lo, p.hi}) {
-      checkValue(where, p.key, p.integer ? std::to_string(std::llround(v)) : formatDouble(v));
+      checkValue(where, p.key, p.integer ? std::to_string(std::llround(v)) : sweepFormatDouble(v));
     }
   }
 
@@ -383,22 +327,30 @@ class SpecParser {
   std::vector<KeySpec> keys_;
 };
 
-std::string drawValue(const SweepParam& p, SplitMix64& rng) {
-  const double u = rng.uniform01();
-  if (p.distribution == SweepDistribution::kChoice) {
-    const size_t i = std::min(p.values.size() - 1, static_cast<size_t>(u * p.values.size()));
-    return p.values[i];
+}  // namespace
+
+std::string sweepFormatDouble(double v, int max_digits) {
+  char buf[64];
+  for (int digits = 1; digits <= max_digits; ++digits) {
+    std::snprintf(buf, sizeof(buf), "%.*g", digits, v);
+    if (digits == max_digits || std::strtod(buf, nullptr) == v) break;
   }
-  double v = p.distribution == SweepDistribution::kUniform
-                 ? p.lo + u * (p.hi - p.lo)
-                 : std::exp(std::log(p.lo) + u * (std::log(p.hi) - std::log(p.lo)));
-  v = std::clamp(v, p.lo, p.hi);
-  if (p.integer) return std::to_string(std::llround(v));
-  // Six significant digits keep tables readable; the value actually used is the printed one.
-  return formatDouble(std::clamp(std::strtod(formatDouble(v, 6).c_str(), nullptr), p.lo, p.hi));
+  std::string s = buf;
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+  return s;
 }
 
-}  // namespace
+void checkSweepConfig(const SweepSpec& spec, const std::vector<std::string>& sets,
+                      const std::string& where, const std::string& last_set) {
+  try {
+    loadConfig({spec.base_config, sets});
+  } catch (const InputError& e) {
+    std::string reason = e.what();
+    const std::string prefix = "--set " + last_set + ": ";
+    if (!last_set.empty() && reason.rfind(prefix, 0) == 0) reason = reason.substr(prefix.size());
+    throw InputError(where + ": " + reason);
+  }
+}
 
 std::string tomlBasicString(const std::string& s) {
   std::string out = "\"";
@@ -448,96 +400,6 @@ SweepSpec loadSweepSpec(const std::string& path, const std::string& dir_override
   spec.name = fs::path(path).stem().string();
   SpecParser(spec, root).parse(dir_override);
   return spec;
-}
-
-std::vector<SweepPoint> expandSweep(const SweepSpec& spec) {
-  // Grid combinations (odometer, last key fastest).
-  std::vector<std::vector<size_t>> combos(1);
-  for (const auto& p : spec.grid) {
-    std::vector<std::vector<size_t>> next;
-    for (const auto& c : combos) {
-      for (size_t i = 0; i < p.values.size(); ++i) {
-        next.push_back(c);
-        next.back().push_back(i);
-      }
-    }
-    combos = std::move(next);
-  }
-  const int64_t draws = spec.random.empty() ? 1 : spec.samples;
-  const int64_t total = static_cast<int64_t>(combos.size()) * draws;
-  const int width = std::max<int>(3, static_cast<int>(std::to_string(total - 1).size()));
-  SplitMix64 rng(spec.seed);
-  std::vector<SweepPoint> points;
-  for (const auto& combo : combos) {
-    for (int64_t d = 0; d < draws; ++d) {
-      SweepPoint pt;
-      pt.index = static_cast<int64_t>(points.size());
-      std::string num = std::to_string(pt.index);
-      num.insert(0, static_cast<size_t>(width) - std::min<size_t>(width, num.size()), '0');
-      pt.out_dir = spec.dir + "/runs/" + num;
-      pt.sets.push_back("run.out_dir=" + pt.out_dir);
-      if (!spec.cache_dir_given) pt.sets.push_back("stage1.cache_dir=" + spec.dir + "/cache");
-      for (size_t g = 0; g < spec.grid.size(); ++g) {
-        pt.params.emplace_back(spec.grid[g].key, spec.grid[g].values[combo[g]]);
-      }
-      for (const auto& r : spec.random) pt.params.emplace_back(r.key, drawValue(r, rng));
-      for (const auto& [k, v] : pt.params) pt.sets.push_back(k + "=" + v);
-      std::vector<std::string> all = spec.sets;
-      all.insert(all.end(), pt.sets.begin(), pt.sets.end());
-      checkConfig(spec, all, spec.path + ": point " + std::to_string(pt.index));
-      points.push_back(std::move(pt));
-    }
-  }
-  return points;
-}
-
-std::string describeSweep(const SweepSpec& spec, const std::vector<SweepPoint>& points) {
-  std::ostringstream os;
-  os << "sweep " << spec.name << ": " << points.size() << " points";
-  if (!spec.grid.empty()) os << ", grid of " << spec.grid.size() << " keys";
-  if (!spec.random.empty()) os << ", " << spec.samples << " random draws";
-  os << "\n  base config: " << (spec.base_config.empty() ? "(defaults)" : spec.base_config)
-     << "\n  sweep folder: " << spec.dir << "\n  sorted by: " << spec.metric << " (" << spec.mode
-     << ")\n";
-  for (const auto* params : {&spec.grid, &spec.random}) {
-    for (const auto& p : *params) {
-      os << "  " << p.key << ": " << distributionName(p.distribution);
-      if (p.distribution == SweepDistribution::kUniform ||
-          p.distribution == SweepDistribution::kLogUniform) {
-        os << " [" << formatDouble(p.lo) << ", " << formatDouble(p.hi) << "]";
-      } else {
-        os << " of " << p.values.size();
-      }
-      os << "\n";
-    }
-  }
-  // Column widths.
-  std::vector<std::string> header = {"#"};
-  for (const auto& [k, v] : points.front().params) header.push_back(k);
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& pt : points) {
-    std::vector<std::string> row = {std::to_string(pt.index)};
-    for (const auto& [k, v] : pt.params) row.push_back(v);
-    rows.push_back(std::move(row));
-  }
-  std::vector<size_t> widths(header.size());
-  for (size_t c = 0; c < header.size(); ++c) {
-    widths[c] = header[c].size();
-    for (const auto& r : rows) widths[c] = std::max(widths[c], r[c].size());
-  }
-  auto line = [&](const std::vector<std::string>& cells) {
-    std::string s;
-    for (size_t c = 0; c < cells.size(); ++c) {
-      std::string cell = cells[c];
-      if (c + 1 < cells.size()) cell.resize(widths[c] + 2, ' ');
-      s += cell;
-    }
-    os << s << "\n";
-  };
-  os << "\n";
-  line(header);
-  for (const auto& r : rows) line(r);
-  return os.str();
 }
 
 }  // namespace agreid::launch
