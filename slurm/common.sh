@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the agreid sbatch scripts (sourced, not run). Finds the agreid binary, launches one
 # job step with srun --mpi=pmix (or mpirun), forwards SLURM's pre-emption warning to it, and
 # requeues the job when agreid stopped after a checkpoint (exit code 75). See docs/slurm.md.
