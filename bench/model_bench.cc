@@ -5,6 +5,10 @@
 // Reported per side: the fastest step, the mean step and the mean process CPU time of a step.
 //
 //   model_bench [--iters N] [--rounds R] [--batch B] [--threads T] [--stride S] [--no-reference]
+//               [--no-onednn]
+// --no-onednn turns LibTorch's oneDNN off (at::Context::setUserEnabledMkldnn), so agreid's linear
+// layers use addmm like the peer: it isolates the gain of the oneDNN path (docs/model.md).
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
@@ -27,6 +31,7 @@ struct Args {
   int threads = 2;
   int stride = 16;
   bool reference = true;
+  bool onednn = true;
 };
 
 Args parse(int argc, char** argv) {
@@ -49,6 +54,8 @@ Args parse(int argc, char** argv) {
       a.stride = next();
     else if (w == "--no-reference")
       a.reference = false;
+    else if (w == "--no-onednn")
+      a.onednn = false;
     else
       throw std::runtime_error("unknown argument " + w);
   }
@@ -153,10 +160,11 @@ int main(int argc, char** argv) {
   try {
     const Args a = parse(argc, argv);
     at::set_num_threads(a.threads);
+    at::globalContext().setUserEnabledMkldnn(a.onednn);
     std::printf(
         "ViT-B/16 re-ID model, 256x128, stride %d, batch %d, fp32, %d threads, %d rounds x %d "
-        "steps\n",
-        a.stride, a.batch, a.threads, a.rounds, a.iters);
+        "steps, oneDNN %s\n",
+        a.stride, a.batch, a.threads, a.rounds, a.iters, a.onednn ? "on" : "off");
     AgreidSide ours(a);
     Timing t_ours, t_ref;
     for (int r = 0; r < a.rounds; ++r) {
