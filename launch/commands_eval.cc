@@ -9,6 +9,10 @@
 #include "comm/mpi_session.h"
 #include "data/dataset.h"
 #include "launch/commands.h"
+#include "launch/job.h"
+#include "trainer/stages/evaluate_model.h"
+#include "trainer/stages/reid_checkpoint.h"
+#include "trainer/model/reid_model.h"
 #include "trainer/eval/features_file.h"
 #include "trainer/eval/metrics.h"
 #include "trainer/eval/results.h"
@@ -34,8 +38,33 @@ std::unique_ptr<data::DatasetReader> openImages(const std::string& path, const L
   return std::make_unique<data::DatasetReader>(path);
 }
 
+// eval --checkpoint: extract query and gallery features with a re-ID model, then score them.
+int runEvalCheckpoint(const ParsedArgs& args, CommandContext& ctx, const Config& config) {
+  trainer::ModelEvalSetup setup;
+  setup.dataset = args.get("data", config.eval.dataset.empty() ? config.run.dataset
+                                                               : config.eval.dataset);
+  setup.out_dir = args.get("out");
+  setup.weights = args.get("checkpoint");
+  if (setup.dataset.empty() || setup.out_dir.empty()) {
+    throw InputError("agreid eval --checkpoint: --out DIR and a dataset (--data, eval.dataset or "
+                     "run.dataset) are required");
+  }
+  auto model = trainer::loadReidCheckpoint(setup.weights);
+  setup.transform = config.transform;
+  setup.transform.height = model->options().image_height;
+  setup.transform.width = model->options().image_width;
+  setup.loader = config.loader;
+  setup.eval = config.eval;
+  Job job(ctx, config);
+  const auto results = trainer::evaluateModel(*model, setup, job.stage());
+  ctx.log.info("evaluation of ", setup.weights, " on ", setup.dataset, "\n",
+               trainer::resultsMarkdown(results), "results in ", setup.out_dir);
+  return 0;
+}
+
 int runEval(const ParsedArgs& args, CommandContext& ctx) {
   const Config config = configFromArgs(args);
+  if (args.has("checkpoint")) return runEvalCheckpoint(args, ctx, config);
   const std::string query_path = args.get("features"), gallery_path = args.get("gallery");
   const std::string out_dir = args.get("out");
   if (query_path.empty() || gallery_path.empty() || out_dir.empty()) {
@@ -94,13 +123,17 @@ CommandSpec evalCommand() {
   spec.summary = "Evaluate re-ID features: mAP, CMC, mINP, CMC plot and ranked lists.";
   spec.usage =
       "agreid eval --features QUERY.h5 --gallery GALLERY.h5 --out DIR [--data DATASET.h5]\n"
+      "       agreid eval --checkpoint MODEL.pt --out DIR [--data DATASET.h5]\n"
       "            [--config FILE] [--set eval.key=value ...]";
   spec.details =
       "Reads two features files written by `agreid extract` (query and gallery splits) and\n"
       "writes DIR/results.json, DIR/cmc.svg and DIR/ranked/ (eval.ranked_lists query images with\n"
       "their top-10 gallery items; images come from --data or the dataset the features name).\n"
-      "Protocol and metrics: docs/evaluation.md. Under mpiexec the queries are shared out.";
+      "Protocol and metrics: docs/evaluation.md. Under mpiexec the queries are shared out.\n"
+      "With --checkpoint, the query and gallery splits of --data (else eval.dataset, else\n"
+      "run.dataset) are first encoded with the re-ID model by all ranks.";
   spec.options = configOptions();
+  spec.options.push_back({"checkpoint", "MODEL.pt", "re-ID model (model_final.pt) to evaluate"});
   spec.options.push_back({"features", "QUERY.h5", "query features file"});
   spec.options.push_back({"gallery", "GALLERY.h5", "gallery features file"});
   spec.options.push_back({"out", "DIR", "output folder (results.json, cmc.svg, ranked/)"});

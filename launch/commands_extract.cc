@@ -3,9 +3,10 @@
 // ShardedSequentialSampler share of the samples; the features are gathered (allGatherV) in dataset
 // order and rank 0 writes the file.
 //
-// Weights: a CLIP checkpoint (OpenAI TorchScript archive or `agreid pretrain` output) gives the
-// projected CLIP image feature (kind "clip"), at the checkpoint's own input resolution. agreid
-// re-ID checkpoints are not read yet (their loading lands with the training pipeline).
+// Weights: an agreid re-ID model (model_final.pt of `agreid train`) gives the re-ID test feature
+// (kind "reid": cat(f, f_proj), L2-normalised); a CLIP checkpoint (OpenAI TorchScript archive or
+// `agreid pretrain` output) gives the projected CLIP image feature (kind "clip"), each at the
+// checkpoint's own input resolution. The pass itself is trainer/stages/feature_pass.h.
 #include <ATen/ATen.h>
 #include <torch/torch.h>
 
@@ -13,16 +14,15 @@
 #include <memory>
 
 #include "base/error.h"
-#include "comm/mpi_communicator.h"
-#include "comm/mpi_session.h"
 #include "data/dataset.h"
-#include "data/loader.h"
-#include "data/samplers.h"
 #include "launch/commands.h"
-#include "trainer/device.h"
+#include "launch/job.h"
 #include "trainer/eval/features_file.h"
 #include "trainer/model/clip_checkpoint.h"
 #include "trainer/model/clip_model.h"
+#include "trainer/model/reid_model.h"
+#include "trainer/stages/feature_pass.h"
+#include "trainer/stages/reid_checkpoint.h"
 
 namespace agreid::launch {
 namespace {
@@ -54,65 +54,57 @@ int runExtract(const ParsedArgs& args, CommandContext& ctx) {
   } catch (const std::exception&) {
   }
   if (batch_size < 1) throw InputError("agreid extract: --batch-size must be a positive integer");
-  std::vector<int64_t> indices;
-  std::string checksum;
+  trainer::FeatureSet set;
+  trainer::FeaturePassOptions pass;
   {
     const data::DatasetReader reader(data_path);
-    indices = splitIndices(reader, split);
-    checksum = reader.info().checksum;
-  }
-  if (indices.empty()) throw InputError(data_path + ": no samples in split '" + split + "'");
-  const std::shared_ptr<trainer::ClipModel> clip = trainer::loadClip(weights);
-
-  std::unique_ptr<comm::MpiCommunicator> communicator;
-  const int rank = ctx.mpi ? ctx.mpi->rank() : 0, world = ctx.mpi ? ctx.mpi->size() : 1;
-  if (world > 1) communicator = std::make_unique<comm::MpiCommunicator>();
-  const c10::Device device =
-      trainer::chooseDevice(config.run.device, ctx.mpi ? ctx.mpi->localRank() : 0);
-  clip->to(device);
-  clip->eval();
-
-  const trainer::ClipArch& arch = clip->arch();
-  data::LoaderPlan plan;
-  plan.batches = data::ShardedSequentialSampler(indices, batch_size, {rank, world}).batches();
-  plan.mode = data::TransformMode::kTest;
-  plan.transform = config.transform;
-  plan.transform.height = arch.grid_h * arch.patch_size;  // the checkpoint's input resolution
-  plan.transform.width = arch.grid_w * arch.patch_size;
-  data::Loader loader(data_path, plan, config.loader);
-  std::vector<at::Tensor> features, meta;
-  {
-    torch::NoGradGuard no_grad;
-    while (auto batch = loader.next()) {
-      features.push_back(clip->visual->forward(batch->images.to(device)).f_proj.to(at::kCPU));
-      meta.push_back(at::stack({batch->pid, batch->camid, batch->index, batch->occluded}, 1));
+    pass.indices = splitIndices(reader, split);
+    const auto& table = reader.samples();
+    for (int64_t i : pass.indices) {
+      set.pid.push_back(table.pid[i]);
+      set.camid.push_back(table.camid[i]);
+      set.index.push_back(i);
+      set.occluded.push_back(table.occluded[i]);
     }
+    set.info = {data_path, reader.info().checksum, split, "clip", weights};
   }
-  at::Tensor local_features = features.empty() ? at::empty({0, arch.embed_dim}, at::kFloat)
-                                               : at::cat(features).to(at::kFloat).contiguous();
-  at::Tensor local_meta =
-      meta.empty() ? at::empty({0, 4}, at::kLong) : at::cat(meta).to(at::kLong).contiguous();
-  const at::Tensor all_features =
-      communicator ? communicator->allGatherV(local_features) : local_features;
-  const at::Tensor all_meta = communicator ? communicator->allGatherV(local_meta) : local_meta;
-  if (rank != 0) return 0;
+  if (pass.indices.empty()) throw InputError(data_path + ": no samples in split '" + split + "'");
+  pass.dataset = data_path;
+  pass.transform = config.transform;
+  pass.loader = config.loader;
+  pass.batch_size = batch_size;
 
-  trainer::FeatureSet set;
-  set.features = all_features;
-  const int64_t n = all_meta.size(0);
-  const int64_t* m = all_meta.data_ptr<int64_t>();
-  for (int64_t i = 0; i < n; ++i) {
-    set.pid.push_back(m[i * 4]);
-    set.camid.push_back(m[i * 4 + 1]);
-    set.index.push_back(m[i * 4 + 2]);
-    set.occluded.push_back(static_cast<uint8_t>(m[i * 4 + 3] != 0));
+  Job job(ctx, config);
+  const c10::Device device = job.device();
+  trainer::EncodeFn encode;
+  std::shared_ptr<trainer::ReidModel> reid;
+  std::shared_ptr<trainer::ClipModel> clip;
+  if (trainer::isReidCheckpoint(weights)) {
+    // The re-ID test feature: cat(f, f_proj), L2-normalised, at the model's input size.
+    reid = trainer::loadReidCheckpoint(weights);
+    reid->to(device);
+    reid->eval();
+    pass.transform.height = reid->options().image_height;
+    pass.transform.width = reid->options().image_width;
+    encode = [&](const at::Tensor& x, const at::Tensor& cams) { return reid->forwardTest(x, cams); };
+    set.info.kind = "reid";
+  } else {
+    // The projected CLIP image feature at the checkpoint's own input resolution.
+    clip = trainer::loadClip(weights);
+    clip->to(device);
+    clip->eval();
+    const trainer::ClipArch& arch = clip->arch();
+    pass.transform.height = arch.grid_h * arch.patch_size;
+    pass.transform.width = arch.grid_w * arch.patch_size;
+    encode = [&](const at::Tensor& x, const at::Tensor&) { return clip->visual->forward(x).f_proj; };
   }
-  set.info = {data_path, checksum, split, "clip", weights};
+  set.features = trainer::encodeDataset(pass, encode, job.stage());
+  if (ctx.log.rank() != 0) return 0;
   const auto parent = std::filesystem::path(out).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
   trainer::writeFeaturesFile(out, set);
-  ctx.log.info("extracted ", n, " x ", set.dim(), " ", set.info.kind, " features of split '", split,
-               "' of ", data_path, " to ", out);
+  ctx.log.info("extracted ", set.size(), " x ", set.dim(), " ", set.info.kind,
+               " features of split '", split, "' of ", data_path, " to ", out);
   return 0;
 }
 
@@ -128,11 +120,11 @@ CommandSpec extractCommand() {
   spec.details =
       "Runs the vision tower with the test transforms over the split (default: all) and writes\n"
       "the features, pid, camid, sample index and occluded flag in dataset order\n"
-      "(docs/evaluation.md). With a CLIP checkpoint the feature is the projected image feature\n"
-      "(kind \"clip\") at the checkpoint's input resolution. Under mpiexec the samples are\n"
-      "shared out and gathered.";
+      "(docs/evaluation.md). With a re-ID model (model_final.pt) the feature is the re-ID test\n"
+      "feature (kind \"reid\"); with a CLIP checkpoint the projected image feature (kind \"clip\"),\n"
+      "each at the checkpoint's input resolution. Under mpiexec the samples are shared out.";
   spec.options = configOptions();
-  spec.options.push_back({"weights", "FILE", "CLIP checkpoint"});
+  spec.options.push_back({"weights", "FILE", "re-ID model (model_final.pt) or CLIP checkpoint"});
   spec.options.push_back({"data", "FILE.h5", "dataset file"});
   spec.options.push_back({"split", "SPLIT", "query, gallery, train or all (default all)"});
   spec.options.push_back({"out", "FEATURES.h5", "features file written"});

@@ -93,6 +93,18 @@ TEST_F(Pipeline, AgReidRunThenCacheHitAndSkip) {
   EXPECT_NE(r.out.find("pseudo-label cache hit"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("skipping training"), std::string::npos) << r.out;
 
+  // The trained model through extract (re-ID feature) and eval --checkpoint.
+  r = run(2, {"extract", "--config", config(), "--weights", out + "/model_final.pt", "--data",
+              path("world/reid.h5"), "--split", "query", "--out", path("q.h5")},
+          {});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("reid features"), std::string::npos) << r.out;
+  r = run(2, {"eval", "--config", config(), "--checkpoint", out + "/model_final.pt", "--out",
+              path("runs/ag-eval")},
+          {});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(readFile(path("runs/ag-eval/results.json")), readFile(out + "/results.json"));
+
   r = runAgreid({"report", out});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("| ag |"), std::string::npos) << r.out;

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -128,6 +129,23 @@ TEST(Config, EveryKeyDocumented) {
     EXPECT_NE(doc.find("`" + k.key + "`"), std::string::npos)
         << k.key << " is not in docs/configuration.md (regenerate with agreid config reference)";
   }
+}
+
+}  // namespace
+}  // namespace agreid::launch
+
+namespace agreid::launch {
+namespace {
+
+TEST(Config, ShippedConfigsResolve) {
+  int count = 0;
+  for (const auto& e :
+       std::filesystem::directory_iterator(std::string(AGREID_SOURCE_DIR) + "/configs")) {
+    if (e.path().extension() != ".toml") continue;
+    EXPECT_NO_THROW(loadConfig({e.path().string(), {}})) << e.path();
+    ++count;
+  }
+  EXPECT_GE(count, 6);  // demo + five public datasets
 }
 
 }  // namespace

@@ -193,7 +193,13 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
                  result.recall1, ", R@5 ", result.recall5);
   }
   result.checkpoint = o.out;
-  if (rank == 0) saveClip(model, o.out);
+  if (rank == 0) {
+    const auto parent = std::filesystem::path(o.out).parent_path();
+    std::error_code ec;
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    if (ec) throw InputError(parent.string() + ": cannot create the folder of pretrain.out");
+    saveClip(model, o.out);
+  }
   comm.barrier();
   result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   ctx.log.info("CLIP checkpoint written: ", o.out, " (", result.seconds, " s)");
