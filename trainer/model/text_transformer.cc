@@ -1,7 +1,7 @@
 #include "trainer/model/text_transformer.h"
 
-#include <algorithm>
 #include <torch/torch.h>
+#include <algorithm>
 
 #include <cmath>
 #include <limits>
@@ -65,9 +65,9 @@ at::Tensor TextTransformer::forwardEmbeddings(const at::Tensor& embeddings,
   // Note [EOT trimming]: under the causal mask no position attends to a later one, so the
   // tokens after the last EOT of the batch cannot change any EOT row; dropping them gives the
   // same features at a fraction of the cost (captions and templates are far shorter than 77).
-  const int64_t n =
-      eot.numel() == 0 ? embeddings.size(1)
-                       : std::min<int64_t>(embeddings.size(1), eot.max().item<int64_t>() + 1);
+  const int64_t n = eot.numel() == 0
+                        ? embeddings.size(1)
+                        : std::min<int64_t>(embeddings.size(1), eot.max().item<int64_t>() + 1);
   const auto x = embeddings.narrow(1, 0, n) + positional_embedding.narrow(0, 0, n);
   const auto mask = causalMask(n, embeddings.options().requires_grad(false));
   const auto rows = transformer->forwardRows(x, mask, eot.to(torch::kLong));
