@@ -31,7 +31,7 @@ std::string concat(const Parts&... parts) {
 
 }  // namespace agreid::detail
 
-#define AGREID_CHECK(cond, ...)                                                     \
-  do {                                                                              \
+#define AGREID_CHECK(cond, ...)                                                         \
+  do {                                                                                  \
     if (!(cond)) ::agreid::detail::failCheck(#cond, __FILE__, __LINE__, ##__VA_ARGS__); \
   } while (0)

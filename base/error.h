@@ -17,10 +17,10 @@ namespace agreid {
 // Process exit codes, documented in docs/errors.md.
 enum ExitCode : int {
   kExitOk = 0,
-  kExitInternal = 1,   // a bug: an AGREID_CHECK failed or an unexpected exception escaped
-  kExitInput = 2,      // bad input: configuration, command line, files
-  kExitComm = 3,       // communication or device failure; the whole job was aborted
-  kExitRequeue = 75,   // stopped on request (SIGUSR1/SIGTERM) after a checkpoint; requeue me
+  kExitInternal = 1,  // a bug: an AGREID_CHECK failed or an unexpected exception escaped
+  kExitInput = 2,     // bad input: configuration, command line, files
+  kExitComm = 3,      // communication or device failure; the whole job was aborted
+  kExitRequeue = 75,  // stopped on request (SIGUSR1/SIGTERM) after a checkpoint; requeue me
 };
 
 // An expected failure caused by the user's input (tier a).

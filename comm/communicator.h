@@ -60,7 +60,8 @@ class Communicator {
   virtual std::string backendName() const = 0;
 
   // In place. Starts the reduction and returns at once; call wait() before reading `tensor`.
-  virtual std::unique_ptr<Work> allReduce(at::Tensor& tensor, const AllReduceOptions& opts = {}) = 0;
+  virtual std::unique_ptr<Work> allReduce(at::Tensor& tensor,
+                                          const AllReduceOptions& opts = {}) = 0;
 
   // In place: every rank ends with root's values.
   virtual void broadcast(at::Tensor& tensor, const BroadcastOptions& opts = {}) = 0;

@@ -22,28 +22,28 @@ struct TransformOptions {
 };
 
 struct LoaderOptions {
-  int64_t num_workers = 2;        // decode/augment threads per process
-  int64_t prefetch_batches = 4;   // bounded queue depth
-  bool hdf5_file_locking = false; // off: safe on NFS/Lustre/GPFS (docs/data-format.md)
-  bool pin_memory = true;         // page-locked batches when CUDA is available (no-op on CPU)
+  int64_t num_workers = 2;         // decode/augment threads per process
+  int64_t prefetch_batches = 4;    // bounded queue depth
+  bool hdf5_file_locking = false;  // off: safe on NFS/Lustre/GPFS (docs/data-format.md)
+  bool pin_memory = true;          // page-locked batches when CUDA is available (no-op on CPU)
 };
 
 // P identities x K instances per global batch (method.md §1.4).
 struct SamplerOptions {
-  int64_t identities_per_batch = 16;  // P
-  int64_t instances_per_identity = 4; // K
+  int64_t identities_per_batch = 16;   // P
+  int64_t instances_per_identity = 4;  // K
 };
 
 // The synthetic occluded-pedestrian world (design.md §8).
 struct SynthOptions {
   uint64_t seed = 7;
-  int64_t identities = 200;            // re-ID identities (half train, half test)
-  int64_t images_per_identity = 16;    // per identity, spread over the cameras
+  int64_t identities = 200;          // re-ID identities (half train, half test)
+  int64_t images_per_identity = 16;  // per identity, spread over the cameras
   int64_t cameras = 4;
   int64_t height = 64;
   int64_t width = 32;
-  double query_fraction = 0.2;         // of each test identity's images, taken as queries
-  double occluded_query_fraction = 1.0; // Occluded-Duke-like: occluded queries
+  double query_fraction = 0.2;           // of each test identity's images, taken as queries
+  double occluded_query_fraction = 1.0;  // Occluded-Duke-like: occluded queries
   double occluded_gallery_fraction = 0.1;
   double occluded_train_fraction = 0.3;
   int64_t pretrain_identities = 1500;  // identities of the captioned pretraining set (disjoint)

@@ -33,8 +33,8 @@ ParsedArgs parseArgs(const CommandSpec& spec, const std::vector<std::string>& ar
       for (const auto& o : spec.options)
         if (o.name == name) opt = &o;
       if (!opt) {
-        throw InputError("agreid " + spec.name + ": unknown option '--" + name +
-                         "' (see agreid " + spec.name + " --help)");
+        throw InputError("agreid " + spec.name + ": unknown option '--" + name + "' (see agreid " +
+                         spec.name + " --help)");
       }
       std::string value;
       if (!opt->metavar.empty()) {
@@ -68,8 +68,10 @@ std::string commandHelp(const CommandSpec& spec) {
     os << "\noptions:\n";
     for (const auto& o : spec.options) {
       std::string left = "  --" + o.name + (o.metavar.empty() ? "" : " " + o.metavar);
-      if (left.size() < 28) left.resize(28, ' ');
-      else left += "  ";
+      if (left.size() < 28)
+        left.resize(28, ' ');
+      else
+        left += "  ";
       os << left << o.help << (o.repeated ? " (repeatable)" : "") << "\n";
     }
   }

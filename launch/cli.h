@@ -17,10 +17,10 @@ class MpiSession;
 namespace agreid::launch {
 
 struct OptionSpec {
-  std::string name;          // without the leading "--"
-  std::string metavar;       // empty: a flag without a value
+  std::string name;     // without the leading "--"
+  std::string metavar;  // empty: a flag without a value
   std::string help;
-  bool repeated = false;     // may be given several times (e.g. --set)
+  bool repeated = false;  // may be given several times (e.g. --set)
 };
 
 struct ParsedArgs {
@@ -41,11 +41,11 @@ struct CommandContext {
 
 struct CommandSpec {
   std::string name;
-  std::string summary;     // one line, for `agreid --help`
-  std::string usage;       // e.g. "agreid config show [--config FILE] [--set KEY=VALUE ...]"
-  std::string details;     // paragraphs after the usage line (may be empty)
+  std::string summary;  // one line, for `agreid --help`
+  std::string usage;    // e.g. "agreid config show [--config FILE] [--set KEY=VALUE ...]"
+  std::string details;  // paragraphs after the usage line (may be empty)
   std::vector<OptionSpec> options;
-  bool uses_mpi = false;   // MPI is initialised before run() is called
+  bool uses_mpi = false;  // MPI is initialised before run() is called
   int (*run)(const ParsedArgs& args, CommandContext& ctx) = nullptr;
 };
 

@@ -11,19 +11,9 @@ Config configFromArgs(const ParsedArgs& args) {
 
 std::vector<CommandSpec> builtinCommands() {
   return {
-      configCommand(),
-      synthCommand(),
-      importCommand(),
-      inspectCommand(),
-      evalCommand(),
-      extractCommand(),
-      promptCommand(),
-      pretrainCommand(),
-      pseudoLabelCommand(),
-      trainCommand(),
-      runCommand(),
-      reportCommand(),
-      sweepCommand(),
+      configCommand(),  synthCommand(),  importCommand(),   inspectCommand(),     evalCommand(),
+      extractCommand(), promptCommand(), pretrainCommand(), pseudoLabelCommand(), trainCommand(),
+      runCommand(),     reportCommand(), sweepCommand(),
   };
 }
 

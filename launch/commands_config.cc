@@ -33,8 +33,9 @@ CommandSpec configCommand() {
   CommandSpec spec;
   spec.name = "config";
   spec.summary = "Print the resolved configuration (show) or the key reference (reference).";
-  spec.usage = "agreid config show [--config FILE] [--set section.key=value ...]\n"
-               "       agreid config reference";
+  spec.usage =
+      "agreid config show [--config FILE] [--set section.key=value ...]\n"
+      "       agreid config reference";
   spec.details =
       "show: every key with its resolved value (defaults, then FILE, then --set), as TOML.\n"
       "reference: every key with type, default, range and description, as Markdown.";

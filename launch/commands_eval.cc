@@ -10,24 +10,16 @@
 #include "data/dataset.h"
 #include "launch/commands.h"
 #include "launch/job.h"
-#include "trainer/stages/evaluate_model.h"
-#include "trainer/stages/reid_checkpoint.h"
-#include "trainer/model/reid_model.h"
 #include "trainer/eval/features_file.h"
 #include "trainer/eval/metrics.h"
 #include "trainer/eval/results.h"
 #include "trainer/eval/visualize.h"
+#include "trainer/model/reid_model.h"
+#include "trainer/stages/evaluate_model.h"
+#include "trainer/stages/reid_checkpoint.h"
 
 namespace agreid::launch {
 namespace {
-
-// Evenly spread query rows for ranked-list images.
-std::vector<int64_t> spreadRows(int64_t rows, int64_t count) {
-  std::vector<int64_t> out;
-  count = std::min(count, rows);
-  for (int64_t i = 0; i < count; ++i) out.push_back(i * rows / count);
-  return out;
-}
 
 // Opens a dataset file for ranked-list images; null (with a warning) when it does not exist.
 std::unique_ptr<data::DatasetReader> openImages(const std::string& path, const Log& log) {
@@ -41,13 +33,14 @@ std::unique_ptr<data::DatasetReader> openImages(const std::string& path, const L
 // eval --checkpoint: extract query and gallery features with a re-ID model, then score them.
 int runEvalCheckpoint(const ParsedArgs& args, CommandContext& ctx, const Config& config) {
   trainer::ModelEvalSetup setup;
-  setup.dataset = args.get("data", config.eval.dataset.empty() ? config.run.dataset
-                                                               : config.eval.dataset);
+  setup.dataset =
+      args.get("data", config.eval.dataset.empty() ? config.run.dataset : config.eval.dataset);
   setup.out_dir = args.get("out");
   setup.weights = args.get("checkpoint");
   if (setup.dataset.empty() || setup.out_dir.empty()) {
-    throw InputError("agreid eval --checkpoint: --out DIR and a dataset (--data, eval.dataset or "
-                     "run.dataset) are required");
+    throw InputError(
+        "agreid eval --checkpoint: --out DIR and a dataset (--data, eval.dataset or "
+        "run.dataset) are required");
   }
   auto model = trainer::loadReidCheckpoint(setup.weights);
   setup.transform = config.transform;
@@ -86,7 +79,7 @@ int runEval(const ParsedArgs& args, CommandContext& ctx) {
   if (ctx.mpi && ctx.mpi->size() > 1) communicator = std::make_unique<comm::MpiCommunicator>();
 
   trainer::EvaluateRequest request;
-  request.record = spreadRows(query.size(), config.eval.ranked_lists);
+  request.record = trainer::spreadRows(query.size(), config.eval.ranked_lists);
   const trainer::EvalResults results =
       trainer::evaluate(query, gallery, config.eval, communicator.get(), request);
   if (ctx.log.rank() != 0) return 0;

@@ -86,7 +86,9 @@ int runExtract(const ParsedArgs& args, CommandContext& ctx) {
     reid->eval();
     pass.transform.height = reid->options().image_height;
     pass.transform.width = reid->options().image_width;
-    encode = [&](const at::Tensor& x, const at::Tensor& cams) { return reid->forwardTest(x, cams); };
+    encode = [&](const at::Tensor& x, const at::Tensor& cams) {
+      return reid->forwardTest(x, cams);
+    };
     set.info.kind = "reid";
   } else {
     // The projected CLIP image feature at the checkpoint's own input resolution.
@@ -96,7 +98,9 @@ int runExtract(const ParsedArgs& args, CommandContext& ctx) {
     const trainer::ClipArch& arch = clip->arch();
     pass.transform.height = arch.grid_h * arch.patch_size;
     pass.transform.width = arch.grid_w * arch.patch_size;
-    encode = [&](const at::Tensor& x, const at::Tensor&) { return clip->visual->forward(x).f_proj; };
+    encode = [&](const at::Tensor& x, const at::Tensor&) {
+      return clip->visual->forward(x).f_proj;
+    };
   }
   set.features = trainer::encodeDataset(pass, encode, job.stage());
   if (ctx.log.rank() != 0) return 0;
@@ -121,7 +125,8 @@ CommandSpec extractCommand() {
       "Runs the vision tower with the test transforms over the split (default: all) and writes\n"
       "the features, pid, camid, sample index and occluded flag in dataset order\n"
       "(docs/evaluation.md). With a re-ID model (model_final.pt) the feature is the re-ID test\n"
-      "feature (kind \"reid\"); with a CLIP checkpoint the projected image feature (kind \"clip\"),\n"
+      "feature (kind \"reid\"); with a CLIP checkpoint the projected image feature (kind "
+      "\"clip\"),\n"
       "each at the checkpoint's input resolution. Under mpiexec the samples are shared out.";
   spec.options = configOptions();
   spec.options.push_back({"weights", "FILE", "re-ID model (model_final.pt) or CLIP checkpoint"});

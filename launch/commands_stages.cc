@@ -7,14 +7,14 @@
 #include "base/error.h"
 #include "launch/commands.h"
 #include "launch/job.h"
-#include "trainer/eval/results.h"
 #include "launch/signals.h"
+#include "trainer/eval/results.h"
 #include "trainer/model/reid_model.h"
 #include "trainer/stages/dual_guidance.h"
 #include "trainer/stages/evaluate_model.h"
 #include "trainer/stages/pretrain.h"
-#include "trainer/stages/reid_checkpoint.h"
 #include "trainer/stages/pseudo_label.h"
+#include "trainer/stages/reid_checkpoint.h"
 
 namespace agreid::launch {
 namespace {
@@ -39,12 +39,12 @@ void writeSummaryJson(const Config& config, const std::string& name, const std::
   trainer::writeFileAtomically((std::filesystem::path(config.run.out_dir) / name).string(), json);
 }
 
-trainer::PseudoLabelResult runPseudoLabelStage(const Config& config, Job& job,
-                                               const Log& log) {
+trainer::PseudoLabelResult runPseudoLabelStage(const Config& config, Job& job, const Log& log) {
   const auto result = trainer::obtainPseudoLabels(pseudoLabelSetup(config), job.stage());
   std::ostringstream os;
-  os << "{\"cache\": \"" << result.path << "\", \"cache_hit\": "
-     << (result.cache_hit ? "true" : "false") << ", \"seconds\": " << result.seconds
+  os << "{\"cache\": \"" << result.path
+     << "\", \"cache_hit\": " << (result.cache_hit ? "true" : "false")
+     << ", \"seconds\": " << result.seconds
      << ", \"caching_images_per_s\": " << result.caching_images_per_s
      << ", \"readout_accuracy\": " << result.readout_accuracy
      << ", \"image_readout_accuracy\": " << result.image_readout_accuracy << "}\n";
@@ -120,7 +120,6 @@ CommandSpec pseudoLabelCommand() {
 
 }  // namespace agreid::launch
 
-
 namespace agreid::launch {
 namespace {
 
@@ -153,8 +152,8 @@ int trainStage(const Config& config, Job& job, const trainer::PseudoLabelCache& 
                const Log& log) {
   const auto r = trainer::runDualGuidance(trainSetup(config), cache, job.stage());
   std::ostringstream os;
-  os << "{\"completed\": " << (r.completed ? "true" : "false") << ", \"model\": \""
-     << r.model_path << "\", \"steps\": " << r.steps << ", \"images_per_s\": " << r.images_per_s
+  os << "{\"completed\": " << (r.completed ? "true" : "false") << ", \"model\": \"" << r.model_path
+     << "\", \"steps\": " << r.steps << ", \"images_per_s\": " << r.images_per_s
      << ", \"seconds\": " << r.seconds << "}\n";
   writeSummaryJson(config, "train.json", os.str(), log);
   if (!r.completed) {
@@ -178,8 +177,7 @@ void evalStage(const Config& config, Job& job, const std::string& checkpoint, co
   es.weights = checkpoint;
   const auto results = trainer::evaluateModel(*model, es, job.stage());
   log.info("evaluation of ", checkpoint, " on ", es.dataset, "\n",
-           trainer::resultsMarkdown(results), "results in ", config.run.out_dir,
-           "/results.json");
+           trainer::resultsMarkdown(results), "results in ", config.run.out_dir, "/results.json");
 }
 
 int runTrainCommand(const ParsedArgs& args, CommandContext& ctx) {
@@ -217,7 +215,8 @@ CommandSpec trainCommand() {
   spec.usage = "agreid train --config FILE [--set section.key=value ...]";
   spec.details =
       "Obtains the pseudo-label cache (computing it when missing), then trains the re-ID model\n"
-      "on run.dataset with stage2.method. Checkpoints go to <run.out_dir>/checkpoints and training\n"
+      "on run.dataset with stage2.method. Checkpoints go to <run.out_dir>/checkpoints and "
+      "training\n"
       "resumes from the latest one (checkpoint.resume = \"auto\"). SIGUSR1/SIGTERM: checkpoint at\n"
       "the next step and exit with code 75. The final model is <run.out_dir>/model_final.pt.";
   spec.options = configOptions();

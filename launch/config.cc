@@ -65,13 +65,20 @@ std::string formatDouble(double v) {
 
 std::string nodeTypeName(const toml::node& node) {
   switch (node.type()) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    default: return "a date/time";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    default:
+      return "a date/time";
   }
 }
 
@@ -90,65 +97,64 @@ void assign(const KeySpec& spec, const toml::node& node, const std::string& wher
     if (n.is_integer()) return static_cast<double>(*n.value<int64_t>());
     return std::nullopt;
   };
-  std::visit(
-      Overloaded{
-          [&](bool* f) {
-            if (!node.is_boolean()) throw wrong("a boolean");
-            *f = *node.value<bool>();
-          },
-          [&](int64_t* f) {
-            auto v = read_int(node);
-            if (!v) throw wrong("an integer");
-            *f = *v;
-          },
-          [&](uint64_t* f) {
-            auto v = read_int(node);
-            if (!v || *v < 0) throw wrong("a non-negative integer");
-            *f = static_cast<uint64_t>(*v);
-          },
-          [&](double* f) {
-            auto v = read_double(node);
-            if (!v) throw wrong("a number");
-            *f = *v;
-          },
-          [&](std::string* f) {
-            if (!node.is_string()) throw wrong("a string");
-            *f = *node.value<std::string>();
-          },
-          [&](std::vector<int64_t>* f) {
-            const toml::array* arr = node.as_array();
-            if (!arr) throw wrong("an array of integers");
-            std::vector<int64_t> out;
-            for (const auto& e : *arr) {
-              auto v = read_int(e);
-              if (!v) throw wrong("an array of integers");
-              out.push_back(*v);
-            }
-            *f = out;
-          },
-          [&](std::vector<double>* f) {
-            const toml::array* arr = node.as_array();
-            if (!arr) throw wrong("an array of numbers");
-            std::vector<double> out;
-            for (const auto& e : *arr) {
-              auto v = read_double(e);
-              if (!v) throw wrong("an array of numbers");
-              out.push_back(*v);
-            }
-            *f = out;
-          },
-          [&](std::vector<std::string>* f) {
-            const toml::array* arr = node.as_array();
-            if (!arr) throw wrong("an array of strings");
-            std::vector<std::string> out;
-            for (const auto& e : *arr) {
-              if (!e.is_string()) throw wrong("an array of strings");
-              out.push_back(*e.value<std::string>());
-            }
-            *f = out;
-          },
-      },
-      spec.field);
+  std::visit(Overloaded{
+                 [&](bool* f) {
+                   if (!node.is_boolean()) throw wrong("a boolean");
+                   *f = *node.value<bool>();
+                 },
+                 [&](int64_t* f) {
+                   auto v = read_int(node);
+                   if (!v) throw wrong("an integer");
+                   *f = *v;
+                 },
+                 [&](uint64_t* f) {
+                   auto v = read_int(node);
+                   if (!v || *v < 0) throw wrong("a non-negative integer");
+                   *f = static_cast<uint64_t>(*v);
+                 },
+                 [&](double* f) {
+                   auto v = read_double(node);
+                   if (!v) throw wrong("a number");
+                   *f = *v;
+                 },
+                 [&](std::string* f) {
+                   if (!node.is_string()) throw wrong("a string");
+                   *f = *node.value<std::string>();
+                 },
+                 [&](std::vector<int64_t>* f) {
+                   const toml::array* arr = node.as_array();
+                   if (!arr) throw wrong("an array of integers");
+                   std::vector<int64_t> out;
+                   for (const auto& e : *arr) {
+                     auto v = read_int(e);
+                     if (!v) throw wrong("an array of integers");
+                     out.push_back(*v);
+                   }
+                   *f = out;
+                 },
+                 [&](std::vector<double>* f) {
+                   const toml::array* arr = node.as_array();
+                   if (!arr) throw wrong("an array of numbers");
+                   std::vector<double> out;
+                   for (const auto& e : *arr) {
+                     auto v = read_double(e);
+                     if (!v) throw wrong("an array of numbers");
+                     out.push_back(*v);
+                   }
+                   *f = out;
+                 },
+                 [&](std::vector<std::string>* f) {
+                   const toml::array* arr = node.as_array();
+                   if (!arr) throw wrong("an array of strings");
+                   std::vector<std::string> out;
+                   for (const auto& e : *arr) {
+                     if (!e.is_string()) throw wrong("an array of strings");
+                     out.push_back(*e.value<std::string>());
+                   }
+                   *f = out;
+                 },
+             },
+             spec.field);
 }
 
 const KeySpec* findKey(const std::vector<KeySpec>& keys, const std::string& key) {
@@ -178,8 +184,7 @@ void applyFile(const std::string& path, std::vector<KeySpec>& keys) {
   }
   for (auto&& [section_key, section_node] : root) {
     const std::string section(section_key.str());
-    const std::string where_section =
-        path + ":" + std::to_string(section_key.source().begin.line);
+    const std::string where_section = path + ":" + std::to_string(section_key.source().begin.line);
     const toml::table* table = section_node.as_table();
     if (!table) {
       unknownKey(where_section, section, keys);

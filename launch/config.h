@@ -31,16 +31,16 @@ struct Config {
   trainer::CheckpointOptions checkpoint;
 };
 
-using FieldRef = std::variant<bool*, int64_t*, uint64_t*, double*, std::string*,
-                              std::vector<int64_t>*, std::vector<double>*,
-                              std::vector<std::string>*>;
+using FieldRef =
+    std::variant<bool*, int64_t*, uint64_t*, double*, std::string*, std::vector<int64_t>*,
+                 std::vector<double>*, std::vector<std::string>*>;
 
 // One configuration key bound to a field of a Config instance.
 struct KeySpec {
   std::string key;  // "section.name"
   FieldRef field;
   std::string description;
-  std::optional<double> min;         // numeric keys: inclusive bounds
+  std::optional<double> min;  // numeric keys: inclusive bounds
   std::optional<double> max;
   std::vector<std::string> choices;  // string keys: allowed values (empty: any)
 };
@@ -56,8 +56,8 @@ std::string tomlValue(const FieldRef& field);
 
 // Where overrides come from.
 struct ConfigSources {
-  std::string file;                // TOML file; empty: defaults only
-  std::vector<std::string> sets;   // "section.key=value" overrides, applied in order
+  std::string file;               // TOML file; empty: defaults only
+  std::vector<std::string> sets;  // "section.key=value" overrides, applied in order
 };
 
 // Loads defaults, the file and the overrides, then validates. Throws InputError with a one-line

@@ -61,8 +61,9 @@ std::vector<KeySpec> configKeys(Config& c) {
       .add("prefetch_batches", &c.loader.prefetch_batches, "batches prepared ahead", 1, 1024)
       .add("hdf5_file_locking", &c.loader.hdf5_file_locking,
            "HDF5 file locking (off is safe on network file systems for read-only files)")
-      .add("pin_memory", &c.loader.pin_memory,
-           "page-locked batch memory for faster host-to-device copies (only when CUDA is available)")
+      .add(
+          "pin_memory", &c.loader.pin_memory,
+          "page-locked batch memory for faster host-to-device copies (only when CUDA is available)")
       .add("identities_per_batch", &c.sampler.identities_per_batch,
            "P: identities in a global batch", 1, 65536)
       .add("instances_per_identity", &c.sampler.instances_per_identity,
@@ -77,8 +78,8 @@ std::vector<KeySpec> configKeys(Config& c) {
       .add("height", &c.synth.height, "rendered image height", 16, 1024)
       .add("width", &c.synth.width, "rendered image width", 8, 1024)
       .add("query_fraction", &c.synth.query_fraction, "test images used as queries", 0.01, 0.9)
-      .add("occluded_query_fraction", &c.synth.occluded_query_fraction,
-           "queries with an occluder", 0, 1)
+      .add("occluded_query_fraction", &c.synth.occluded_query_fraction, "queries with an occluder",
+           0, 1)
       .add("occluded_gallery_fraction", &c.synth.occluded_gallery_fraction,
            "gallery images with an occluder", 0, 1)
       .add("occluded_train_fraction", &c.synth.occluded_train_fraction,
@@ -112,7 +113,8 @@ std::vector<KeySpec> configKeys(Config& c) {
       .add("lr", &c.pretrain.lr, "peak learning rate (AdamW)", 0, 10)
       .add("weight_decay", &c.pretrain.weight_decay, "AdamW weight decay", 0, 10)
       .add("warmup_steps", &c.pretrain.warmup_steps, "linear warmup steps, then cosine", 0, 1e9)
-      .add("init_temperature", &c.pretrain.init_temperature, "initial InfoNCE temperature", 1e-4, 10)
+      .add("init_temperature", &c.pretrain.init_temperature, "initial InfoNCE temperature", 1e-4,
+           10)
       .add("holdout", &c.pretrain.holdout, "held-out pairs for zero-shot retrieval", 0, 1e9)
       .appendTo(keys);
 
@@ -150,11 +152,13 @@ std::vector<KeySpec> configKeys(Config& c) {
       .add("epochs", &c.stage2.epochs, "epochs", 1, 1e6)
       .add("lr", &c.stage2.lr, "base learning rate (Adam)", 0, 10)
       .add("weight_decay", &c.stage2.weight_decay, "weight decay", 0, 10)
-      .add("bias_lr_factor", &c.stage2.bias_lr_factor, "learning-rate factor of bias tensors", 0, 1e3)
+      .add("bias_lr_factor", &c.stage2.bias_lr_factor, "learning-rate factor of bias tensors", 0,
+           1e3)
       .add("weight_decay_bias", &c.stage2.weight_decay_bias, "weight decay of bias tensors", 0, 10)
       .add("warmup_epochs", &c.stage2.warmup_epochs, "linear warmup epochs", 0, 1e6)
       .add("warmup_factor", &c.stage2.warmup_factor, "learning-rate factor at warmup start", 0, 1)
-      .add("milestones", &c.stage2.milestones, "epochs where the learning rate is multiplied by gamma")
+      .add("milestones", &c.stage2.milestones,
+           "epochs where the learning rate is multiplied by gamma")
       .add("gamma", &c.stage2.gamma, "multi-step decay factor", 0, 1)
       .add("w_id", &c.stage2.w_id, "weight of the ID cross-entropy", 0, 1e3)
       .add("w_tri", &c.stage2.w_tri, "weight of the triplet loss", 0, 1e3)
@@ -172,7 +176,8 @@ std::vector<KeySpec> configKeys(Config& c) {
       .appendTo(keys);
 
   KeyList("eval")
-      .add("dataset", &c.eval.dataset, "dataset evaluated: query and gallery splits (default: run.dataset)")
+      .add("dataset", &c.eval.dataset,
+           "dataset evaluated: query and gallery splits (default: run.dataset)")
       .add("rerank", &c.eval.rerank, "k-reciprocal re-ranking")
       .add("k1", &c.eval.k1, "re-ranking k1", 1, 1e5)
       .add("k2", &c.eval.k2, "re-ranking k2", 1, 1e5)
@@ -180,8 +185,7 @@ std::vector<KeySpec> configKeys(Config& c) {
       .add("max_rank", &c.eval.max_rank, "CMC curve length", 1, 1e6)
       .add("block_size", &c.eval.block_size, "query rows per distance block", 1, 1e7)
       .add("rerank_max_samples", &c.eval.rerank_max_samples,
-           "re-ranking is refused above this many query + gallery samples (quadratic time)", 1,
-           1e9)
+           "re-ranking is refused above this many query + gallery samples (quadratic time)", 1, 1e9)
       .add("ranked_lists", &c.eval.ranked_lists, "ranked-list images written", 0, 1e5)
       .add("eval_every", &c.eval.eval_every, "epochs between evaluations in training (0: end)", 0,
            1e6)

@@ -26,29 +26,29 @@ struct ClipArchOptions {
 };
 
 struct PretrainOptions {
-  std::string data;          // captioned dataset file (.h5)
-  std::string out;           // CLIP checkpoint written here (default: <run.out_dir>/clip.pt)
+  std::string data;  // captioned dataset file (.h5)
+  std::string out;   // CLIP checkpoint written here (default: <run.out_dir>/clip.pt)
   int64_t steps = 600;
   int64_t batch_size = 128;  // global batch
   double lr = 5e-4;
   double weight_decay = 0.1;
   int64_t warmup_steps = 50;
   double init_temperature = 0.07;
-  int64_t holdout = 1000;    // held-out image-caption pairs for zero-shot retrieval
+  int64_t holdout = 1000;  // held-out image-caption pairs for zero-shot retrieval
 };
 
 // The re-ID model on top of a CLIP checkpoint (method.md §1.1).
 struct ModelOptions {
-  std::string weights;             // CLIP checkpoint: OpenAI ViT-*.pt or an agreid pretrain output
-  std::string vocab;               // bpe_simple_vocab_16e6.txt.gz
-  int64_t stride = 16;             // patch stride: 16, or 12 for OLP
-  bool sie = true;                 // side information embedding (camera)
+  std::string weights;  // CLIP checkpoint: OpenAI ViT-*.pt or an agreid pretrain output
+  std::string vocab;    // bpe_simple_vocab_16e6.txt.gz
+  int64_t stride = 16;  // patch stride: 16, or 12 for OLP
+  bool sie = true;      // side information embedding (camera)
   double sie_coe = 1.0;
 };
 
 // Stage 1: identity prompt / attribute tokens and the attribute encoder (method.md §1.3, §2.3).
 struct Stage1Options {
-  std::string cache_dir;           // pseudo-label caches live here (default: <run.out_dir>/cache)
+  std::string cache_dir;  // pseudo-label caches live here (default: <run.out_dir>/cache)
   std::string template_text =
       "A photo of a X X person with X X hair, wearing X X X upper clothes, X X X lower clothes "
       "and X X shoes, carrying X X, in X X posture.";
@@ -83,7 +83,7 @@ struct Stage2Options {
   double w_id = 0.25;
   double w_tri = 1.0;
   double w_i2t = 1.0;
-  double beta = 0.01;              // attribute guidance weight
+  double beta = 0.01;  // attribute guidance weight
   double margin = 0.3;
   double label_smoothing = 0.1;
   std::string mask = "otsu";       // "otsu" or "none" (gamma = -1)
@@ -95,22 +95,22 @@ struct Stage2Options {
 };
 
 struct EvalOptions {
-  std::string dataset;         // dataset evaluated (query/gallery); default: run.dataset
+  std::string dataset;  // dataset evaluated (query/gallery); default: run.dataset
   bool rerank = false;
   int64_t k1 = 50;
   int64_t k2 = 15;
   double lambda = 0.3;
   int64_t max_rank = 50;
-  int64_t block_size = 4096;   // query rows per distance block
+  int64_t block_size = 4096;            // query rows per distance block
   int64_t rerank_max_samples = 100000;  // re-ranking refused above this many query + gallery
-  int64_t ranked_lists = 8;    // ranked-list images written (0: none)
-  int64_t eval_every = 0;      // epochs between evaluations during training (0: only at the end)
+  int64_t ranked_lists = 8;             // ranked-list images written (0: none)
+  int64_t eval_every = 0;  // epochs between evaluations during training (0: only at the end)
 };
 
 struct CheckpointOptions {
-  int64_t every_steps = 0;     // 0: once per epoch
+  int64_t every_steps = 0;  // 0: once per epoch
   int64_t keep_last = 3;
-  std::string resume = "auto"; // "auto", "none" or a checkpoint path
+  std::string resume = "auto";  // "auto", "none" or a checkpoint path
 };
 
 }  // namespace agreid::trainer
@@ -120,13 +120,13 @@ namespace agreid::trainer {
 // Where a run lives and how it runs.
 struct RunOptions {
   std::string out_dir = "runs/demo";
-  std::string dataset;         // re-ID dataset file (.h5) with train/query/gallery splits
+  std::string dataset;  // re-ID dataset file (.h5) with train/query/gallery splits
   uint64_t seed = 1234;
-  std::string device = "auto"; // "auto", "cpu" or "cuda"
-  int64_t threads = 0;         // intra-op threads per rank (0: cores / local ranks)
-  int64_t log_every = 10;      // steps between metric lines
-  bool bf16 = true;            // bf16 autocast on CUDA
-  bool tf32 = true;            // TF32 matmuls on CUDA
+  std::string device = "auto";  // "auto", "cpu" or "cuda"
+  int64_t threads = 0;          // intra-op threads per rank (0: cores / local ranks)
+  int64_t log_every = 10;       // steps between metric lines
+  bool bf16 = true;             // bf16 autocast on CUDA
+  bool tf32 = true;             // TF32 matmuls on CUDA
 };
 
 }  // namespace agreid::trainer

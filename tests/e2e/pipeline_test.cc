@@ -42,18 +42,20 @@ class Pipeline : public ::testing::Test {
   // Runs agreid under mpiexec with the paths of this suite's temporary folder.
   static CommandResult run(int ranks, std::vector<std::string> args,
                            const std::vector<std::string>& sets) {
-    std::vector<std::string> all = {
-        "run.dataset=" + path("world/reid.h5"),     "pretrain.data=" + path("world/pretrain.h5"),
-        "pretrain.out=" + path("clip.pt"),          "model.weights=" + path("clip.pt"),
-        "model.vocab=" + vocab_,                    "stage1.cache_dir=" + path("cache"),
-        "run.out_dir=" + path("runs/default")};
+    std::vector<std::string> all = {"run.dataset=" + path("world/reid.h5"),
+                                    "pretrain.data=" + path("world/pretrain.h5"),
+                                    "pretrain.out=" + path("clip.pt"),
+                                    "model.weights=" + path("clip.pt"),
+                                    "model.vocab=" + vocab_,
+                                    "stage1.cache_dir=" + path("cache"),
+                                    "run.out_dir=" + path("runs/default")};
     all.insert(all.end(), sets.begin(), sets.end());
     for (const auto& s : all) {
       args.push_back("--set");
       args.push_back(s);
     }
-    std::string cmd = "mpiexec -n " + std::to_string(ranks) + " --oversubscribe " +
-                      shellQuote(AGREID_BINARY);
+    std::string cmd =
+        "mpiexec -n " + std::to_string(ranks) + " --oversubscribe " + shellQuote(AGREID_BINARY);
     for (const auto& a : args) cmd += " " + shellQuote(a);
     return runShell(cmd);
   }
@@ -94,13 +96,15 @@ TEST_F(Pipeline, AgReidRunThenCacheHitAndSkip) {
   EXPECT_NE(r.out.find("skipping training"), std::string::npos) << r.out;
 
   // The trained model through extract (re-ID feature) and eval --checkpoint.
-  r = run(2, {"extract", "--config", config(), "--weights", out + "/model_final.pt", "--data",
-              path("world/reid.h5"), "--split", "query", "--out", path("q.h5")},
+  r = run(2,
+          {"extract", "--config", config(), "--weights", out + "/model_final.pt", "--data",
+           path("world/reid.h5"), "--split", "query", "--out", path("q.h5")},
           {});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("reid features"), std::string::npos) << r.out;
-  r = run(2, {"eval", "--config", config(), "--checkpoint", out + "/model_final.pt", "--out",
-              path("runs/ag-eval")},
+  r = run(2,
+          {"eval", "--config", config(), "--checkpoint", out + "/model_final.pt", "--out",
+           path("runs/ag-eval")},
           {});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(readFile(path("runs/ag-eval/results.json")), readFile(out + "/results.json"));
@@ -112,8 +116,7 @@ TEST_F(Pipeline, AgReidRunThenCacheHitAndSkip) {
 
 TEST_F(Pipeline, ClipReidBaselineRuns) {
   const std::string out = path("runs/clip");
-  auto r = run(2, {"run", "--config", config()},
-               {"run.out_dir=" + out, "stage2.method=clip-reid"});
+  auto r = run(2, {"run", "--config", config()}, {"run.out_dir=" + out, "stage2.method=clip-reid"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_TRUE(fs::exists(out + "/results.json"));
 }
@@ -140,46 +143,47 @@ void expectOneLineError(const CommandResult& r, const std::string& needle) {
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
   int errors = 0;
   std::istringstream is(r.err);
-  for (std::string line; std::getline(is, line);) errors += line.find("error:") != std::string::npos;
+  for (std::string line; std::getline(is, line);)
+    errors += line.find("error:") != std::string::npos;
   EXPECT_GE(errors, 1) << r.err;
   EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
 }
 
 TEST_F(Pipeline, MissingWeightsOrDataset) {
-  expectOneLineError(run(1, {"pseudo-label", "--config", config()},
-                         {"model.weights=" + path("absent.pt")}),
-                     "absent.pt: CLIP weights file not found");
-  expectOneLineError(run(1, {"pseudo-label", "--config", config()},
-                         {"run.dataset=" + path("absent.h5")}),
-                     "absent.h5: dataset file not found");
+  expectOneLineError(
+      run(1, {"pseudo-label", "--config", config()}, {"model.weights=" + path("absent.pt")}),
+      "absent.pt: CLIP weights file not found");
+  expectOneLineError(
+      run(1, {"pseudo-label", "--config", config()}, {"run.dataset=" + path("absent.h5")}),
+      "absent.h5: dataset file not found");
 }
 
 TEST_F(Pipeline, DatasetWithoutTrainSplit) {
   // A CSV manifest with only query and gallery images (JPEGs from the preview writer).
   fs::create_directories(path("notrain"));
   const std::string csv = path("notrain/list.csv");
-  auto r = runAgreid({"synth", "--config", config(), "--preview", path("notrain/a.jpg"),
-                      "--columns", "1"});
+  auto r = runAgreid(
+      {"synth", "--config", config(), "--preview", path("notrain/a.jpg"), "--columns", "1"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   fs::copy_file(path("notrain/a.jpg"), path("notrain/b.jpg"));
   writeFile(csv, "a.jpg,1,0,query\nb.jpg,1,1,gallery\n");
   r = runAgreid({"import", "csv", "--root", path("notrain"), "--manifest", csv, "--out",
                  path("notrain/eval.h5")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  expectOneLineError(run(1, {"pseudo-label", "--config", config()},
-                         {"run.dataset=" + path("notrain/eval.h5")}),
-                     "has no train split");
+  expectOneLineError(
+      run(1, {"pseudo-label", "--config", config()}, {"run.dataset=" + path("notrain/eval.h5")}),
+      "has no train split");
 }
 
 TEST_F(Pipeline, BadTemplates) {
-  expectOneLineError(run(1, {"pseudo-label", "--config", config()},
-                         {"stage1.template=a photo of a person."}),
-                     "placeholder");
+  expectOneLineError(
+      run(1, {"pseudo-label", "--config", config()}, {"stage1.template=a photo of a person."}),
+      "placeholder");
   std::string long_template = "A photo of";
   for (int i = 0; i < 80; ++i) long_template += " X";
-  expectOneLineError(run(1, {"pseudo-label", "--config", config()},
-                         {"stage1.template=" + long_template}),
-                     "context");
+  expectOneLineError(
+      run(1, {"pseudo-label", "--config", config()}, {"stage1.template=" + long_template}),
+      "context");
 }
 
 TEST_F(Pipeline, CheckpointOfAnotherArchitectureIsRefused) {

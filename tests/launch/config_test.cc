@@ -71,8 +71,7 @@ TEST(Config, WrongType) {
 
 TEST(Config, OutOfRange) {
   const std::string e = loadError("[stage2]\nlabel_smoothing = 1.5\n");
-  EXPECT_NE(e.find("'stage2.label_smoothing' = 1.5 is out of range [0.0, 1.0]"),
-            std::string::npos)
+  EXPECT_NE(e.find("'stage2.label_smoothing' = 1.5 is out of range [0.0, 1.0]"), std::string::npos)
       << e;
 }
 

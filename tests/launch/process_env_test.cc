@@ -35,8 +35,8 @@ TEST(ProcessEnv, OpenMpi) {
 }
 
 TEST(ProcessEnv, SlurmStepAndArray) {
-  g_env = {{"SLURM_PROCID", "1"},   {"SLURM_NTASKS", "2"},        {"SLURM_LOCALID", "1"},
-           {"SLURM_STEP_ID", "0"},  {"SLURM_JOB_ID", "42"},       {"SLURM_ARRAY_TASK_ID", "5"}};
+  g_env = {{"SLURM_PROCID", "1"},  {"SLURM_NTASKS", "2"},  {"SLURM_LOCALID", "1"},
+           {"SLURM_STEP_ID", "0"}, {"SLURM_JOB_ID", "42"}, {"SLURM_ARRAY_TASK_ID", "5"}};
   auto e = ProcessEnv::fromEnvironment(&fakeGetenv);
   EXPECT_EQ(e.rank, 1);
   EXPECT_EQ(e.world_size, 2);

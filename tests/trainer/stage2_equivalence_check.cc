@@ -91,7 +91,8 @@ std::vector<at::Tensor> gradients(comm::Communicator& comm, int64_t begin, int64
   ContrastiveMemoryBank bank(mo, comm);
   bank.loadFull(s.memory);
   std::vector<at::Tensor> params;
-  for (auto& p : s.model->parameters()) if (p.requires_grad()) params.push_back(p);
+  for (auto& p : s.model->parameters())
+    if (p.requires_grad()) params.push_back(p);
   for (auto& p : s.encoder->parameters()) params.push_back(p);
   comm::GradientReducer reducer(comm, params);
   DualGuidanceObjective objective(options(), *s.model, s.encoder.get(), s.text, s.tokens, &bank,
@@ -111,12 +112,11 @@ std::vector<at::Tensor> gradients(comm::Communicator& comm, int64_t begin, int64
 double stage2GradientMismatch(comm::Communicator& comm) {
   // Reference: one process, the whole batch.
   std::vector<at::Tensor> reference;
-  comm::runRanks(1, [&](comm::Communicator& single) {
-    reference = gradients(single, 0, kIds * kK);
-  });
+  comm::runRanks(1,
+                 [&](comm::Communicator& single) { reference = gradients(single, 0, kIds * kK); });
   const int64_t ids_per_rank = kIds / comm.size();
-  const auto dist = gradients(comm, comm.rank() * ids_per_rank * kK,
-                              (comm.rank() + 1) * ids_per_rank * kK);
+  const auto dist =
+      gradients(comm, comm.rank() * ids_per_rank * kK, (comm.rank() + 1) * ids_per_rank * kK);
   double worst = 0;
   for (size_t i = 0; i < dist.size(); ++i) {
     const double scale = std::max(reference[i].abs().max().item<double>(), 1e-12);

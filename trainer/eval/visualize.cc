@@ -186,4 +186,11 @@ void writeRankedListImages(const std::string& dir, const std::vector<RankedList>
   writeFileAtomically((std::filesystem::path(dir) / "index.md").string(), index.str());
 }
 
+std::vector<int64_t> spreadRows(int64_t rows, int64_t count) {
+  std::vector<int64_t> out;
+  count = std::min(count, rows);
+  for (int64_t i = 0; i < count; ++i) out.push_back(i * rows / count);
+  return out;
+}
+
 }  // namespace agreid::trainer

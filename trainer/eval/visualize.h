@@ -19,6 +19,9 @@ namespace agreid::trainer {
 // An SVG document (axes, ticks, grid, one curve per query set, legend, labels).
 std::string cmcSvg(const EvalResults& results);
 
+// `count` query rows spread evenly over `rows` (the queries shown as ranked lists).
+std::vector<int64_t> spreadRows(int64_t rows, int64_t count);
+
 struct RankedListImageOptions {
   int cell_height = 128;
   int cell_width = 64;

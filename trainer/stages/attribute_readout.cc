@@ -21,8 +21,9 @@ std::string trim(const std::string& s) {
 std::vector<std::string> splitBar(const std::string& s) {
   std::vector<std::string> parts;
   size_t start = 0;
-  for (size_t pos = s.find('|'); ; pos = s.find('|', start)) {
-    parts.push_back(trim(s.substr(start, pos == std::string::npos ? std::string::npos : pos - start)));
+  for (size_t pos = s.find('|');; pos = s.find('|', start)) {
+    parts.push_back(
+        trim(s.substr(start, pos == std::string::npos ? std::string::npos : pos - start)));
     if (pos == std::string::npos) break;
     start = pos + 1;
   }

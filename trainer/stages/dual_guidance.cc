@@ -136,8 +136,7 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
     arch = clip->arch();
     model = std::make_shared<ReidModel>(
         *clip, ReidModelOptions::fromConfig(setup.model, setup.transform.height,
-                                            setup.transform.width, data.num_ids,
-                                            data.num_cameras));
+                                            setup.transform.width, data.num_ids, data.num_cameras));
   }
   auto encoder = encoderFromCache(setup, cache, arch);
   auto trainable = std::make_shared<Trainable>(model, encoder);
@@ -154,7 +153,8 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
     mo.momentum = o.memory_momentum;
     bank = std::make_unique<ContrastiveMemoryBank>(mo, comm);
     // Initialised with each identity's mean stage-1 image feature (normalised).
-    const at::Tensor f = cache.image_features / cache.image_features.norm(2, 1, true).clamp_min(1e-12);
+    const at::Tensor f =
+        cache.image_features / cache.image_features.norm(2, 1, true).clamp_min(1e-12);
     at::Tensor centres = torch::zeros({data.num_ids, f.size(1)});
     centres.index_add_(0, cache.image_labels, f);
     bank->loadFull((centres / centres.norm(2, 1, true).clamp_min(1e-12)).to(ctx.device));
@@ -206,14 +206,15 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
       loader_epoch = state.epoch;
     }
     auto batch = loader->next();
-    AGREID_CHECK(batch.has_value(), "loader ran out of batches at epoch ", state.epoch,
-                 " batch ", state.batch_in_epoch);
+    AGREID_CHECK(batch.has_value(), "loader ran out of batches at epoch ", state.epoch, " batch ",
+                 state.batch_in_epoch);
     trainable->train();
     ObjectiveTerms terms;
     {
       AutocastScope scope(autocast);
-      terms = objective.compute(batch->images.to(ctx.device, true),
-                                batch->camid.to(ctx.device, true), batch->label.to(ctx.device, true));
+      terms =
+          objective.compute(batch->images.to(ctx.device, true), batch->camid.to(ctx.device, true),
+                            batch->label.to(ctx.device, true));
     }
     optimizer->zero_grad();
     terms.total.backward();
@@ -227,9 +228,9 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
     return r;
   };
 
-  Checkpointer checkpointer({(std::filesystem::path(setup.out_dir) / "checkpoints").string(),
-                             setup.checkpoint.keep_last},
-                            comm);
+  Checkpointer checkpointer(
+      {(std::filesystem::path(setup.out_dir) / "checkpoints").string(), setup.checkpoint.keep_last},
+      comm);
   auto contents = [&]() {
     CheckpointContents c;
     c.model = trainable.get();
@@ -302,8 +303,9 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
   const RunStatus status = engine.run(state);
   TrainResult result;
   result.steps = state.step;
-  result.images_per_s = static_cast<double>((state.step - start_step) * sampler.globalBatchSize()) /
-                        std::max(1e-9, std::chrono::duration<double>(Clock::now() - t_train).count());
+  result.images_per_s =
+      static_cast<double>((state.step - start_step) * sampler.globalBatchSize()) /
+      std::max(1e-9, std::chrono::duration<double>(Clock::now() - t_train).count());
   result.completed = status == RunStatus::kCompleted;
   if (result.completed) {
     result.model_path = finalModelPath(setup.out_dir);

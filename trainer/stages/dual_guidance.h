@@ -32,7 +32,7 @@ struct TrainSetup {
   std::string out_dir;
   uint64_t seed = 1234;
   int64_t log_every = 10;
-  bool bf16 = true;  // autocast on CUDA
+  bool bf16 = true;         // autocast on CUDA
   std::string config_toml;  // saved in checkpoints
 };
 

@@ -43,9 +43,9 @@ ObjectiveTerms DualGuidanceObjective::compute(const at::Tensor& images, const at
                                          crossEntropyLabelSmooth(score_proj, y, eps));
   TripletOptions tri_opts;
   tri_opts.margin = options_.margin;
-  const at::Tensor tri =
-      options_.w_tri * (batchHardTripletLoss(f_last, y, tri_opts) +
-                        batchHardTripletLoss(f, y, tri_opts) + batchHardTripletLoss(f_proj, y, tri_opts));
+  const at::Tensor tri = options_.w_tri * (batchHardTripletLoss(f_last, y, tri_opts) +
+                                           batchHardTripletLoss(f, y, tri_opts) +
+                                           batchHardTripletLoss(f_proj, y, tri_opts));
   const at::Tensor i2t = options_.w_i2t * imageToTextCrossEntropy(f_proj, text_features_, y, eps);
   at::Tensor total = id + tri + i2t;
   out.values["loss_id"] = id.item<double>();

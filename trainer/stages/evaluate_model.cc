@@ -15,17 +15,8 @@
 namespace agreid::trainer {
 namespace {
 
-// Evenly spread query rows for ranked-list images.
-std::vector<int64_t> spreadRows(int64_t rows, int64_t count) {
-  std::vector<int64_t> out;
-  count = std::min(count, rows);
-  for (int64_t i = 0; i < count; ++i) out.push_back(i * rows / count);
-  return out;
-}
-
 FeatureSet splitFeatures(ReidModel& model, const ModelEvalSetup& setup,
-                         const data::DatasetReader& reader, data::Split split,
-                         StageContext& ctx) {
+                         const data::DatasetReader& reader, data::Split split, StageContext& ctx) {
   FeatureSet set;
   const auto indices = reader.indicesOf(split);
   if (indices.empty()) {

@@ -18,8 +18,8 @@
 namespace agreid::trainer {
 
 struct FeaturePassOptions {
-  std::string dataset;            // dataset file
-  std::vector<int64_t> indices;   // samples to encode, in output order
+  std::string dataset;           // dataset file
+  std::vector<int64_t> indices;  // samples to encode, in output order
   data::TransformOptions transform;
   data::LoaderOptions loader;
   int64_t batch_size = 64;

@@ -114,8 +114,8 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
   int64_t window = 0;
   for (int64_t epoch = 0; step < o.steps; ++epoch) {
     auto gen = at::detail::createCPUGenerator(setup.seed * 7919ULL + static_cast<uint64_t>(epoch));
-    const at::Tensor order =
-        train_idx.index_select(0, at::randperm(num_train, gen, at::TensorOptions().dtype(at::kLong)));
+    const at::Tensor order = train_idx.index_select(
+        0, at::randperm(num_train, gen, at::TensorOptions().dtype(at::kLong)));
     data::LoaderPlan plan;
     plan.mode = data::TransformMode::kTrain;
     plan.transform = transform;
@@ -123,9 +123,10 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
     plan.epoch = epoch;
     const int64_t take = std::min(batches_per_epoch, o.steps - step);
     for (int64_t b = 0; b < take; ++b) {
-      const at::Tensor slice =
-          order.slice(0, b * o.batch_size + rank * local_batch, b * o.batch_size + (rank + 1) * local_batch);
-      plan.batches.emplace_back(slice.data_ptr<int64_t>(), slice.data_ptr<int64_t>() + slice.numel());
+      const at::Tensor slice = order.slice(0, b * o.batch_size + rank * local_batch,
+                                           b * o.batch_size + (rank + 1) * local_batch);
+      plan.batches.emplace_back(slice.data_ptr<int64_t>(),
+                                slice.data_ptr<int64_t>() + slice.numel());
     }
     data::Loader loader(o.data, plan, setup.loader);
     model.train();
@@ -183,14 +184,15 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
     pass.transform = transform;
     pass.loader = setup.loader;
     const at::Tensor image = encodeDataset(
-        pass, [&](const at::Tensor& x, const at::Tensor&) { return model.visual->forward(x).f_proj; },
+        pass,
+        [&](const at::Tensor& x, const at::Tensor&) { return model.visual->forward(x).f_proj; },
         ctx);
     torch::NoGradGuard g;
-    const at::Tensor text = model.text->forward(tokens.index_select(0, holdout_idx).to(ctx.device))
-                                .to(torch::kCPU);
+    const at::Tensor text =
+        model.text->forward(tokens.index_select(0, holdout_idx).to(ctx.device)).to(torch::kCPU);
     std::tie(result.recall1, result.recall5) = retrievalRecall(image, text);
-    ctx.log.info("pretrain zero-shot retrieval on ", holdout, " held-out pairs: image->caption R@1 ",
-                 result.recall1, ", R@5 ", result.recall5);
+    ctx.log.info("pretrain zero-shot retrieval on ", holdout,
+                 " held-out pairs: image->caption R@1 ", result.recall1, ", R@5 ", result.recall5);
   }
   result.checkpoint = o.out;
   if (rank == 0) {

@@ -38,9 +38,9 @@ std::string settingsText(const PseudoLabelSetup& s) {
   std::ostringstream os;
   const Stage1Options& o = s.stage1;
   os << "prompt = " << (s.attribute_prompt ? "attribute" : "identity") << "\nepochs = " << o.epochs
-     << "\nbatch_size = " << o.batch_size << "\nlr = " << o.lr << "\nweight_decay = "
-     << o.weight_decay << "\nwarmup_epochs = " << o.warmup_epochs << "\nwarmup_lr = "
-     << o.warmup_lr << "\nmin_lr = " << o.min_lr << "\nseed = " << s.seed
+     << "\nbatch_size = " << o.batch_size << "\nlr = " << o.lr
+     << "\nweight_decay = " << o.weight_decay << "\nwarmup_epochs = " << o.warmup_epochs
+     << "\nwarmup_lr = " << o.warmup_lr << "\nmin_lr = " << o.min_lr << "\nseed = " << s.seed
      << "\nimage = " << s.transform.height << "x" << s.transform.width
      << "\nstride = " << s.model.stride << "\n";
   os << "mean_std = " << s.transform.mean[0] << "," << s.transform.mean[1] << ","
@@ -102,7 +102,8 @@ void learnPrompts(const PseudoLabelSetup& setup, const Stage1State& state, ClipM
   }
   // Broadcasts rank 0's initial tokens and encoder, then averages gradients over ranks.
   comm::GradientReducer reducer(comm, params);
-  torch::optim::Adam optimizer(params, torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
+  torch::optim::Adam optimizer(params,
+                               torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
   WarmupCosineEpochOptions schedule;
   schedule.warmup_epochs = o.warmup_epochs;
   schedule.warmup_lr = o.warmup_lr;
@@ -116,7 +117,8 @@ void learnPrompts(const PseudoLabelSetup& setup, const Stage1State& state, ClipM
     for (auto& group : optimizer.param_groups()) {
       static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
     }
-    auto gen = at::detail::createCPUGenerator(setup.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+    auto gen =
+        at::detail::createCPUGenerator(setup.seed * 1000003ULL + static_cast<uint64_t>(epoch));
     const at::Tensor perm = at::randperm(n, gen, at::TensorOptions().dtype(at::kLong));
     double loss_sum = 0, attr_sum = 0;
     int64_t steps = 0;
@@ -192,8 +194,8 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
     result.cache_hit = true;
     result.readout_accuracy = readoutAccuracy(result.cache.readout, result.cache.readout_truth);
     result.seconds = secondsSince(t0);
-    ctx.log.info("pseudo-label cache hit: ", result.path, " (key ", key, ", ",
-                 result.seconds, " s)");
+    ctx.log.info("pseudo-label cache hit: ", result.path, " (key ", key, ", ", result.seconds,
+                 " s)");
     return result;
   }
   ctx.log.info("pseudo-label cache miss: computing ", result.path, " (key ", key, ")");
@@ -208,9 +210,9 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
   // 1. Feature cache: projected class-token features of every training image, re-ID geometry.
   ModelOptions feature_model = setup.model;
   feature_model.sie = false;  // camera embeddings are not trained yet
-  ReidModel reid(*clip, ReidModelOptions::fromConfig(feature_model, setup.transform.height,
-                                                    setup.transform.width, data.num_ids,
-                                                    data.num_cameras));
+  ReidModel reid(
+      *clip, ReidModelOptions::fromConfig(feature_model, setup.transform.height,
+                                          setup.transform.width, data.num_ids, data.num_cameras));
   reid.to(ctx.device);
   reid.eval();
   FeaturePassOptions pass;
@@ -260,7 +262,8 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
       cache.encoder.emplace_back(item.key(), item.value().detach().to(torch::kCPU).clone());
     }
   }
-  const ReadoutVocabulary vocab = readoutVocabulary(*data.reader, setup.stage1.attribute_vocabulary);
+  const ReadoutVocabulary vocab =
+      readoutVocabulary(*data.reader, setup.stage1.attribute_vocabulary);
   if (!vocab.empty()) {
     std::vector<at::Tensor> value_features;
     for (const auto& prompts : vocab.prompts) {
@@ -272,8 +275,8 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
         readoutGroundTruth(*data.reader, vocab, data.indices, data.labels, data.num_ids);
     // Image readout: mean cached image feature per identity.
     at::Tensor sums = torch::zeros({data.num_ids, cache.image_features.size(1)});
-    sums.index_add_(0, cache.image_labels, cache.image_features /
-                                               cache.image_features.norm(2, 1, true).clamp_min(1e-12));
+    sums.index_add_(0, cache.image_labels,
+                    cache.image_features / cache.image_features.norm(2, 1, true).clamp_min(1e-12));
     const at::Tensor image_pred = readoutAttributes(sums, value_features);
     result.readout_accuracy = readoutAccuracy(cache.readout, cache.readout_truth);
     result.image_readout_accuracy = readoutAccuracy(image_pred, cache.readout_truth);

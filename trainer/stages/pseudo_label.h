@@ -36,9 +36,9 @@ struct PseudoLabelResult {
   PseudoLabelCache cache;
   std::string path;
   bool cache_hit = false;
-  double seconds = 0;             // wall time of this call
-  double caching_images_per_s = 0;  // feature caching throughput (0 on a cache hit)
-  double readout_accuracy = -1;   // pseudo-label attribute readout vs ground truth (-1: none)
+  double seconds = 0;                  // wall time of this call
+  double caching_images_per_s = 0;     // feature caching throughput (0 on a cache hit)
+  double readout_accuracy = -1;        // pseudo-label attribute readout vs ground truth (-1: none)
   double image_readout_accuracy = -1;  // zero-shot readout from image features (-1: none)
 };
 

@@ -87,8 +87,7 @@ void writeCache(const std::string& path, const PseudoLabelCache& cache) {
 bool isCacheFile(const std::string& path) {
   try {
     ArrayFileReader r(path);
-    return r.hasAttribute("agreid_kind") &&
-           r.readAttribute("agreid_kind") == "pseudo-label-cache";
+    return r.hasAttribute("agreid_kind") && r.readAttribute("agreid_kind") == "pseudo-label-cache";
   } catch (const InputError&) {
     return false;
   }
@@ -140,23 +139,23 @@ std::string describeCache(const std::string& path) {
     s << r.readTensor(name).sizes();
     return s.str();
   };
-  os << "  identity tokens V: " << shape("tokens") << "\n  identity text features: "
-     << shape("text_features") << "\n  cached image features: " << shape("image_features")
-     << "\n";
+  os << "  identity tokens V: " << shape("tokens")
+     << "\n  identity text features: " << shape("text_features")
+     << "\n  cached image features: " << shape("image_features") << "\n";
   const auto enc = r.list("encoder");
   int64_t params = 0;
   for (const auto& n : enc) params += r.readTensor("encoder/" + n).numel();
   os << "  attribute encoder: "
-     << (enc.empty() ? std::string("none") : std::to_string(params) + " parameters in " +
-                                                 std::to_string(enc.size()) + " tensors")
+     << (enc.empty()
+             ? std::string("none")
+             : std::to_string(params) + " parameters in " + std::to_string(enc.size()) + " tensors")
      << "\n";
   if (r.hasAttribute("readout_names")) {
     at::Tensor pred = r.readTensor("readout/predicted");
     os << "  attribute readout: " << pred.size(1) << " groups";
     if (r.hasTensor("readout/truth")) {
       at::Tensor truth = r.readTensor("readout/truth");
-      os << ", accuracy vs ground truth "
-         << std::fixed << std::setprecision(3)
+      os << ", accuracy vs ground truth " << std::fixed << std::setprecision(3)
          << pred.eq(truth).to(at::kFloat).mean().item<float>();
     }
     os << "\n";

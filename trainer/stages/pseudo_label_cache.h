@@ -23,15 +23,15 @@ inline constexpr int kCacheFormatVersion = 1;
 
 struct PseudoLabelCache {
   std::string key;
-  std::string settings;            // human-readable stage-1 settings that went into the key
-  at::Tensor tokens;               // V: [num_ids, r, token_width] learned prompt tokens
-  at::Tensor text_features;        // [num_ids, embed_dim] prompt text features of every identity
-  at::Tensor image_features;       // [num_train, embed_dim] cached image features
-  at::Tensor image_labels;         // [num_train] int64 training labels
+  std::string settings;       // human-readable stage-1 settings that went into the key
+  at::Tensor tokens;          // V: [num_ids, r, token_width] learned prompt tokens
+  at::Tensor text_features;   // [num_ids, embed_dim] prompt text features of every identity
+  at::Tensor image_features;  // [num_train, embed_dim] cached image features
+  at::Tensor image_labels;    // [num_train] int64 training labels
   std::vector<std::pair<std::string, at::Tensor>> encoder;  // E_A parameters (empty: none)
-  std::vector<std::string> readout_names;  // attribute groups read out
-  at::Tensor readout;              // [num_ids, groups] int64 predicted value (undefined: none)
-  at::Tensor readout_truth;        // [num_ids, groups] int64 ground truth (undefined: unknown)
+  std::vector<std::string> readout_names;                   // attribute groups read out
+  at::Tensor readout;        // [num_ids, groups] int64 predicted value (undefined: none)
+  at::Tensor readout_truth;  // [num_ids, groups] int64 ground truth (undefined: unknown)
 };
 
 // Lower-case hex SHA-1 of a file's bytes. Throws InputError when unreadable.

@@ -14,9 +14,9 @@ namespace agreid::trainer {
 namespace {
 
 std::vector<int64_t> archValues(const ClipArch& a) {
-  return {a.embed_dim,   a.vision_width,   a.vision_layers, a.vision_heads, a.patch_size,
-          a.grid_h,      a.grid_w,         a.context_length, a.vocab_size,  a.text_width,
-          a.text_layers, a.text_heads};
+  return {a.embed_dim,  a.vision_width, a.vision_layers, a.vision_heads,
+          a.patch_size, a.grid_h,       a.grid_w,        a.context_length,
+          a.vocab_size, a.text_width,   a.text_layers,   a.text_heads};
 }
 
 ClipArch archFrom(const at::Tensor& t, const std::string& path) {
@@ -48,10 +48,10 @@ void saveReidCheckpoint(const std::string& path, const ClipArch& arch, const Rei
   }
   const auto& o = model.options();
   tensors["meta.arch"] = torch::tensor(archValues(arch), torch::kLong);
-  tensors["meta.reid"] = torch::tensor(
-      std::vector<int64_t>{o.num_classes, o.num_cameras, o.image_height, o.image_width, o.stride,
-                           o.sie ? 1 : 0},
-      torch::kLong);
+  tensors["meta.reid"] =
+      torch::tensor(std::vector<int64_t>{o.num_classes, o.num_cameras, o.image_height,
+                                         o.image_width, o.stride, o.sie ? 1 : 0},
+                    torch::kLong);
   tensors["meta.sie_coe"] = torch::tensor({o.sie_coe}, torch::kFloat);
   writeTensorArchive(tensors, path);
 }

@@ -19,7 +19,7 @@ struct TrainingData {
   std::vector<int64_t> labels;   // their contiguous labels 0..num_ids-1
   std::vector<int64_t> cameras;  // their camera ids
   int64_t num_ids = 0;
-  int64_t num_cameras = 0;       // over the whole file (SIE needs every camera)
+  int64_t num_cameras = 0;  // over the whole file (SIE needs every camera)
 };
 
 // Throws InputError naming the file when it has no train split or its labels are not contiguous.

@@ -42,10 +42,14 @@ hid_t fileAccessList() {
 
 hid_t memType(at::ScalarType t) {
   switch (t) {
-    case at::kFloat: return H5T_NATIVE_FLOAT;
-    case at::kInt: return H5T_NATIVE_INT32;
-    case at::kLong: return H5T_NATIVE_INT64;
-    default: return -1;
+    case at::kFloat:
+      return H5T_NATIVE_FLOAT;
+    case at::kInt:
+      return H5T_NATIVE_INT32;
+    case at::kLong:
+      return H5T_NATIVE_INT64;
+    default:
+      return -1;
   }
 }
 
@@ -89,8 +93,8 @@ void ArrayFileWriter::writeTensor(const std::string& name, const at::Tensor& ten
   std::vector<hsize_t> dims(t.sizes().begin(), t.sizes().end());
   if (dims.empty()) dims.push_back(1);
   H5Id space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
-  H5Id set(H5Dcreate2(impl_->file, name.c_str(), memType(t.scalar_type()), space.get(),
-                      H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+  H5Id set(H5Dcreate2(impl_->file, name.c_str(), memType(t.scalar_type()), space.get(), H5P_DEFAULT,
+                      H5P_DEFAULT, H5P_DEFAULT),
            H5Dclose);
   AGREID_CHECK(set.ok(), "cannot create dataset ", name, " in ", impl_->tmp);
   if (t.numel() > 0) {
@@ -104,9 +108,9 @@ void ArrayFileWriter::writeAttribute(const std::string& name, const std::string&
   H5Id type(H5Tcopy(H5T_C_S1), H5Tclose);
   H5Tset_size(type.get(), std::max<size_t>(1, value.size()));
   H5Id space(H5Screate(H5S_SCALAR), H5Sclose);
-  H5Id attr(H5Acreate2(impl_->file, name.c_str(), type.get(), space.get(), H5P_DEFAULT,
-                       H5P_DEFAULT),
-            H5Aclose);
+  H5Id attr(
+      H5Acreate2(impl_->file, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
+      H5Aclose);
   AGREID_CHECK(attr.ok(), "cannot create attribute ", name);
   std::string padded = value.empty() ? std::string(1, '\0') : value;
   AGREID_CHECK(H5Awrite(attr.get(), type.get(), padded.data()) >= 0, "cannot write ", name);
@@ -162,7 +166,8 @@ at::Tensor ArrayFileReader::readTensor(const std::string& name) const {
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
   H5Id type(H5Dget_type(set.get()), H5Tclose);
   at::ScalarType st = at::kFloat;
-  if (H5Tget_class(type.get()) == H5T_INTEGER) st = H5Tget_size(type.get()) == 8 ? at::kLong : at::kInt;
+  if (H5Tget_class(type.get()) == H5T_INTEGER)
+    st = H5Tget_size(type.get()) == 8 ? at::kLong : at::kInt;
   std::vector<int64_t> shape(dims.begin(), dims.end());
   at::Tensor out = at::empty(shape, at::TensorOptions().dtype(st));
   if (out.numel() > 0 &&
@@ -200,8 +205,8 @@ std::vector<std::string> ArrayFileReader::list(const std::string& group) const {
   H5G_info_t info;
   H5Gget_info(gid.get(), &info);
   for (hsize_t i = 0; i < info.nlinks; ++i) {
-    ssize_t len = H5Lget_name_by_idx(gid.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0,
-                                     H5P_DEFAULT);
+    ssize_t len =
+        H5Lget_name_by_idx(gid.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
     std::string name(static_cast<size_t>(len) + 1, '\0');
     H5Lget_name_by_idx(gid.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(),
                        H5P_DEFAULT);
