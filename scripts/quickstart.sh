@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-scripts/build.sh
+AGREID_TARGETS=agreid scripts/build.sh
 
 vocab="${AGREID_CLIP_VOCAB:-../shared/clip/bpe_simple_vocab_16e6.txt.gz}"
 if [[ ! -f "$vocab" ]]; then
