@@ -13,25 +13,21 @@
 #include "base/error.h"
 #include "launch/commands.h"
 #include "launch/sweep_results.h"
+#include "trainer/util/atomic_file.h"
 
 namespace agreid::launch {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string readText(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Metrics of one run folder: results.json plus pseudo_label.json when present.
 std::map<std::string, double> runMetrics(const fs::path& dir) {
-  auto m = parseFlatJsonNumbers(readText(dir / "results.json"), (dir / "results.json").string());
+  auto m = parseFlatJsonNumbers(trainer::readFileText((dir / "results.json").string()),
+                                (dir / "results.json").string());
   if (fs::exists(dir / "pseudo_label.json")) {
-    for (const auto& [k, v] : parseFlatJsonNumbers(readText(dir / "pseudo_label.json"),
-                                                   (dir / "pseudo_label.json").string())) {
+    for (const auto& [k, v] :
+         parseFlatJsonNumbers(trainer::readFileText((dir / "pseudo_label.json").string()),
+                              (dir / "pseudo_label.json").string())) {
       m["pseudo_label." + k] = v;
     }
   }

@@ -17,6 +17,7 @@
 #include "base/error.h"
 #include "launch/config.h"
 #include "launch/signals.h"
+#include "trainer/util/atomic_file.h"
 
 extern char** environ;
 
@@ -24,27 +25,6 @@ namespace agreid::launch {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string readText(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-// Writes `content` to `path` through `path.tmp` and a rename.
-void writeAtomically(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << content;
-    f.close();
-    if (!f) throw InputError(tmp + ": cannot write");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw InputError(path + ": cannot rename into place: " + ec.message());
-}
 
 std::string runsTsv(const std::vector<SweepPoint>& points) {
   std::string out = "# index\tout_dir\toverrides (section.key=value, one per column)\n";
@@ -167,7 +147,7 @@ void writeSweepFolder(const SweepSpec& spec, const std::vector<SweepPoint>& poin
   const std::string runs_path = spec.dir + "/runs.tsv";
   std::error_code ec;
   if (fs::exists(runs_path, ec)) {
-    if (readText(runs_path) != runs) {
+    if (trainer::readFileText(runs_path) != runs) {
       throw InputError(spec.dir +
                        ": already holds a different sweep (runs.tsv); remove it or "
                        "choose another sweep.dir / --dir");
@@ -178,13 +158,14 @@ void writeSweepFolder(const SweepSpec& spec, const std::vector<SweepPoint>& poin
     if (ec) throw InputError(spec.dir + sub + ": cannot create folder: " + ec.message());
   }
   Config base = loadConfig({spec.base_config, spec.sets});
-  writeAtomically(spec.dir + "/base.toml",
-                  "# Base configuration of sweep " + spec.name + " (" +
-                      (spec.base_config.empty() ? std::string("defaults") : spec.base_config) +
-                      " + [sweep] set), resolved by agreid sweep.\n" + configToToml(base));
-  writeAtomically(spec.dir + "/spec.toml", readText(spec.path));
-  writeAtomically(spec.dir + "/sweep.toml", sweepInfo(spec, points));
-  writeAtomically(runs_path, runs);  // last: its presence marks a complete folder
+  trainer::writeFileAtomically(
+      spec.dir + "/base.toml",
+      "# Base configuration of sweep " + spec.name + " (" +
+          (spec.base_config.empty() ? std::string("defaults") : spec.base_config) +
+          " + [sweep] set), resolved by agreid sweep.\n" + configToToml(base));
+  trainer::writeFileAtomically(spec.dir + "/spec.toml", trainer::readFileText(spec.path));
+  trainer::writeFileAtomically(spec.dir + "/sweep.toml", sweepInfo(spec, points));
+  trainer::writeFileAtomically(runs_path, runs);  // last: its presence marks a complete folder
 }
 
 std::string submitSweep(const SweepSpec& spec, const std::vector<SweepPoint>& points,
@@ -216,7 +197,7 @@ std::string submitSweep(const SweepSpec& spec, const std::vector<SweepPoint>& po
   if (job.empty()) {
     throw InputError(spec.path + ": sbatch printed no job id: " + firstLine(r.output));
   }
-  writeAtomically(spec.dir + "/job_id", job + "\n");
+  trainer::writeFileAtomically(spec.dir + "/job_id", job + "\n");
   return job;
 }
 
@@ -232,7 +213,8 @@ int runSweepLocal(const SweepSpec& spec, const std::vector<SweepPoint>& points,
     const std::string idx = std::to_string(p.index);
     const std::string status_path = spec.dir + "/status/" + idx;
     std::error_code ec;
-    if (readText(status_path) == "0\n" && fs::exists(p.out_dir + "/results.json", ec)) {
+    if (trainer::readFileText(status_path) == "0\n" &&
+        fs::exists(p.out_dir + "/results.json", ec)) {
       log.info("point ", idx, " (", p.index + 1, " of ", points.size(), "): done before, skipped");
       continue;
     }
@@ -243,7 +225,7 @@ int runSweepLocal(const SweepSpec& spec, const std::vector<SweepPoint>& points,
       argv.push_back(s);
     }
     const std::string log_path = spec.dir + "/logs/local_" + idx + ".out";
-    writeAtomically(status_path, "running\n");
+    trainer::writeFileAtomically(status_path, "running\n");
     const auto t0 = std::chrono::steady_clock::now();
     const Spawned r = spawnAndWait(argv, {}, log_path);
     const double secs =
@@ -251,7 +233,7 @@ int runSweepLocal(const SweepSpec& spec, const std::vector<SweepPoint>& points,
     if (r.exit_code < 0) {
       throw InputError(options.agreid_binary + ": cannot start: " + r.output);
     }
-    writeAtomically(status_path, std::to_string(r.exit_code) + "\n");
+    trainer::writeFileAtomically(status_path, std::to_string(r.exit_code) + "\n");
     if (r.exit_code == 0) {
       log.info("point ", idx, " (", p.index + 1, " of ", points.size(), "): ok (",
                static_cast<int64_t>(secs), " s)");

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "trainer/util/atomic_file.h"
 
 namespace agreid::launch {
 namespace {
@@ -21,26 +22,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-std::string readText(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-void writeAtomically(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << content;
-    f.close();
-    if (!f) throw InputError(tmp + ": cannot write");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw InputError(path + ": cannot rename into place: " + ec.message());
-}
 
 // A JSON reader that keeps the numbers of nested objects under dotted keys.
 class FlatJson {
@@ -265,7 +246,7 @@ SweepResults collectSweep(const std::string& dir_in) {
       if (auto s = k.value<std::string>()) r.keys.push_back(*s);
   }
 
-  std::istringstream runs(readText(runs_path));
+  std::istringstream runs(trainer::readFileText(runs_path));
   std::string line;
   while (std::getline(runs, line)) {
     if (line.empty() || line[0] == '#') continue;
@@ -284,13 +265,13 @@ SweepResults collectSweep(const std::string& dir_in) {
         row.params.emplace_back(key, fields[i].substr(eq + 1));
       }
     }
-    std::string status = readText(r.dir + "/status/" + std::to_string(row.index));
+    std::string status = trainer::readFileText(r.dir + "/status/" + std::to_string(row.index));
     while (!status.empty() && std::isspace(static_cast<unsigned char>(status.back())))
       status.pop_back();
     const std::string results_path = row.out_dir + "/results.json";
     if (fs::is_regular_file(results_path, ec)) {
       try {
-        row.metrics = parseFlatJsonNumbers(readText(results_path), results_path);
+        row.metrics = parseFlatJsonNumbers(trainer::readFileText(results_path), results_path);
         row.status = "ok";
       } catch (const InputError& e) {
         row.status = "failed (unreadable results.json)";
@@ -347,8 +328,8 @@ SweepResults collectSweep(const std::string& dir_in) {
                      if (a_ok != b_ok) return a_ok;
                      return a.index < b.index;
                    });
-  writeAtomically(r.dir + "/results.csv", resultsCsv(r));
-  writeAtomically(r.dir + "/results.md", resultsMarkdown(r));
+  trainer::writeFileAtomically(r.dir + "/results.csv", resultsCsv(r));
+  trainer::writeFileAtomically(r.dir + "/results.md", resultsMarkdown(r));
   return r;
 }
 

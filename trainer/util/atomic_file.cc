@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 
 #include "base/error.h"
 
@@ -57,6 +58,13 @@ void writeFileAtomically(const std::string& path, const std::string& data) {
     }
   }
   commitTempFile(tmp, path);
+}
+
+std::string readFileText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 }  // namespace agreid::trainer

@@ -1,6 +1,6 @@
-// Writing files so that readers never see a partial one: write a temporary file beside the
-// target, fsync it, rename it over the target, fsync the folder. Used for checkpoints, results,
-// summaries and plots. Not collective; thread-compatible.
+// Whole-file text I/O. Writing is atomic so that readers never see a partial file: write a
+// temporary file beside the target, fsync it, rename it over the target, fsync the folder. Used for
+// checkpoints, results, summaries and plots. Not collective; thread-compatible.
 #pragma once
 
 #include <string>
@@ -17,5 +17,8 @@ void commitTempFile(const std::string& tmp, const std::string& path);
 // Writes `data` to `path` atomically. Throws InputError naming the path on failure (the
 // temporary file is removed).
 void writeFileAtomically(const std::string& path, const std::string& data);
+
+// The bytes of `path`; "" when it cannot be read.
+std::string readFileText(const std::string& path);
 
 }  // namespace agreid::trainer
