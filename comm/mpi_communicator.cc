@@ -131,7 +131,41 @@ class MpiCommunicator::MpiWork : public Work {
   bool finished_ = false;
 };
 
-MpiCommunicator::MpiCommunicator(MPI_Comm comm) {
+// A reduction queued on the communication thread. wait() sleeps until the thread has run it or
+// the deadline passes, then runs `finish` (copy back, average).
+class MpiCommunicator::ThreadWork : public Work {
+ public:
+  ThreadWork(MpiCommunicator* owner, std::shared_ptr<TaskThread::Ticket> ticket,
+             std::function<void()> finish, uint64_t sequence, std::chrono::milliseconds timeout)
+      : owner_(owner),
+        ticket_(std::move(ticket)),
+        finish_(std::move(finish)),
+        sequence_(sequence),
+        timeout_(timeout),
+        deadline_(std::chrono::steady_clock::now() + timeout) {}
+
+  void wait() override {
+    if (finished_) return;
+    finished_ = true;
+    if (!ticket_->waitUntil(deadline_)) {
+      owner_->reduce_thread_->abandon();
+      throw CommError(
+          timeoutMessage("mpi", "allReduce", sequence_, owner_->rank(), owner_->size(), timeout_));
+    }
+    if (finish_) finish_();
+  }
+
+ private:
+  MpiCommunicator* owner_;
+  std::shared_ptr<TaskThread::Ticket> ticket_;
+  std::function<void()> finish_;
+  uint64_t sequence_;
+  std::chrono::milliseconds timeout_;
+  std::chrono::steady_clock::time_point deadline_;
+  bool finished_ = false;
+};
+
+MpiCommunicator::MpiCommunicator(MPI_Comm comm, const MpiCommunicatorOptions& opts) {
   int initialized = 0;
   MPI_Initialized(&initialized);
   AGREID_CHECK(initialized, "MpiCommunicator: MPI is not initialised (create an MpiSession first)");
@@ -139,11 +173,25 @@ MpiCommunicator::MpiCommunicator(MPI_Comm comm) {
   AGREID_MPI_CHECK(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
   AGREID_MPI_CHECK(MPI_Comm_rank(comm_, &rank_));
   AGREID_MPI_CHECK(MPI_Comm_size(comm_, &size_));
+  int level = MPI_THREAD_SINGLE;
+  AGREID_MPI_CHECK(MPI_Query_thread(&level));
+  // Every rank of one job gets the same thread level, so all ranks take the same branch.
+  if (opts.reduce_on_thread && level == MPI_THREAD_MULTIPLE) {
+    AGREID_MPI_CHECK(MPI_Comm_dup(comm_, &reduce_comm_));
+    AGREID_MPI_CHECK(MPI_Comm_set_errhandler(reduce_comm_, MPI_ERRORS_RETURN));
+    reduce_thread_ = std::make_unique<TaskThread>();
+  }
 }
 
 MpiCommunicator::~MpiCommunicator() {
   int finalized = 0;
   MPI_Finalized(&finalized);
+  // A reduction still queued or running (after a timeout, or a Work dropped on an error path)
+  // may never finish: the thread is then left behind rather than joined.
+  const bool thread_stuck = reduce_thread_ && reduce_thread_->busy();
+  if (thread_stuck) reduce_thread_->abandon();
+  reduce_thread_.reset();
+  if (!finalized && !thread_stuck && reduce_comm_ != MPI_COMM_NULL) MPI_Comm_free(&reduce_comm_);
   // With an operation still posted (after a timeout) freeing the communicator is unsafe; the job
   // is about to abort anyway, so the communicator and the buffers are left alone.
   std::lock_guard<std::mutex> lock(abandoned_mutex_);
@@ -161,21 +209,34 @@ std::unique_ptr<Work> MpiCommunicator::allReduce(at::Tensor& tensor, const AllRe
   checkReduceOp(opts.op, tensor.scalar_type(), kBackend, "allReduce");
   at::Tensor buf = reductionBuffer(tensor);
   const int count = mpiCount(buf.numel(), "allReduce");
-  auto work = std::make_unique<MpiWork>(this, "allReduce", next_sequence_++, opts.timeout);
-  AGREID_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buf.data_ptr(), count, mpiType(buf.scalar_type()),
-                                  mpiOp(opts.op), comm_, work->request()));
-  work->keep(buf);
+  const MPI_Datatype type = mpiType(buf.scalar_type());
   const bool average = opts.op == ReduceOp::kAvg;
   const bool copy_back = !buf.is_same(tensor);
+  std::function<void()> finish;
   if (average || copy_back) {
     at::Tensor target = tensor;
     const int size = size_;
-    work->setFinish([target, buf, average, copy_back, size]() mutable {
+    finish = [target, buf, average, copy_back, size]() mutable {
       at::AutoGradMode no_grad(false);
       if (average) buf.div_(static_cast<double>(size));
       if (copy_back) target.copy_(buf);
-    });
+    };
   }
+  const uint64_t sequence = next_sequence_++;
+  if (reduce_thread_) {
+    // The task owns `buf`, so a Work dropped without wait() cannot free memory MPI writes.
+    auto ticket =
+        reduce_thread_->submit([buf, count, type, op = mpiOp(opts.op), comm = reduce_comm_]() {
+          AGREID_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, buf.data_ptr(), count, type, op, comm));
+        });
+    return std::make_unique<ThreadWork>(this, std::move(ticket), std::move(finish), sequence,
+                                        opts.timeout);
+  }
+  auto work = std::make_unique<MpiWork>(this, "allReduce", sequence, opts.timeout);
+  AGREID_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, buf.data_ptr(), count, type, mpiOp(opts.op), comm_,
+                                  work->request()));
+  work->keep(buf);
+  if (finish) work->setFinish(std::move(finish));
   return work;
 }
 

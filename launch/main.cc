@@ -78,11 +78,13 @@ int main(int argc, char** argv) {
   }
 
   int world_size = env.world_size;
+  // Outlives the try block: on an error with several ranks, fail() aborts the job through MPI
+  // (finalising first would wait for ranks that may be stuck in a collective).
+  std::unique_ptr<agreid::comm::MpiSession> mpi;
   try {
     agreid::launch::installStopHandlers();
     const auto parsed = agreid::launch::parseArgs(*command, rest);
     agreid::launch::CommandContext ctx{env, log, nullptr};
-    std::unique_ptr<agreid::comm::MpiSession> mpi;
     if (command->uses_mpi) {
       mpi = std::make_unique<agreid::comm::MpiSession>();
       world_size = mpi->size();
