@@ -123,7 +123,15 @@ CommandSpec pseudoLabelCommand() {
 namespace agreid::launch {
 namespace {
 
-trainer::TrainSetup trainSetup(const Config& config) {
+// run.progress; "auto" shows the bar only on a terminal and never inside a SLURM job, where
+// mpiexec may hand the ranks a pseudo-terminal although the output goes to a log file.
+trainer::ProgressStyle progressStyle(const Config& config, const ProcessEnv& env) {
+  if (config.run.progress == "bar") return trainer::ProgressStyle::kBar;
+  if (config.run.progress == "lines" || env.slurm_job_id) return trainer::ProgressStyle::kLines;
+  return trainer::ProgressStyle::kAuto;
+}
+
+trainer::TrainSetup trainSetup(const Config& config, const ProcessEnv& env) {
   trainer::TrainSetup s;
   s.dataset = config.run.dataset;
   s.model = config.model;
@@ -138,6 +146,7 @@ trainer::TrainSetup trainSetup(const Config& config) {
   s.out_dir = config.run.out_dir;
   s.seed = config.run.seed;
   s.log_every = config.run.log_every;
+  s.progress = progressStyle(config, env);
   s.bf16 = config.run.bf16;
   s.config_toml = configToToml(config);
   return s;
@@ -148,9 +157,9 @@ void writeResolvedConfig(const Config& config, const Log& log) {
 }
 
 // Returns kExitRequeue when training stopped on request.
-int trainStage(const Config& config, Job& job, const trainer::PseudoLabelCache& cache,
-               const Log& log) {
-  const auto r = trainer::runDualGuidance(trainSetup(config), cache, job.stage());
+int trainStage(const Config& config, const ProcessEnv& env, Job& job,
+               const trainer::PseudoLabelCache& cache, const Log& log) {
+  const auto r = trainer::runDualGuidance(trainSetup(config, env), cache, job.stage());
   std::ostringstream os;
   os << "{\"completed\": " << (r.completed ? "true" : "false") << ", \"model\": \"" << r.model_path
      << "\", \"steps\": " << r.steps << ", \"images_per_s\": " << r.images_per_s
@@ -186,7 +195,7 @@ int runTrainCommand(const ParsedArgs& args, CommandContext& ctx) {
   Job job(ctx, config);
   writeResolvedConfig(config, ctx.log);
   const auto pl = runPseudoLabelStage(config, job, ctx.log);
-  return trainStage(config, job, pl.cache, ctx.log);
+  return trainStage(config, ctx.env, job, pl.cache, ctx.log);
 }
 
 int runRunCommand(const ParsedArgs& args, CommandContext& ctx) {
@@ -199,7 +208,7 @@ int runRunCommand(const ParsedArgs& args, CommandContext& ctx) {
   if (std::filesystem::exists(model) && trainer::isReidCheckpoint(model)) {
     ctx.log.info("stage 2 already done: ", model, " exists; skipping training");
   } else {
-    const int code = trainStage(config, job, pl.cache, ctx.log);
+    const int code = trainStage(config, ctx.env, job, pl.cache, ctx.log);
     if (code != 0) return code;
   }
   evalStage(config, job, model, ctx.log);

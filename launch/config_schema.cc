@@ -45,6 +45,9 @@ std::vector<KeySpec> configKeys(Config& c) {
       .choice("device", &c.run.device, "compute device", {"auto", "cpu", "cuda"})
       .add("threads", &c.run.threads, "intra-op threads per rank (0: cores / local ranks)", 0, 1024)
       .add("log_every", &c.run.log_every, "steps between metric lines", 1, kInf)
+      .choice("progress", &c.run.progress,
+              "training progress: bar, lines, or auto (bar on a terminal outside SLURM)",
+              {"auto", "bar", "lines"})
       .add("bf16", &c.run.bf16, "bf16 autocast on CUDA")
       .add("tf32", &c.run.tf32, "TF32 matrix products on CUDA")
       .appendTo(keys);

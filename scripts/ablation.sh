@@ -45,7 +45,7 @@ for seed in "${seeds[@]}"; do
     dir="$out/$name/seed$seed"
     printf '\n== %s seed %s (%ds)\n' "$name" "$seed" $((SECONDS - start))
     "${ranks[@]}" "$agreid" run --config "$config" --set "model.vocab=$vocab" \
-      --set "run.seed=$seed" --set "run.out_dir=$dir" "${sets[@]}"
+      --set "run.seed=$seed" --set "run.out_dir=$dir" --set run.progress=lines "${sets[@]}"
   done
 done
 printf '\n== report (%ds)\n' $((SECONDS - start))

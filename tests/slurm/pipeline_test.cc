@@ -103,6 +103,8 @@ TEST_F(SlurmPipeline, TrainSbatchTwoRanksWritesResults) {
   EXPECT_NE(log.find("srun --mpi=pmix"), std::string::npos) << log;
   EXPECT_NE(log.find("on 2 ranks"), std::string::npos) << log;
   EXPECT_NE(log.find("pseudo-label cache miss"), std::string::npos) << log;
+  // Progress inside a SLURM job is plain lines, never a bar redrawn with carriage returns.
+  EXPECT_EQ(log.find('\r'), std::string::npos) << log;
 }
 
 std::map<std::string, at::Tensor> finalTensors(const std::string& run_dir) {

@@ -13,16 +13,10 @@
 #include <string>
 
 #include "trainer/engine/metrics_writers.h"
+#include "trainer/engine/progress_style.h"
 #include "trainer/engine/train_hook.h"
 
 namespace agreid::trainer {
-
-enum class ProgressStyle {
-  kAuto,  // bar on a terminal, lines otherwise
-  kBar,
-  kLines,
-  kNone,
-};
 
 // Formats progress reports; pure apart from the clock the caller passes in.
 class ProgressReporter {

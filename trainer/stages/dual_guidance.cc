@@ -251,6 +251,7 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
   MetricsHookOptions mh;
   mh.run_dir = setup.out_dir;
   mh.log_every = setup.log_every;
+  mh.progress = setup.progress;
   hooks.push_back(std::make_unique<MetricsHook>(mh, comm.rank()));
   hooks.push_back(std::make_unique<ReleaseLoaderHook>(loader));
   CheckpointHookOptions ch;
