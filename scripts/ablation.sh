@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The ablation of docs/results.md: five rows (CLIP-ReID baseline, + attribute prompt, + attribute
-# guidance, + Otsu mask, + memory bank) x three training seeds on the synthetic occluded world of
+# guidance, + Otsu mask, + memory bank) and two with a stronger guidance weight x three training seeds on the synthetic occluded world of
 # configs/demo.toml, 2 MPI ranks each, then `agreid report` prints mean +- std per row.
 #
 # Reuses the quickstart's world and pretrained CLIP (runs/demo/world, runs/demo/clip.pt; made here
@@ -35,6 +35,9 @@ rows=(
   "3-attribute-guidance|stage2.method=ag-reid stage2.mask=none"
   "4-otsu-mask|stage2.method=ag-reid stage2.mask=otsu"
   "5-memory-bank|stage2.method=ag-reid stage2.mask=otsu stage2.memory_bank=true"
+  # beyond the paper's rows: attribute guidance 100x stronger than its beta = 0.01
+  "6-guidance-beta1|stage2.method=ag-reid stage2.mask=none stage2.beta=1"
+  "7-otsu-beta1|stage2.method=ag-reid stage2.mask=otsu stage2.beta=1"
 )
 start=$SECONDS
 for seed in "${seeds[@]}"; do
