@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The ablation of docs/results.md: five rows (CLIP-ReID baseline, + attribute prompt, + attribute
-# guidance, + Otsu mask, + memory bank) and two with a stronger guidance weight x three training seeds on the synthetic occluded world of
-# configs/demo.toml, 2 MPI ranks each, then `agreid report` prints mean +- std per row.
+# guidance, + Otsu mask, + memory bank) and two with a 100x guidance weight, x three training
+# seeds, on the synthetic occluded world of configs/demo.toml, 2 MPI ranks each; then
+# `agreid report` prints mean +- std per row.
 #
 # Reuses the quickstart's world and pretrained CLIP (runs/demo/world, runs/demo/clip.pt; made here
 # when missing) and the shared pseudo-label cache, so rows that differ only in stage-2 settings
