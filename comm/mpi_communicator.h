@@ -1,7 +1,8 @@
-// MpiCommunicator: the Communicator for CPU tensors, over Open MPI's non-blocking collectives.
+// MpiCommunicator: the Communicator for CPU tensors over MPI: all-reduce on a communication thread,
+// the other collectives as non-blocking MPI calls polled on the caller's thread.
 //
-// Every collective starts an MPI_I* operation on the tensor's own memory (in place; a contiguous
-// copy only for non-contiguous tensors, bfloat16 reductions, which run in float32, and
+// Every other collective starts an MPI_I* operation on the tensor's own memory (in place; a
+// contiguous copy only for non-contiguous tensors, bfloat16 reductions, which run in float32, and
 // results that need reshaping) and completes by polling MPI_Test against the deadline
 // `opts.timeout`; past it the call throws CommError naming the collective, the rank and the
 // timeout.
@@ -18,9 +19,11 @@
 // After a CommError the communicator is unusable and the job must abort (launch/main.cc calls
 // MPI_Abort): the timed-out operation stays posted and its buffers are kept alive.
 //
-// Thread-safety: needs MPI_THREAD_MULTIPLE only if several communicators are used from different
-// threads; one MpiCommunicator is used by one thread at a time. A Work must not outlive its
-// communicator. All ranks of the communicator must construct it (MPI_Comm_dup is collective).
+// Thread-safety: one MpiCommunicator is used by one thread at a time; its communication thread
+// calls MPI concurrently with that thread, which is why it exists only under
+// MPI_THREAD_MULTIPLE (as do several communicators used from different threads). A Work must not
+// outlive its communicator. All ranks of the communicator must construct it (MPI_Comm_dup is
+// collective).
 #pragma once
 
 #include <mpi.h>
