@@ -30,20 +30,12 @@
 #include "trainer/model/clip_model.h"
 #include "trainer/model/reid_model.h"
 #include "trainer/stages/dual_guidance_objective.h"
+#include "trainer/stages/stage2_modules.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using namespace agreid;
-
-struct Trainable : torch::nn::Module {
-  Trainable(std::shared_ptr<trainer::ReidModel> r, std::shared_ptr<trainer::AttributeEncoder> e) {
-    reid = register_module("reid", std::move(r));
-    encoder = register_module("encoder", std::move(e));
-  }
-  std::shared_ptr<trainer::ReidModel> reid;
-  std::shared_ptr<trainer::AttributeEncoder> encoder;
-};
 
 double slowest(double value, MPI_Op op) {
   double out = 0;
@@ -103,7 +95,7 @@ int main(int argc, char** argv) {
   eo.ffn = 384;
   eo.token_dim = a["embed"];
   auto encoder = std::make_shared<trainer::AttributeEncoder>(eo);
-  auto model = std::make_shared<Trainable>(reid, encoder);
+  auto model = std::make_shared<trainer::Stage2Modules>(reid, encoder);
   model->train();
 
   trainer::Stage2Options so;  // AG-ReID defaults: Otsu mask, beta 0.01

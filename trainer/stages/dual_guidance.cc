@@ -26,23 +26,13 @@
 #include "trainer/stages/dual_guidance_objective.h"
 #include "trainer/stages/evaluate_model.h"
 #include "trainer/stages/reid_checkpoint.h"
+#include "trainer/stages/stage2_modules.h"
 #include "trainer/stages/training_data.h"
 
 namespace agreid::trainer {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// The modules stage 2 trains, under one name space ("reid.", "encoder.") for parameter groups
-// and checkpoints.
-struct Trainable : torch::nn::Module {
-  Trainable(std::shared_ptr<ReidModel> reid_model, std::shared_ptr<AttributeEncoder> enc) {
-    reid = register_module("reid", std::move(reid_model));
-    if (enc) encoder = register_module("encoder", std::move(enc));
-  }
-  std::shared_ptr<ReidModel> reid;
-  std::shared_ptr<AttributeEncoder> encoder;
-};
 
 // bf16 autocast on CUDA for the forward pass (run.bf16); a no-op on CPU.
 class AutocastScope {
@@ -139,7 +129,7 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
                                             setup.transform.width, data.num_ids, data.num_cameras));
   }
   auto encoder = encoderFromCache(setup, cache, arch);
-  auto trainable = std::make_shared<Trainable>(model, encoder);
+  auto trainable = std::make_shared<Stage2Modules>(model, encoder);
   trainable->to(ctx.device);
   const at::Tensor text_features = cache.text_features.to(ctx.device);
   const at::Tensor tokens = cache.tokens.to(ctx.device);
