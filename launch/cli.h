@@ -49,12 +49,16 @@ struct CommandSpec {
   std::string usage;    // e.g. "agreid config show [--config FILE] [--set KEY=VALUE ...]"
   std::string details;  // paragraphs after the usage line (may be empty)
   std::vector<OptionSpec> options;
+  // Positional words the command takes at most (-1: any number); more are an error naming them.
+  // Commands check their own minimum with a message that says what is missing.
+  int max_positionals = 0;
   bool uses_mpi = false;  // MPI is initialised before run() is called
   int (*run)(const ParsedArgs& args, CommandContext& ctx) = nullptr;
 };
 
 // Parses `args` (the words after the command name). Throws InputError naming the command and
-// the offending word.
+// the offending word: an unknown option (with the nearest known one), a missing or unexpected
+// value, an option given twice, or more positional words than the command takes.
 ParsedArgs parseArgs(const CommandSpec& spec, const std::vector<std::string>& args);
 
 std::string commandHelp(const CommandSpec& spec);

@@ -81,6 +81,7 @@ int runPrompt(const ParsedArgs& args, CommandContext&) {
 CommandSpec promptCommand() {
   CommandSpec spec;
   spec.name = "prompt";
+  spec.max_positionals = 1;
   spec.summary = "Tokenise a prompt or template with CLIP's BPE (ids, tokens, placeholders).";
   spec.usage = "agreid prompt [--vocab FILE] [--json] [--context N] [--truncate] \"TEXT\"";
   spec.details =
