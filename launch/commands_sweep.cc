@@ -67,6 +67,11 @@ int runSweep(const ParsedArgs& args, CommandContext& ctx) {
   if (modes != 1) {
     throw InputError("agreid sweep: give exactly one of --dry-run, --submit or --local");
   }
+  if (args.has("ranks") && !args.has("local")) {
+    throw InputError(
+        "agreid sweep: --ranks goes with --local (under SLURM the sbatch script sets "
+        "the ranks)");
+  }
   const SweepSpec spec = loadSweepSpec(args.positionals[0], args.get("dir"));
   const std::vector<SweepPoint> points = expandSweep(spec);
   if (args.has("dry-run")) {
@@ -92,9 +97,14 @@ int runSweep(const ParsedArgs& args, CommandContext& ctx) {
               << "\n";
     return kExitOk;
   }
-  writeSweepFolder(spec, points);
   LocalOptions options;
   options.agreid_binary = exe;
+  options.ranks = static_cast<int>(args.getInt("sweep", "ranks", 1, 1, 1024));
+  if (options.ranks > 1 && !programExists(options.mpiexec)) {
+    throw InputError("agreid sweep --local --ranks " + std::to_string(options.ranks) + ": '" +
+                     options.mpiexec + "' not found on PATH (Open MPI's openmpi-bin)");
+  }
+  writeSweepFolder(spec, points);
   const int rc = runSweepLocal(spec, points, options, ctx.log);
   if (rc == 0) ctx.log.info("all ", points.size(), " points done; agreid sweep collect ", spec.dir);
   return rc;
@@ -109,7 +119,7 @@ CommandSpec sweepCommand() {
   spec.summary =
       "Hyper-parameter sweep: plan, submit as one SLURM job array, run locally, collect.";
   spec.usage =
-      "agreid sweep SPEC.toml (--dry-run | --submit | --local) [--dir DIR]\n"
+      "agreid sweep SPEC.toml (--dry-run | --submit | --local [--ranks N]) [--dir DIR]\n"
       "       agreid sweep collect DIR";
   spec.details =
       "SPEC.toml names a base config, a [grid] (cartesian product) and/or [random] draws\n"
@@ -117,13 +127,15 @@ CommandSpec sweepCommand() {
       "before anything is written (docs/slurm.md).\n"
       "--dry-run prints the numbered points. --submit writes the sweep folder (base.toml,\n"
       "runs.tsv) and submits one array job running slurm/sweep.sbatch; it prints the job id.\n"
-      "--local runs the points one after another here, without SLURM.\n"
+      "--local runs the points one after another here, without SLURM (--ranks N: each on N\n"
+      "MPI ranks).\n"
       "collect DIR gathers every point's results.json into DIR/results.md and results.csv,\n"
       "sorted by the spec's metric, listing failed and missing points.";
   spec.options = {
       {"dry-run", "", "print the numbered table of points; write nothing"},
       {"submit", "", "write the sweep folder and submit one SLURM job array"},
       {"local", "", "write the sweep folder and run the points sequentially here"},
+      {"ranks", "N", "with --local: run each point on N MPI ranks (mpiexec -n N; default 1)"},
       {"dir", "DIR", "sweep folder (overrides [sweep] dir)"},
       {"script", "FILE", "array job script (default: slurm/sweep.sbatch of the checkout)"},
       {"sbatch", "PROGRAM", "sbatch executable (default: sbatch on PATH)"},

@@ -218,8 +218,14 @@ int runSweepLocal(const SweepSpec& spec, const std::vector<SweepPoint>& points,
       log.info("point ", idx, " (", p.index + 1, " of ", points.size(), "): done before, skipped");
       continue;
     }
-    std::vector<std::string> argv = {options.agreid_binary, "run", "--config",
-                                     spec.dir + "/base.toml"};
+    std::vector<std::string> argv;
+    if (options.ranks > 1) {
+      argv = {options.mpiexec, "-n", std::to_string(options.ranks), "--oversubscribe"};
+    }
+    for (const std::string& w : {options.agreid_binary, std::string("run"), std::string("--config"),
+                                 spec.dir + "/base.toml"}) {
+      argv.push_back(w);
+    }
     for (const auto& s : p.sets) {
       argv.push_back("--set");
       argv.push_back(s);

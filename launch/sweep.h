@@ -44,9 +44,12 @@ bool programExists(const std::string& program);
 
 struct LocalOptions {
   std::string agreid_binary;  // the executable that runs each point (`agreid run ...`)
+  int ranks = 1;              // > 1: each point runs as `mpiexec -n ranks --oversubscribe ...`
+  std::string mpiexec = "mpiexec";
 };
 
-// Runs the points one after another as `agreid run --config DIR/base.toml --set ...`, output in
+// Runs the points one after another as `agreid run --config DIR/base.toml --set ...` (under
+// mpiexec when options.ranks > 1), output in
 // DIR/logs/local_N.out. Points whose status is 0 and whose results.json exists are skipped (a
 // second --local continues). Returns 0 when every point succeeded, else the exit code of the
 // first failed point; kExitRequeue when a stop signal arrived between points.

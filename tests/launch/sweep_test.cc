@@ -229,6 +229,19 @@ TEST(SweepCommand, NeedsExactlyOneMode) {
   EXPECT_NE(r.err.find("exactly one of --dry-run, --submit or --local"), std::string::npos);
 }
 
+TEST(SweepCommand, RanksGoWithLocalOnlyAndAreBounded) {
+  TempDir dir;
+  const auto spec = writeSpec(dir, "[grid]\n\"stage2.lr\" = [1e-5]\n");
+  auto r = runAgreid({"sweep", spec, "--dry-run", "--ranks", "2"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--ranks goes with --local"), std::string::npos) << r.err;
+  r = runAgreid({"sweep", spec, "--local", "--ranks", "0", "--dir", dir.file("sw")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--ranks expects an integer in 1..1024, got '0'"), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(dir.file("sw")));
+}
+
 TEST(SweepCommand, SubmitWritesRunListAndSubmitsOneArrayJob) {
   TempDir dir;
   // A stand-in for sbatch that records its arguments and environment.

@@ -232,8 +232,8 @@ TEST_F(SlurmPipeline, SweepOfThreePointsSharesOneCacheAndCollects) {
       << collect.err;
 }
 
-// --local: the same sweep folder and points without SLURM, one `agreid run` after another; a
-// second --local skips the finished points.
+// --local: the same sweep folder and points without SLURM, one `agreid run` after another (here
+// each on 2 MPI ranks); a second --local skips the finished points.
 TEST_F(SlurmPipeline, SweepLocalRunsPointsWithoutSlurm) {
   TempDir dir;
   std::string set_list;
@@ -241,8 +241,9 @@ TEST_F(SlurmPipeline, SweepLocalRunsPointsWithoutSlurm) {
   const std::string spec = dir.file("beta.toml");
   writeFile(spec, "[sweep]\nbase_config = \"" + kTiny + "\"\ndir = \"" + dir.file("sw") +
                       "\"\nset = [" + set_list + "]\n[grid]\n\"stage2.beta\" = [0.0, 0.1]\n");
-  const CommandResult first = runAgreid({"sweep", spec, "--local"});
+  const CommandResult first = runAgreid({"sweep", spec, "--local", "--ranks", "2"});
   ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  EXPECT_NE(readFile(dir.file("sw/logs/local_0.out")).find("[rank 0/2]"), std::string::npos);
   EXPECT_NE(first.out.find("point 1 (2 of 2): ok"), std::string::npos) << first.out;
   EXPECT_NE(readFile(dir.file("sw/logs/local_0.out")).find("pseudo-label cache miss"),
             std::string::npos);
