@@ -72,9 +72,37 @@ std::string fixed(double v, int decimals) {
   return buf;
 }
 
+std::string xmlEscape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+// At most `max_chars` characters of `text`, keeping its end (a path's last folders say most).
+std::string tail(const std::string& text, size_t max_chars) {
+  return text.size() <= max_chars ? text : "..." + text.substr(text.size() - (max_chars - 3));
+}
+
 }  // namespace
 
-std::string cmcSvg(const EvalResults& results) {
+std::string cmcSvg(const EvalResults& results, const std::string& title) {
   const double width = 640, height = 420, left = 70, right = 20, top = 40, bottom = 60;
   const double pw = width - left - right, ph = height - top - bottom;
   const auto max_rank = static_cast<int64_t>(results.all.cmc.size());
@@ -83,7 +111,8 @@ std::string cmcSvg(const EvalResults& results) {
      << "\" font-family=\"sans-serif\" font-size=\"12\">\n"
      << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
      << "<text x=\"" << width / 2 << "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">"
-     << "CMC curve" << (results.reranked ? " (re-ranked)" : "") << "</text>\n";
+     << "CMC curve" << (results.reranked ? " (re-ranked)" : "")
+     << (title.empty() ? "" : ": " + xmlEscape(tail(title, 64))) << "</text>\n";
   auto xOf = [&](double rank) {
     return left + (max_rank > 1 ? (rank - 1) / (max_rank - 1) : 0.5) * pw;
   };
@@ -122,20 +151,37 @@ std::string cmcSvg(const EvalResults& results) {
   std::vector<Curve> curves = {{"all", &results.all, "#1f77b4"}};
   if (results.holistic) curves.push_back({"holistic", &*results.holistic, "#2ca02c"});
   if (results.occluded) curves.push_back({"occluded", &*results.occluded, "#d62728"});
+  // The legend: a framed box in the plot's lower right, as wide as its longest line (about 7 px
+  // per character at font size 12), so it never runs past the image.
+  std::vector<std::string> labels;
+  size_t longest = 0;
+  for (const Curve& c : curves) {
+    labels.push_back(c.name + ": R1 " + fixed(100 * c.metrics->rank(1), 1) + ", mAP " +
+                     fixed(100 * c.metrics->map, 1));
+    longest = std::max(longest, labels.back().size());
+  }
+  const double box_w = 36 + 7.0 * static_cast<double>(longest), line_h = 18;
+  const double box_h = 8 + line_h * static_cast<double>(curves.size());
+  const double bx = left + pw - box_w - 8, by = top + ph - box_h - 8;
+  os << "<rect x=\"" << fixed(bx, 1) << "\" y=\"" << fixed(by, 1) << "\" width=\""
+     << fixed(box_w, 1) << "\" height=\"" << fixed(box_h, 1)
+     << "\" fill=\"white\" fill-opacity=\"0.9\" stroke=\"#999\"/>\n";
   for (size_t c = 0; c < curves.size(); ++c) {
     const RankingMetrics& m = *curves[c].metrics;
-    if (m.num_valid_query == 0) continue;
-    os << "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"" << curves[c].color
-       << "\" points=\"";
-    for (int64_t k = 0; k < max_rank; ++k) {
-      os << (k ? " " : "") << fixed(xOf(k + 1.0), 2) << "," << fixed(yOf(m.cmc[k]), 2);
+    if (m.num_valid_query > 0) {
+      os << "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"" << curves[c].color
+         << "\" points=\"";
+      for (int64_t k = 0; k < max_rank; ++k) {
+        os << (k ? " " : "") << fixed(xOf(k + 1.0), 2) << "," << fixed(yOf(m.cmc[k]), 2);
+      }
+      os << "\"/>\n";
     }
-    os << "\"/>\n";
-    const double ly = top + ph - 20 - 18.0 * (curves.size() - 1 - c);
-    os << "<line x1=\"" << left + pw - 170 << "\" y1=\"" << ly - 4 << "\" x2=\"" << left + pw - 150
-       << "\" y2=\"" << ly - 4 << "\" stroke-width=\"2\" stroke=\"" << curves[c].color << "\"/>\n"
-       << "<text x=\"" << left + pw - 145 << "\" y=\"" << ly << "\">" << curves[c].name << ": R1 "
-       << fixed(100 * m.rank(1), 1) << ", mAP " << fixed(100 * m.map, 1) << "</text>\n";
+    const double ly = by + 4 + line_h * (static_cast<double>(c) + 1) - 5;
+    os << "<line x1=\"" << fixed(bx + 6, 1) << "\" y1=\"" << fixed(ly - 4, 1) << "\" x2=\""
+       << fixed(bx + 26, 1) << "\" y2=\"" << fixed(ly - 4, 1) << "\" stroke-width=\"2\" stroke=\""
+       << curves[c].color << "\"/>\n"
+       << "<text x=\"" << fixed(bx + 31, 1) << "\" y=\"" << fixed(ly, 1) << "\">"
+       << (m.num_valid_query > 0 ? labels[c] : curves[c].name + ": no valid query") << "</text>\n";
   }
   os << "</svg>\n";
   return os.str();

@@ -16,8 +16,9 @@ class DatasetReader;
 
 namespace agreid::trainer {
 
-// An SVG document (axes, ticks, grid, one curve per query set, legend, labels).
-std::string cmcSvg(const EvalResults& results);
+// An SVG document (axes, ticks, grid, one curve per query set, a legend sized to its lines, labels)
+// titled "CMC curve: <title>" (the run or features it shows; plain "CMC curve" when empty).
+std::string cmcSvg(const EvalResults& results, const std::string& title = "");
 
 // `count` query rows spread evenly over `rows` (the queries shown as ranked lists).
 std::vector<int64_t> spreadRows(int64_t rows, int64_t count);

@@ -56,7 +56,7 @@ void writeEvalOutputs(const std::string& out_dir, const EvalResults& results,
   if (ec) throw InputError(out_dir + ": cannot create the output folder: " + ec.message());
   const std::filesystem::path out(out_dir);
   writeResultsJson((out / "results.json").string(), results);
-  writeFileAtomically((out / "cmc.svg").string(), cmcSvg(results));
+  writeFileAtomically((out / "cmc.svg").string(), cmcSvg(results, out_dir));
   if (!results.ranked.empty() && std::filesystem::exists(images_dataset)) {
     data::DatasetReader images(images_dataset);
     writeRankedListImages((out / "ranked").string(), results.ranked, query, gallery, images,
