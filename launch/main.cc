@@ -95,6 +95,8 @@ int main(int argc, char** argv) {
     return command->run(parsed, ctx);
   } catch (const agreid::InputError& e) {
     return fail(log, world_size, agreid::kExitInput, e.what());
+  } catch (const agreid::StopRequested& e) {
+    return fail(log, world_size, agreid::kExitSignalBase + e.signal(), e.what());
   } catch (const agreid::comm::CommError& e) {
     return fail(log, world_size > 1 ? world_size : 2, agreid::kExitComm,
                 std::string("communication failure: ") + e.what() + " -- aborting all ranks");
