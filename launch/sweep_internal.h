@@ -19,4 +19,8 @@ std::string sweepFormatDouble(double v, int max_digits = 17);
 void checkSweepConfig(const SweepSpec& spec, const std::vector<std::string>& sets,
                       const std::string& where, const std::string& last_set = "");
 
+// Throws InputError "`where`: unknown metric ..." unless results.json holds `metric` (a ranking
+// metric, optionally of the holistic or occluded queries).
+void checkSweepMetric(const std::string& where, const std::string& metric);
+
 }  // namespace agreid::launch

@@ -1,11 +1,15 @@
 // Expansion of a sweep spec into numbered points, and the --dry-run table.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
+#include "base/error.h"
+#include "launch/suggest.h"
 #include "launch/sweep_internal.h"
 #include "launch/sweep_spec.h"
+#include "trainer/eval/results.h"
 
 namespace agreid::launch {
 namespace {
@@ -58,6 +62,10 @@ std::string drawValue(const SweepParam& p, SplitMix64& rng) {
 }  // namespace
 
 std::vector<SweepPoint> expandSweep(const SweepSpec& spec) {
+  if (sweepPointCount(spec) > kMaxSweepPoints) {
+    throw InputError(spec.path + ": the sweep has more than " + std::to_string(kMaxSweepPoints) +
+                     " points");
+  }
   // Grid combinations (odometer, last key fastest).
   std::vector<std::vector<size_t>> combos(1);
   for (const auto& p : spec.grid) {
@@ -146,4 +154,63 @@ std::string describeSweep(const SweepSpec& spec, const std::vector<SweepPoint>& 
   for (const auto& r : rows) line(r);
   return os.str();
 }
+// The metric a sweep sorts by must be one results.json holds: a ranking metric, optionally of one
+// query subset ("occluded.mAP" or "subsets.occluded.mAP").
+void checkSweepMetric(const std::string& where, const std::string& metric) {
+  std::vector<std::string> valid;
+  for (const std::string& prefix : trainer::resultSubsetPrefixes()) {
+    for (const std::string& name : trainer::resultRankingMetrics()) {
+      valid.push_back(prefix + name);
+      if (!prefix.empty()) valid.push_back(prefix.substr(std::string("subsets.").size()) + name);
+    }
+  }
+  if (std::find(valid.begin(), valid.end(), metric) != valid.end()) return;
+  const std::string near = nearestWord(metric, valid, 3);
+  throw InputError(where + ": unknown metric '" + metric + "'" +
+                   (near.empty() ? "" : " (did you mean '" + near + "'?)") +
+                   "; results.json has mAP, rank1, rank5, rank10, rank20, mINP, each also as "
+                   "holistic.NAME and occluded.NAME");
+}
+
+int64_t sweepPointCount(const SweepSpec& spec) {
+  int64_t total = spec.random.empty() ? 1 : std::max<int64_t>(spec.samples, 0);
+  for (const auto& p : spec.grid) {
+    const int64_t n = static_cast<int64_t>(p.values.size());
+    total = (n != 0 && total > (kMaxSweepPoints + 1) / n) ? kMaxSweepPoints + 1 : total * n;
+  }
+  return std::min(total, kMaxSweepPoints + 1);
+}
+
+std::string tomlBasicString(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
 }  // namespace agreid::launch

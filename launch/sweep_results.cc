@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "trainer/eval/results.h"
 #include "trainer/util/atomic_file.h"
 
 namespace agreid::launch {
@@ -188,11 +189,29 @@ std::string displayValue(const std::string& literal) {
   return literal;
 }
 
-std::vector<std::vector<std::string>> tableRows(const SweepResults& r) {
+const std::vector<std::string>& mainMetricColumns() {
+  static const std::vector<std::string> columns = [] {
+    std::vector<std::string> v;
+    for (const auto& prefix : trainer::resultSubsetPrefixes())
+      for (const auto& name : trainer::resultRankingMetrics()) v.push_back(prefix + name);
+    return v;
+  }();
+  return columns;
+}
+
+// The table's rows (header first). `main_only`: of the metric columns only the sort metric and
+// the ranking metrics (the Markdown table a person reads); otherwise all (the CSV).
+std::vector<std::vector<std::string>> tableRows(const SweepResults& r, bool main_only) {
+  std::vector<std::string> columns;
+  for (const auto& c : r.columns) {
+    const auto& main = mainMetricColumns();
+    if (!main_only || c == r.metric_column || std::find(main.begin(), main.end(), c) != main.end())
+      columns.push_back(c);
+  }
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> header = {"rank", "point", "status"};
   header.insert(header.end(), r.keys.begin(), r.keys.end());
-  header.insert(header.end(), r.columns.begin(), r.columns.end());
+  header.insert(header.end(), columns.begin(), columns.end());
   header.push_back("out_dir");
   rows.push_back(header);
   int64_t rank = 0;
@@ -205,7 +224,7 @@ std::vector<std::vector<std::string>> tableRows(const SweepResults& r) {
         if (k == key) v = displayValue(val);
       cells.push_back(v);
     }
-    for (const auto& c : r.columns) {
+    for (const auto& c : columns) {
       auto it = row.metrics.find(c);
       cells.push_back(it == row.metrics.end() ? "" : formatNumber(it->second));
     }
@@ -306,9 +325,18 @@ SweepResults collectSweep(const std::string& dir_in) {
     }
     if (matches.size() == 1) r.metric_column = matches[0];
   }
+  // The sort metric first, then the ranking metrics in report order (all queries, holistic,
+  // occluded), then anything else results.json holds, by name.
   if (!r.metric_column.empty()) r.columns.push_back(r.metric_column);
+  for (const auto& name : mainMetricColumns()) {
+    if (name != r.metric_column &&
+        std::find(all_columns.begin(), all_columns.end(), name) != all_columns.end()) {
+      r.columns.push_back(name);
+    }
+  }
+  std::sort(all_columns.begin(), all_columns.end());
   for (const auto& c : all_columns)
-    if (c != r.metric_column) r.columns.push_back(c);
+    if (std::find(r.columns.begin(), r.columns.end(), c) == r.columns.end()) r.columns.push_back(c);
 
   for (auto& row : r.rows) {
     auto it = row.metrics.find(r.metric_column);
@@ -335,7 +363,7 @@ SweepResults collectSweep(const std::string& dir_in) {
 
 std::string resultsCsv(const SweepResults& results) {
   std::ostringstream os;
-  for (const auto& row : tableRows(results)) {
+  for (const auto& row : tableRows(results, false)) {
     for (size_t i = 0; i < row.size(); ++i) {
       std::string cell = row[i];
       if (cell.find_first_of(",\"\n") != std::string::npos) {
@@ -352,7 +380,7 @@ std::string resultsCsv(const SweepResults& results) {
 
 std::string resultsMarkdown(const SweepResults& results) {
   std::ostringstream os;
-  const auto rows = tableRows(results);
+  const auto rows = tableRows(results, true);
   for (size_t r = 0; r < rows.size(); ++r) {
     os << "|";
     for (const auto& cell : rows[r]) {

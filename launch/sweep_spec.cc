@@ -167,7 +167,7 @@ class SpecParser {
           spec_.seed = static_cast<uint64_t>(integer(0));
         } else if (key == "metric") {
           spec_.metric = str();
-          if (spec_.metric.empty()) throw InputError(where + " must not be empty");
+          checkSweepMetric(where, spec_.metric);
         } else if (key == "mode") {
           spec_.mode = str();
           if (spec_.mode != "max" && spec_.mode != "min") {
@@ -352,38 +352,6 @@ void checkSweepConfig(const SweepSpec& spec, const std::vector<std::string>& set
   }
 }
 
-std::string tomlBasicString(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
-
 SweepSpec loadSweepSpec(const std::string& path, const std::string& dir_override) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) throw InputError(path + ": sweep spec not found");
@@ -399,6 +367,18 @@ SweepSpec loadSweepSpec(const std::string& path, const std::string& dir_override
   spec.path = path;
   spec.name = fs::path(path).stem().string();
   SpecParser(spec, root).parse(dir_override);
+  const int64_t points = sweepPointCount(spec);
+  if (points > kMaxSweepPoints) {
+    std::string shape;
+    for (const auto& p : spec.grid) {
+      shape += (shape.empty() ? "" : " x ") + std::to_string(p.values.size());
+    }
+    if (!spec.random.empty()) {
+      shape += (shape.empty() ? "" : " x ") + std::to_string(spec.samples) + " draws";
+    }
+    throw InputError(path + ": the sweep has more than " + std::to_string(kMaxSweepPoints) +
+                     " points (" + shape + "); split it into several sweeps");
+  }
   return spec;
 }
 

@@ -177,6 +177,23 @@ INSTANTIATE_TEST_SUITE_P(
                 "[sweep]\nbase_config = \"nope.toml\"\n[grid]\n\"stage2.lr\" = [1e-5]\n",
                 "nope.toml' not found"},
         BadSpec{"BadTopLevelTable", "[grids]\n\"stage2.lr\" = [1e-5]\n", "unknown table 'grids'"},
+        BadSpec{"TooManyDraws",
+                "[random]\nsamples = 100000000\n\"stage2.lr\" = { uniform = [1e-6, 1e-5] }\n",
+                "more than 10000 points (100000000 draws); split it"},
+        BadSpec{"GridTooLarge",
+                [] {
+                  std::string t = "[grid]\n";
+                  for (const char* key : {"stage2.lr", "stage2.beta", "stage2.margin"}) {
+                    t += std::string("\"") + key + "\" = [";
+                    for (int i = 1; i <= 25; ++i)
+                      t += (i > 1 ? ", 0.0" : "0.0") + std::to_string(100 + i);
+                    t += "]\n";
+                  }
+                  return t;
+                }(),
+                "more than 10000 points (25 x 25 x 25)"},
+        BadSpec{"UnknownMetric", "[sweep]\nmetric = \"mAPP\"\n[grid]\n\"stage2.lr\" = [1e-5]\n",
+                "bad.toml:2: sweep.metric: unknown metric 'mAPP' (did you mean 'mAP'?)"},
         BadSpec{"InvalidToml", "[grid]\n\"stage2.lr\" = [1e-5\n", "invalid TOML"}),
     [](const ::testing::TestParamInfo<BadSpec>& info) { return info.param.name; });
 
@@ -312,8 +329,14 @@ TEST(SweepCollect, SortsByMetricAndListsFailedAndMissingPoints) {
   // Point 0 and 2 finished (2 is better), 1 failed, 3 is still running, 4 never started.
   fs::create_directories(points[0].out_dir);
   fs::create_directories(points[2].out_dir);
-  writeFile(points[0].out_dir + "/results.json", R"({"all": {"mAP": 0.41, "rank1": 0.6}})");
-  writeFile(points[2].out_dir + "/results.json", R"({"all": {"mAP": 0.52, "rank1": 0.7}})");
+  // results.json as eval writes it (a subset of its keys): columns come in report order, not
+  // sorted as text, and counts stay out of the Markdown table.
+  writeFile(points[0].out_dir + "/results.json",
+            R"({"mAP": 0.41, "rank1": 0.6, "rank10": 0.9, "rank5": 0.8, "num_query": 10,
+                "cmc": [0.6, 0.7], "subsets": {"occluded": {"mAP": 0.3, "rank1": 0.5}}})");
+  writeFile(points[2].out_dir + "/results.json",
+            R"({"mAP": 0.52, "rank1": 0.7, "rank10": 0.95, "rank5": 0.9, "num_query": 10,
+                "cmc": [0.7, 0.8], "subsets": {"occluded": {"mAP": 0.4, "rank1": 0.6}}})");
   writeFile(points[0].out_dir + "/../../status/0", "0\n");
   writeFile(sw + "/status/1", "2\n");
   writeFile(sw + "/status/3", "running\n");
@@ -322,27 +345,24 @@ TEST(SweepCollect, SortsByMetricAndListsFailedAndMissingPoints) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string md = readFile(sw + "/results.md");
   EXPECT_EQ(r.out, md);
+  const std::string none = " |  |  |  |  |  |  | ";
   EXPECT_EQ(md,
-            "| rank | point | status | stage2.lr | stage2.mask | all.mAP | all.rank1 | out_dir |\n"
-            "|---|---|---|---|---|---|---|---|\n"
-            "| 1 | 2 | ok | 3e-05 | otsu | 0.52 | 0.7 | " +
+            "| rank | point | status | stage2.lr | stage2.mask | mAP | rank1 | rank5 | rank10 | "
+            "subsets.occluded.mAP | subsets.occluded.rank1 | out_dir |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+            "| 1 | 2 | ok | 3e-05 | otsu | 0.52 | 0.7 | 0.9 | 0.95 | 0.4 | 0.6 | " +
                 points[2].out_dir +
                 " |\n"
-                "| 2 | 0 | ok | 1e-05 | otsu | 0.41 | 0.6 | " +
-                points[0].out_dir +
-                " |\n"
-                "| - | 1 | failed (exit 2) | 2e-05 | otsu |  |  | " +
-                points[1].out_dir +
-                " |\n"
-                "| - | 3 | running | 4e-05 | otsu |  |  | " +
-                points[3].out_dir +
-                " |\n"
-                "| - | 4 | missing | 5e-05 | otsu |  |  | " +
+                "| 2 | 0 | ok | 1e-05 | otsu | 0.41 | 0.6 | 0.8 | 0.9 | 0.3 | 0.5 | " +
+                points[0].out_dir + " |\n| - | 1 | failed (exit 2) | 2e-05 | otsu" + none +
+                points[1].out_dir + " |\n| - | 3 | running | 4e-05 | otsu" + none +
+                points[3].out_dir + " |\n| - | 4 | missing | 5e-05 | otsu" + none +
                 points[4].out_dir + " |\n");
   const std::string csv = readFile(sw + "/results.csv");
   EXPECT_EQ(csv.substr(0, csv.find('\n')),
-            "rank,point,status,stage2.lr,stage2.mask,all.mAP,all.rank1,out_dir");
-  EXPECT_NE(r.err.find("2 of 5 points have results; sorted by all.mAP (max)"), std::string::npos)
+            "rank,point,status,stage2.lr,stage2.mask,mAP,rank1,rank5,rank10,subsets.occluded.mAP,"
+            "subsets.occluded.rank1,num_query,out_dir");
+  EXPECT_NE(r.err.find("2 of 5 points have results; sorted by mAP (max)"), std::string::npos)
       << r.err;
 }
 

@@ -61,7 +61,9 @@ struct KReciprocalReranker::Impl {
 void KReciprocalReranker::Impl::nearestNeighbours(int64_t block_size, comm::Communicator* comm) {
   const int rank = comm ? comm->rank() : 0;
   const int world = comm ? comm->size() : 1;
-  const auto [begin, end] = shareOf(num_all, rank, world);
+  // Named copies, not a structured binding: lambdas below capture them (C++17).
+  const std::pair<int64_t, int64_t> share = shareOf(num_all, rank, world);
+  const int64_t begin = share.first, end = share.second;
   // Per row: row max, then the top_k neighbour indices (exact in float64).
   at::Tensor local = at::empty({end - begin, top_k + 1}, at::kDouble);
   double* out = local.data_ptr<double>();

@@ -25,9 +25,11 @@ std::string percent(double v) {
   return buf;
 }
 
+constexpr int kReportedRanks[] = {1, 5, 10, 20};
+
 void metricsJson(std::ostringstream& os, const RankingMetrics& m, const std::string& indent) {
   os << indent << "\"mAP\": " << number(m.map) << ",\n";
-  for (int k : {1, 5, 10, 20})
+  for (int k : kReportedRanks)
     os << indent << "\"rank" << k << "\": " << number(m.rank(k)) << ",\n";
   os << indent << "\"mINP\": " << number(m.minp) << ",\n";
   os << indent << "\"num_query\": " << m.num_query << ",\n";
@@ -38,6 +40,21 @@ void metricsJson(std::ostringstream& os, const RankingMetrics& m, const std::str
 }
 
 }  // namespace
+
+const std::vector<std::string>& resultRankingMetrics() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v = {"mAP"};
+    for (int k : kReportedRanks) v.push_back("rank" + std::to_string(k));
+    v.push_back("mINP");
+    return v;
+  }();
+  return names;
+}
+
+const std::vector<std::string>& resultSubsetPrefixes() {
+  static const std::vector<std::string> prefixes = {"", "subsets.holistic.", "subsets.occluded."};
+  return prefixes;
+}
 
 std::string resultsToJson(const EvalResults& r) {
   std::ostringstream os;

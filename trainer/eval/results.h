@@ -13,12 +13,19 @@
 #include "trainer/util/atomic_file.h"  // writeFileAtomically
 
 #include <string>
+#include <vector>
 
 #include "trainer/eval/metrics.h"
 
 namespace agreid::trainer {
 
 std::string resultsToJson(const EvalResults& results);
+
+// The ranking metrics of results.json in display order (mAP, rank1, rank5, rank10, rank20, mINP):
+// each appears at the top level and under subsets.holistic / subsets.occluded.
+const std::vector<std::string>& resultRankingMetrics();
+// The query-set prefixes of the flattened keys: "", "subsets.holistic.", "subsets.occluded.".
+const std::vector<std::string>& resultSubsetPrefixes();
 
 // Writes resultsToJson to `path` through a temporary file and a rename.
 void writeResultsJson(const std::string& path, const EvalResults& results);
