@@ -68,8 +68,11 @@ struct WriterOptions {
   int64_t chunk_bytes = 1 << 20;  // chunk size of the image blob
 };
 
-// Writes to `<path>.tmp` and renames to `path` in finish(), so a failed import never leaves a
-// half-written file. Destroying an unfinished writer removes the temporary file.
+// Writes to a unique temporary beside `path`, created exclusively ("<path>.tmp-<pid>-<random>",
+// base/atomic_file.h), and renames it to `path` in finish(), so a failed import never leaves a
+// half-written file and two writers of one path never mix their bytes (the last rename wins).
+// A failed write (disk full, quota) throws InputError naming `path` and the system's reason; the
+// writer is then unusable. Destroying an unfinished writer removes the temporary file.
 class DatasetWriter {
  public:
   DatasetWriter(const std::string& path, WriterOptions options);
@@ -84,6 +87,7 @@ class DatasetWriter {
   DatasetInfo finish();
 
  private:
+  DatasetInfo writeMetadata();
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -1,14 +1,10 @@
-// DatasetWriter (data/dataset.h): streams image bytes into a chunked /images/blob while the
-// metadata accumulates in memory; finish() writes the metadata, the checksum and the root
-// attributes, fsyncs and renames `<path>.tmp` to `path`.
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
+// DatasetWriter (data/dataset.h): streams image bytes into a chunked /images/blob of a unique
+// temporary file (base/atomic_file.h) while the metadata accumulates in memory; finish() writes
+// the metadata, the checksum and the root attributes, flushes, closes, fsyncs and renames the
+// temporary to `path`. Any failure abandons the temporary (data/hdf5_util.h) and removes it.
 #include <filesystem>
 
+#include "base/atomic_file.h"
 #include "base/check.h"
 #include "base/error.h"
 #include "data/content_checksum.h"
@@ -16,18 +12,6 @@
 #include "data/hdf5_util.h"
 
 namespace agreid::data {
-namespace {
-
-void fsyncPath(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  if (fd < 0) throw InputError(path + ": cannot open for fsync: " + std::strerror(errno));
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) throw InputError(path + ": fsync failed: " + std::strerror(err));
-}
-
-}  // namespace
 
 struct DatasetWriter::Impl {
   std::string path;
@@ -42,17 +26,33 @@ struct DatasetWriter::Impl {
   bool any_caption = false;
   bool finished = false;
 
-  void removeTmp() {
-    file.reset();
-    std::error_code ec;
-    std::filesystem::remove(tmp_path, ec);
+  // Closes the temporary without writing to disk again and removes it. Never throws.
+  void abandon() noexcept {
+    h5::detachFromDisk(file.get());
+    blob.reset();
+    h5::closeAbandoned(file);
+    removeTempFile(tmp_path);
+  }
+
+  // Runs `step`; a failure abandons the file, and a failed write becomes one line naming `path`.
+  template <typename Step>
+  auto guarded(Step&& step) {
+    try {
+      return step();
+    } catch (const h5::WriteError& e) {
+      abandon();
+      throw InputError(path + ": cannot write the dataset file: " + e.reason());
+    } catch (...) {
+      abandon();
+      throw;
+    }
   }
 };
 
 DatasetWriter::DatasetWriter(const std::string& path, WriterOptions options)
     : impl_(std::make_unique<Impl>()) {
   impl_->path = path;
-  impl_->tmp_path = path + ".tmp";
+  impl_->tmp_path = tempPathFor(path);
   impl_->options = std::move(options);
   const auto& o = impl_->options;
   AGREID_CHECK(o.attribute_values.empty() || o.attribute_values.size() == o.attribute_names.size(),
@@ -64,24 +64,20 @@ DatasetWriter::DatasetWriter(const std::string& path, WriterOptions options)
     throw InputError(path + ": cannot write: directory " + parent.string() + " does not exist");
   }
   h5::ErrorSilencer silence;
-  h5::Handle fapl = h5::fileAccess(/*file_locking=*/false);
-  impl_->file =
-      h5::Handle(H5Fcreate(impl_->tmp_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
-  if (!impl_->file.valid()) {
-    throw InputError(impl_->tmp_path + ": cannot create the output file (permissions?)");
-  }
-  h5::createGroup(impl_->file.get(), "/images");
-  h5::createGroup(impl_->file.get(), "/samples");
-  impl_->blob = std::make_unique<h5::ByteAppender>(impl_->file.get(), "/images/blob",
-                                                   static_cast<hsize_t>(o.chunk_bytes));
+  impl_->file = h5::createExclusive(impl_->tmp_path, path);
+  impl_->guarded([&] {
+    h5::createGroup(impl_->file.get(), "/images");
+    h5::createGroup(impl_->file.get(), "/samples");
+    impl_->blob = std::make_unique<h5::ByteAppender>(impl_->file.get(), "/images/blob",
+                                                     static_cast<hsize_t>(o.chunk_bytes));
+  });
   impl_->table.offsets.push_back(0);
 }
 
 DatasetWriter::~DatasetWriter() {
-  if (!impl_ || impl_->finished) return;
+  if (!impl_ || impl_->finished || !impl_->file.valid()) return;
   h5::ErrorSilencer silence;
-  impl_->blob.reset();
-  impl_->removeTmp();
+  impl_->abandon();
 }
 
 int64_t DatasetWriter::count() const { return static_cast<int64_t>(impl_->table.size()); }
@@ -89,12 +85,13 @@ int64_t DatasetWriter::count() const { return static_cast<int64_t>(impl_->table.
 void DatasetWriter::add(const SampleRecord& r) {
   Impl& m = *impl_;
   AGREID_CHECK(!m.finished, "DatasetWriter::add after finish()");
+  AGREID_CHECK(m.file.valid(), "DatasetWriter::add after a failure");
   AGREID_CHECK(r.attributes.size() == m.options.attribute_names.size(), "sample ", m.table.size(),
                " (", r.path, ") has ", r.attributes.size(), " attributes, the writer expects ",
                m.options.attribute_names.size());
   AGREID_CHECK(r.camid >= 0, "sample ", r.path, " has negative camera ", r.camid);
   h5::ErrorSilencer silence;
-  m.blob->append(r.jpeg.data(), r.jpeg.size());
+  m.guarded([&] { m.blob->append(r.jpeg.data(), r.jpeg.size()); });
   m.table.offsets.push_back(m.table.offsets.back() + static_cast<int64_t>(r.jpeg.size()));
   m.table.pid.push_back(r.pid);
   m.table.camid.push_back(r.camid);
@@ -111,7 +108,16 @@ void DatasetWriter::add(const SampleRecord& r) {
 DatasetInfo DatasetWriter::finish() {
   Impl& m = *impl_;
   AGREID_CHECK(!m.finished, "DatasetWriter::finish called twice");
+  AGREID_CHECK(m.file.valid(), "DatasetWriter::finish after a failure");
   h5::ErrorSilencer silence;
+  const DatasetInfo info = m.guarded([&] { return writeMetadata(); });
+  commitTempFile(m.tmp_path, m.path);  // fsync, rename, fsync the folder; removes tmp on failure
+  m.finished = true;
+  return info;
+}
+
+DatasetInfo DatasetWriter::writeMetadata() {
+  Impl& m = *impl_;
   const hid_t f = m.file.get();
   const SampleTable& t = m.table;
   const hsize_t n = t.size();
@@ -197,16 +203,11 @@ DatasetInfo DatasetWriter::finish() {
   h5::writeAttribute(f, "num_query", per_split[1]);
   h5::writeAttribute(f, "num_gallery", per_split[2]);
 
+  // Everything reaches the disk while the file is still open (a failure here can be abandoned);
+  // the closes that follow have nothing left to write.
+  h5::flush(f);
   m.blob.reset();
-  if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) throw InputError(m.tmp_path + ": flush failed");
-  m.file.reset();
-  fsyncPath(m.tmp_path, /*directory=*/false);
-  if (std::rename(m.tmp_path.c_str(), m.path.c_str()) != 0) {
-    throw InputError(m.path + ": cannot rename " + m.tmp_path + ": " + std::strerror(errno));
-  }
-  m.finished = true;
-  std::filesystem::path parent = std::filesystem::path(m.path).parent_path();
-  fsyncPath(parent.empty() ? "." : parent.string(), /*directory=*/true);
+  m.file.closeChecked("(close)");
   return info;
 }
 

@@ -9,41 +9,12 @@
 namespace agreid::data::h5 {
 namespace {
 
-template <typename T>
-hid_t nativeType();
-template <>
-hid_t nativeType<uint8_t>() {
-  return H5T_NATIVE_UINT8;
-}
-template <>
-hid_t nativeType<int16_t>() {
-  return H5T_NATIVE_INT16;
-}
-template <>
-hid_t nativeType<int32_t>() {
-  return H5T_NATIVE_INT32;
-}
-template <>
-hid_t nativeType<int64_t>() {
-  return H5T_NATIVE_INT64;
-}
-
-// Creation properties without modification times, so that the same content gives byte-identical
-// files (HDF5 stores object times by default).
-Handle untimedCreation(hid_t property_class) {
-  Handle plist(H5Pcreate(property_class));
-  AGREID_CHECK(plist.valid(), "H5Pcreate failed");
-  AGREID_CHECK(H5Pset_obj_track_times(plist.get(), false) >= 0, "H5Pset_obj_track_times failed");
-  return plist;
-}
-
-Handle variableStringType(H5T_cset_t cset) {
-  Handle type(H5Tcopy(H5T_C_S1));
-  AGREID_CHECK(type.valid(), "H5Tcopy failed");
-  AGREID_CHECK(H5Tset_size(type.get(), H5T_VARIABLE) >= 0, "H5Tset_size failed");
-  AGREID_CHECK(H5Tset_cset(type.get(), cset) >= 0, "H5Tset_cset failed");
-  return type;
-}
+// HDF5 1.10 cannot close a file whose flush failed in the metadata phase (its cache stays in a
+// "being flushed" state: "slist already enabled?"), and its exit handler then crashes on that
+// file (H5F__close_cb). agreid closes every file it opens itself, so HDF5's exit handler has
+// nothing to do; turning it off (before the library's first use, hence a static initialiser)
+// makes an abandoned file a leaked identifier instead of a crash at exit.
+[[maybe_unused]] const bool kNoHdf5ExitHandler = H5dont_atexit() >= 0;
 
 std::string describeType(hid_t type) {
   const H5T_class_t cls = H5Tget_class(type);
@@ -85,7 +56,40 @@ bool typeMatches(hid_t type, Type expected) {
   return false;
 }
 
+herr_t closeObject(hid_t id) {
+  switch (H5Iget_type(id)) {
+    case H5I_FILE:
+      return H5Fclose(id);
+    case H5I_GROUP:
+      return H5Gclose(id);
+    case H5I_DATASET:
+      return H5Dclose(id);
+    case H5I_DATASPACE:
+      return H5Sclose(id);
+    case H5I_DATATYPE:
+      return H5Tclose(id);
+    case H5I_ATTR:
+      return H5Aclose(id);
+    case H5I_GENPROP_LST:
+      return H5Pclose(id);
+    default:
+      return 0;
+  }
+}
+
 }  // namespace
+
+namespace detail {
+
+Handle variableStringType(H5T_cset_t cset) {
+  Handle type(H5Tcopy(H5T_C_S1));
+  AGREID_CHECK(type.valid(), "H5Tcopy failed");
+  AGREID_CHECK(H5Tset_size(type.get(), H5T_VARIABLE) >= 0, "H5Tset_size failed");
+  AGREID_CHECK(H5Tset_cset(type.get(), cset) >= 0, "H5Tset_cset failed");
+  return type;
+}
+
+}  // namespace detail
 
 Handle& Handle::operator=(Handle&& other) noexcept {
   if (this != &other) {
@@ -98,32 +102,20 @@ Handle& Handle::operator=(Handle&& other) noexcept {
 
 void Handle::reset() {
   if (id_ < 0) return;
-  switch (H5Iget_type(id_)) {
-    case H5I_FILE:
-      H5Fclose(id_);
-      break;
-    case H5I_GROUP:
-      H5Gclose(id_);
-      break;
-    case H5I_DATASET:
-      H5Dclose(id_);
-      break;
-    case H5I_DATASPACE:
-      H5Sclose(id_);
-      break;
-    case H5I_DATATYPE:
-      H5Tclose(id_);
-      break;
-    case H5I_ATTR:
-      H5Aclose(id_);
-      break;
-    case H5I_GENPROP_LST:
-      H5Pclose(id_);
-      break;
-    default:
-      break;
-  }
+  closeObject(id_);
   id_ = H5I_INVALID_HID;
+}
+
+void flush(hid_t file) {
+  if (H5Fflush(file, H5F_SCOPE_GLOBAL) < 0) failWrite(file, "(flush to disk)");
+}
+
+void Handle::closeChecked(const std::string& what) {
+  if (id_ < 0) return;
+  const hid_t id = id_;
+  // A failed close leaves HDF5 in a state where closing again crashes: give the id up.
+  id_ = H5I_INVALID_HID;
+  if (closeObject(id) < 0) failWrite(id, what);
 }
 
 ErrorSilencer::ErrorSilencer() {
@@ -160,119 +152,6 @@ const char* typeName(Type type) {
       return "variable-length string";
   }
   return "?";
-}
-
-// --- Writing ---------------------------------------------------------------------------------
-
-void writeAttribute(hid_t object, const std::string& name, const std::string& value) {
-  Handle type = variableStringType(H5T_CSET_UTF8);
-  Handle space(H5Screate(H5S_SCALAR));
-  Handle attr(H5Acreate2(object, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
-  AGREID_CHECK(attr.valid(), "H5Acreate2 failed for attribute ", name);
-  const char* ptr = value.c_str();
-  AGREID_CHECK(H5Awrite(attr.get(), type.get(), &ptr) >= 0, "H5Awrite failed for ", name);
-}
-
-void writeAttribute(hid_t object, const std::string& name, int64_t value) {
-  Handle space(H5Screate(H5S_SCALAR));
-  Handle attr(
-      H5Acreate2(object, name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT));
-  AGREID_CHECK(attr.valid(), "H5Acreate2 failed for attribute ", name);
-  AGREID_CHECK(H5Awrite(attr.get(), H5T_NATIVE_INT64, &value) >= 0, "H5Awrite failed for ", name);
-}
-
-Handle createGroup(hid_t file, const std::string& path) {
-  Handle gcpl = untimedCreation(H5P_GROUP_CREATE);
-  Handle group(H5Gcreate2(file, path.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT));
-  AGREID_CHECK(group.valid(), "H5Gcreate2 failed for ", path);
-  return group;
-}
-
-template <typename T>
-void writeDataset(hid_t file, const std::string& path, const std::vector<T>& values,
-                  const std::vector<hsize_t>& dims) {
-  hsize_t total = 1;
-  for (hsize_t d : dims) total *= d;
-  AGREID_CHECK(total == values.size(), "dataset ", path, " has ", values.size(),
-               " values for its shape");
-  Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
-  Handle dcpl = untimedCreation(H5P_DATASET_CREATE);
-  Handle dset(H5Dcreate2(file, path.c_str(), nativeType<T>(), space.get(), H5P_DEFAULT, dcpl.get(),
-                         H5P_DEFAULT));
-  AGREID_CHECK(dset.valid(), "H5Dcreate2 failed for ", path);
-  if (total > 0) {
-    AGREID_CHECK(
-        H5Dwrite(dset.get(), nativeType<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) >= 0,
-        "H5Dwrite failed for ", path);
-  }
-}
-
-template void writeDataset<uint8_t>(hid_t, const std::string&, const std::vector<uint8_t>&,
-                                    const std::vector<hsize_t>&);
-template void writeDataset<int16_t>(hid_t, const std::string&, const std::vector<int16_t>&,
-                                    const std::vector<hsize_t>&);
-template void writeDataset<int32_t>(hid_t, const std::string&, const std::vector<int32_t>&,
-                                    const std::vector<hsize_t>&);
-template void writeDataset<int64_t>(hid_t, const std::string&, const std::vector<int64_t>&,
-                                    const std::vector<hsize_t>&);
-
-void writeStrings(hid_t file, const std::string& path, const std::vector<std::string>& values) {
-  Handle type = variableStringType(H5T_CSET_UTF8);
-  const hsize_t n = values.size();
-  Handle space(H5Screate_simple(1, &n, nullptr));
-  Handle dcpl = untimedCreation(H5P_DATASET_CREATE);
-  Handle dset(H5Dcreate2(file, path.c_str(), type.get(), space.get(), H5P_DEFAULT, dcpl.get(),
-                         H5P_DEFAULT));
-  AGREID_CHECK(dset.valid(), "H5Dcreate2 failed for ", path);
-  std::vector<const char*> ptrs;
-  ptrs.reserve(values.size());
-  for (const auto& s : values) ptrs.push_back(s.c_str());
-  if (n > 0) {
-    AGREID_CHECK(H5Dwrite(dset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) >= 0,
-                 "H5Dwrite failed for ", path);
-  }
-}
-
-ByteAppender::ByteAppender(hid_t file, const std::string& path, hsize_t chunk_bytes)
-    : chunk_bytes_(chunk_bytes) {
-  AGREID_CHECK(chunk_bytes > 0, "chunk_bytes must be positive");
-  const hsize_t zero = 0, unlimited = H5S_UNLIMITED;
-  Handle space(H5Screate_simple(1, &zero, &unlimited));
-  Handle dcpl = untimedCreation(H5P_DATASET_CREATE);
-  AGREID_CHECK(H5Pset_chunk(dcpl.get(), 1, &chunk_bytes_) >= 0, "H5Pset_chunk failed");
-  dataset_ = Handle(H5Dcreate2(file, path.c_str(), H5T_NATIVE_UINT8, space.get(), H5P_DEFAULT,
-                               dcpl.get(), H5P_DEFAULT));
-  AGREID_CHECK(dataset_.valid(), "H5Dcreate2 failed for ", path);
-  buffer_.reserve(chunk_bytes_);
-}
-
-void ByteAppender::append(const uint8_t* data, size_t size) {
-  buffer_.insert(buffer_.end(), data, data + size);
-  if (buffer_.size() < chunk_bytes_) return;
-  const size_t whole = buffer_.size() / chunk_bytes_ * chunk_bytes_;
-  writeBytes(buffer_.data(), whole);
-  buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(whole));
-}
-
-void ByteAppender::flush() {
-  if (buffer_.empty()) return;
-  writeBytes(buffer_.data(), buffer_.size());
-  buffer_.clear();
-}
-
-void ByteAppender::writeBytes(const uint8_t* data, size_t size) {
-  const hsize_t new_size = written_ + size;
-  AGREID_CHECK(H5Dset_extent(dataset_.get(), &new_size) >= 0, "H5Dset_extent failed");
-  Handle file_space(H5Dget_space(dataset_.get()));
-  const hsize_t start = written_, count = size;
-  AGREID_CHECK(
-      H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr) >= 0,
-      "H5Sselect_hyperslab failed");
-  Handle mem_space(H5Screate_simple(1, &count, nullptr));
-  AGREID_CHECK(H5Dwrite(dataset_.get(), H5T_NATIVE_UINT8, mem_space.get(), file_space.get(),
-                        H5P_DEFAULT, data) >= 0,
-               "H5Dwrite failed while appending ", size, " bytes");
-  written_ = new_size;
 }
 
 // --- Reading ---------------------------------------------------------------------------------
@@ -317,9 +196,9 @@ template <typename T>
 std::vector<T> readAll(hid_t dataset, hsize_t count) {
   std::vector<T> values(count);
   if (count > 0) {
-    AGREID_CHECK(
-        H5Dread(dataset, nativeType<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) >= 0,
-        "H5Dread failed");
+    AGREID_CHECK(H5Dread(dataset, detail::nativeType<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                         values.data()) >= 0,
+                 "H5Dread failed");
   }
   return values;
 }
@@ -334,7 +213,7 @@ std::vector<std::string> readStrings(hid_t dataset, const std::string& file_labe
   std::vector<std::string> out;
   if (count == 0) return out;
   Handle ftype(H5Dget_type(dataset));
-  Handle mtype = variableStringType(H5Tget_cset(ftype.get()));
+  Handle mtype = detail::variableStringType(H5Tget_cset(ftype.get()));
   std::vector<char*> ptrs(count, nullptr);
   if (H5Dread(dataset, mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0) {
     throw InputError(file_label + ": cannot read the strings of " + path);
@@ -378,7 +257,7 @@ std::string readStringAttribute(hid_t object, const std::string& file_label,
                      describeType(ftype.get()) + ", expected a string");
   }
   if (H5Tis_variable_str(ftype.get()) > 0) {
-    Handle mtype = variableStringType(H5Tget_cset(ftype.get()));
+    Handle mtype = detail::variableStringType(H5Tget_cset(ftype.get()));
     char* ptr = nullptr;
     AGREID_CHECK(H5Aread(attr.get(), mtype.get(), &ptr) >= 0, "H5Aread failed for ", name);
     std::string value = ptr ? ptr : "";

@@ -1,7 +1,15 @@
-// Thin RAII and I/O helpers over the HDF5 C API, private to the data library (dataset reader and
-// writer; other HDF5 files of agreid may use them too). Every helper throws InputError naming the
-// file and the object path for problems caused by the file's content, and InternalError
+// Thin RAII and I/O helpers over the HDF5 C API, used by every HDF5 file of agreid (dataset reader
+// and writer, trainer/util/array_file). Every helper throws InputError naming the file and the
+// object path for problems caused by the file's content, WriteError (an InputError) when writing
+// fails for a reason the system reports (disk full, quota, I/O error), and InternalError
 // (AGREID_CHECK) for failed library calls that indicate a bug.
+//
+// Writers create files with createExclusive() (a unique temporary, base/atomic_file.h) and end in
+// one of two defined ways: closeChecked() on every object and then the file (a failed flush or
+// close throws WriteError), or, after any failure, detachFromDisk(), release of the object
+// handles, closeAbandoned(): the file's descriptor then points at an anonymous in-memory file so
+// that the flushes of closing cannot fail again. (HDF5 1.10 crashes at exit, in H5F__close_cb,
+// when a file whose close failed is left open; closing such a file twice crashes at once.)
 //
 // Thread-safety: HDF5 is not thread-safe; use these from one thread at a time per process.
 #pragma once
@@ -10,7 +18,10 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "base/error.h"
 
 namespace agreid::data::h5 {
 
@@ -27,7 +38,9 @@ class Handle {
 
   hid_t get() const { return id_; }
   bool valid() const { return id_ >= 0; }
-  void reset();
+  void reset();  // closes, ignoring failure
+  // Closes; a failure throws WriteError (system reason) or InternalError. `what` names the object.
+  void closeChecked(const std::string& what);
 
  private:
   hid_t id_ = H5I_INVALID_HID;
@@ -51,11 +64,65 @@ class ErrorSilencer {
 // 1.10.7; otherwise HDF5_USE_FILE_LOCKING=FALSE is set in the environment before opening).
 Handle fileAccess(bool file_locking);
 
+// A write failed for a reason the system reports ("No space left on device"); what() is one line
+// naming the file HDF5 was writing.
+class WriteError : public InputError {
+ public:
+  WriteError(const std::string& what, std::string reason)
+      : InputError(what), reason_(std::move(reason)) {}
+  const std::string& reason() const { return reason_; }
+
+ private:
+  std::string reason_;
+};
+
+// Throws WriteError when HDF5's error stack holds a system error (errno text), else InternalError;
+// `what` says which call on which object failed.
+[[noreturn]] void failWrite(hid_t object, const std::string& what);
+
+// H5Fflush of the whole file; a failure throws WriteError (or InternalError).
+void flush(hid_t file);
+
+// Creates `path` for writing; fails when anything (a file, a symbolic link) exists there
+// (H5F_ACC_EXCL). Throws InputError naming `label` and the system's reason.
+Handle createExclusive(const std::string& path, const std::string& label);
+
+// Gives up a file being written, in this order: detachFromDisk(file) points its descriptor at an
+// anonymous in-memory file; the caller releases its handles to objects of the file (they now
+// close without touching the disk); closeAbandoned(file) closes any object still open in it and
+// the file. Neither throws. The caller then removes the temporary from disk.
+void detachFromDisk(hid_t file) noexcept;
+void closeAbandoned(Handle& file) noexcept;
+
 // Element types this module stores.
 enum class Type { kUint8, kInt16, kInt32, kInt64, kString };
 const char* typeName(Type type);
 
-// --- Writing ---------------------------------------------------------------------------------
+namespace detail {
+// The HDF5 memory type of T, and a variable-length string type (shared by writing and reading).
+template <typename T>
+hid_t nativeType();
+template <>
+inline hid_t nativeType<uint8_t>() {
+  return H5T_NATIVE_UINT8;
+}
+template <>
+inline hid_t nativeType<int16_t>() {
+  return H5T_NATIVE_INT16;
+}
+template <>
+inline hid_t nativeType<int32_t>() {
+  return H5T_NATIVE_INT32;
+}
+template <>
+inline hid_t nativeType<int64_t>() {
+  return H5T_NATIVE_INT64;
+}
+Handle variableStringType(H5T_cset_t cset);
+}  // namespace detail
+
+// --- Writing (hdf5_write.cc)
+// ---------------------------------------------------------------------------------
 
 void writeAttribute(hid_t object, const std::string& name, const std::string& value);
 void writeAttribute(hid_t object, const std::string& name, int64_t value);

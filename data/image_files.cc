@@ -74,6 +74,7 @@ RgbImage readTiffFile(const std::string& path) {
   if (width == 0 || height == 0 || width > 65535 || height > 65535) {
     throw fail("bad size " + std::to_string(height) + "x" + std::to_string(width));
   }
+  checkImageSize(height, width, path, "TIFF");
   std::vector<uint32_t> raster(static_cast<size_t>(width) * height);
   if (!TIFFReadRGBAImageOriented(tif.get(), width, height, raster.data(), ORIENTATION_TOPLEFT, 0)) {
     throw fail("cannot decode the pixels");
@@ -97,6 +98,10 @@ RgbImage readPngFile(const std::string& path) {
     throw InputError(path + ": not a valid PNG: " + image.message);
   }
   image.format = PNG_FORMAT_RGB;
+  if (static_cast<int64_t>(image.height) * image.width > kMaxImagePixels) {
+    png_image_free(&image);
+    checkImageSize(image.height, image.width, path, "PNG");
+  }
   RgbImage img;
   img.height = static_cast<int>(image.height);
   img.width = static_cast<int>(image.width);

@@ -18,14 +18,6 @@ namespace {
 constexpr const char* kNotJpg = "not a .jpg file";
 constexpr const char* kBadName = "name does not match ([-\\d]+)_c(\\d)";
 
-// Entries of a folder sorted by name (directory order is filesystem-dependent).
-std::vector<fs::directory_entry> sortedEntries(const fs::path& dir) {
-  std::vector<fs::directory_entry> entries{fs::directory_iterator(dir), fs::directory_iterator()};
-  std::sort(entries.begin(), entries.end(),
-            [](const auto& a, const auto& b) { return a.path().filename() < b.path().filename(); });
-  return entries;
-}
-
 struct CameraRule {
   int max_cam;  // cameras are 1..max_cam in the file names
   int max_pid;  // pids are 0..max_pid (or -1 junk); < 0: no limit
@@ -45,7 +37,8 @@ void scanNamedFolder(const std::string& layout, const fs::path& root, const std:
     const std::string name = entry.path().filename().string();
     const std::string rel = sub + "/" + name;
     // CLIP-ReID globs '*.jpg': anything else (Thumbs.db, .txt, sub-folders) is not an image.
-    if (!entry.is_regular_file() || entry.path().extension() != ".jpg") {
+    std::error_code ec;
+    if (!entry.is_regular_file(ec) || entry.path().extension() != ".jpg") {
       result->skipped.push_back({rel, kNotJpg, ""});
       continue;
     }
@@ -65,10 +58,10 @@ void scanNamedFolder(const std::string& layout, const fs::path& root, const std:
       throw InputError(file + ": camera " + std::to_string(cam) + " outside 1.." +
                        std::to_string(rule.max_cam) + " of layout " + layout);
     }
-    if (pid < 0 || (rule.max_pid >= 0 && pid > rule.max_pid)) {
+    const int64_t max_pid = rule.max_pid >= 0 ? rule.max_pid : kMaxPersonId;
+    if (pid < 0 || pid > max_pid) {
       throw InputError(file + ": person id " + std::to_string(pid) + " outside 0.." +
-                       (rule.max_pid >= 0 ? std::to_string(rule.max_pid) : std::string("")) +
-                       " of layout " + layout);
+                       std::to_string(max_pid) + " of layout " + layout);
     }
     ImportItem item;
     item.file = file;
@@ -88,7 +81,8 @@ void scanPersonFolders(const fs::path& root, const std::string& sub, Split split
   for (const auto& person : sortedEntries(root / sub)) {
     const std::string pname = person.path().filename().string();
     int64_t pid = 0;
-    if (!person.is_directory()) {
+    std::error_code ec;
+    if (!person.is_directory(ec)) {
       result->skipped.push_back({sub + "/" + pname, "not a person folder", ""});
       continue;
     }
@@ -96,9 +90,10 @@ void scanPersonFolders(const fs::path& root, const std::string& sub, Split split
       result->skipped.push_back({sub + "/" + pname + "/", "folder name is not a person id", ""});
       continue;
     }
+    requirePersonId(pid, (root / sub / pname).string() + ": ");
     for (const auto& entry : sortedEntries(person.path())) {
       const std::string rel = sub + "/" + pname + "/" + entry.path().filename().string();
-      if (!entry.is_regular_file() || !hasImageExtension(entry.path().filename().string())) {
+      if (!entry.is_regular_file(ec) || !hasImageExtension(entry.path().filename().string())) {
         result->skipped.push_back({rel, "not an image file", ""});
         continue;
       }
@@ -115,6 +110,35 @@ void scanPersonFolders(const fs::path& root, const std::string& sub, Split split
 }
 
 }  // namespace
+
+std::vector<fs::directory_entry> sortedEntries(const fs::path& dir) {
+  std::error_code ec;
+  std::vector<fs::directory_entry> entries;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    entries.push_back(*it);
+  }
+  if (ec) throw InputError(dir.string() + ": cannot read the folder: " + ec.message());
+  std::sort(entries.begin(), entries.end(),
+            [](const auto& a, const auto& b) { return a.path().filename() < b.path().filename(); });
+  return entries;
+}
+
+void requirePersonId(int64_t pid, const std::string& where) {
+  if (pid < 0 || pid > kMaxPersonId) {
+    throw InputError(where + "person id " + std::to_string(pid) + " outside 0.." +
+                     std::to_string(kMaxPersonId));
+  }
+}
+
+void requireInsideRoot(const std::string& rel, const std::string& root, const std::string& where) {
+  const fs::path p(rel);
+  bool escapes = p.is_absolute() || p.has_root_name() || p.has_root_directory();
+  for (const auto& part : p) escapes = escapes || part == "..";
+  if (rel.empty() || escapes) {
+    throw InputError(where + "path '" + rel + "' must be relative to " + root +
+                     " and stay inside it (no absolute path, no '..')");
+  }
+}
 
 bool parseInt(const std::string& s, int64_t* value) {
   if (s.empty() || s.size() > 18) return false;

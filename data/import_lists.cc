@@ -59,6 +59,8 @@ void parseMsmtList(const fs::path& root, const std::string& list, const std::str
     if (rel.empty() || pid_text.empty() || (is >> extra) || !parseInt(pid_text, &pid) || pid < 0) {
       throw InputError(where + "expected 'PATH PID' with PID >= 0, got '" + line + "'");
     }
+    requirePersonId(pid, where);
+    requireInsideRoot(rel, (root / image_dir).string(), where);
     // cam = int(path.split('_')[2]), e.g. 0000/0000_000_01_0303morning_0015_0.jpg -> 01.
     const std::vector<std::string> parts = splitOn(rel, '_');
     int64_t cam = 0;
@@ -135,11 +137,10 @@ ScanResult scanCsv(const std::string& root, const std::string& manifest) {
     }
     int64_t pid = 0, camid = 0, occluded = 0;
     Split split = Split::kTrain;
-    if (f[0].empty() || fs::path(f[0]).is_absolute()) {
-      throw InputError(where + "path '" + f[0] + "' must be non-empty and relative to " + root);
-    }
-    if (!parseInt(f[1], &pid) || pid < -1) {
-      throw InputError(where + "pid '" + f[1] + "' is not an integer >= -1");
+    requireInsideRoot(f[0], root, where);
+    if (!parseInt(f[1], &pid) || pid < -1 || pid > kMaxPersonId) {
+      throw InputError(where + "pid '" + f[1] + "' is not an integer in -1.." +
+                       std::to_string(kMaxPersonId));
     }
     if (!parseInt(f[2], &camid) || camid < 0 || camid > 32767) {
       throw InputError(where + "camid '" + f[2] + "' is not an integer in 0..32767");

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
@@ -54,6 +55,21 @@ void requireEntries(const std::string& layout, const std::string& root,
 
 // Parses a whole decimal integer (optional leading '-'); false when `s` is not one.
 bool parseInt(const std::string& s, int64_t* value);
+
+// Person ids are stored as int32 (/samples/pid): the largest id an importer accepts.
+inline constexpr int64_t kMaxPersonId = 2147483647;
+
+// Throws InputError "<where>person id <pid> outside 0..2147483647" for an id int32 cannot hold
+// (it would wrap around and merge identities).
+void requirePersonId(int64_t pid, const std::string& where);
+
+// Throws InputError "<where>path '<rel>' ..." unless `rel` is a non-empty relative path that
+// stays inside the root (no absolute path, no '..' component).
+void requireInsideRoot(const std::string& rel, const std::string& root, const std::string& where);
+
+// The entries of a folder sorted by name (directory order is filesystem-dependent). An unreadable
+// folder throws InputError naming it and the system's reason.
+std::vector<std::filesystem::directory_entry> sortedEntries(const std::filesystem::path& dir);
 
 // True for the extensions the folder-tree layouts accept (.jpg .jpeg .tif .tiff .png, any case).
 bool hasImageExtension(const std::string& name);

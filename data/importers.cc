@@ -87,14 +87,10 @@ std::vector<uint8_t> loadAsJpeg(const ImportItem& item, int quality, bool* conve
   }
   try {
     switch (sniffImageFormat(bytes)) {
-      case ImageFormat::kJpeg: {
-        // jpegSize reports 0 x 0 (no error) for a file cut before its frame header.
-        const auto [height, width] = jpegSize(bytes.data(), bytes.size(), item.file);
-        if (height > 0 && width > 0) return bytes;
-        *reason = "not a valid JPEG";
-        *detail = item.file + ": not a valid JPEG: no frame header (truncated?)";
-        return {};
-      }
+      case ImageFormat::kJpeg:
+        // A full decode: a file truncated mid-scan has a valid header but wrong pixels.
+        decodeJpeg(bytes.data(), bytes.size(), item.file);
+        return bytes;
       case ImageFormat::kTiff:
         *converted = true;
         *reason = "not a valid TIFF";

@@ -21,37 +21,49 @@ Handle makeDecompressor() {
   return h;
 }
 
+// Reads the header into (height, width); throws naming `context` for a corrupt header or an
+// image too large to decode.
+std::pair<int, int> readHeader(void* h, const uint8_t* data, size_t size,
+                               const std::string& context) {
+  int width = 0, height = 0, subsamp = 0, colorspace = 0;
+  if (size == 0 || tjDecompressHeader3(h, data, static_cast<unsigned long>(size), &width, &height,
+                                       &subsamp, &colorspace) != 0) {
+    throw InputError(context + ": not a valid JPEG: " +
+                     (size == 0 ? std::string("empty") : std::string(tjGetErrorStr2(h))));
+  }
+  checkImageSize(height, width, context, "JPEG");
+  return {height, width};
+}
+
 }  // namespace
+
+void checkImageSize(int64_t height, int64_t width, const std::string& context,
+                    const std::string& format) {
+  if (height * width <= kMaxImagePixels) return;
+  throw InputError(context + ": " + format + " image of " + std::to_string(height) + " x " +
+                   std::to_string(width) + " pixels exceeds the limit of " +
+                   std::to_string(kMaxImagePixels) + " pixels (corrupt header?)");
+}
 
 std::pair<int, int> jpegSize(const uint8_t* data, size_t size, const std::string& context) {
   Handle h = makeDecompressor();
-  int width = 0, height = 0, subsamp = 0, colorspace = 0;
-  if (size == 0 || tjDecompressHeader3(h.get(), data, static_cast<unsigned long>(size), &width,
-                                       &height, &subsamp, &colorspace) != 0) {
-    throw InputError(context + ": not a valid JPEG: " +
-                     (size == 0 ? std::string("empty") : std::string(tjGetErrorStr2(h.get()))));
-  }
-  return {height, width};
+  return readHeader(h.get(), data, size, context);
 }
 
 RgbImage decodeJpeg(const uint8_t* data, size_t size, const std::string& context) {
   Handle h = makeDecompressor();
-  int width = 0, height = 0, subsamp = 0, colorspace = 0;
-  if (size == 0 || tjDecompressHeader3(h.get(), data, static_cast<unsigned long>(size), &width,
-                                       &height, &subsamp, &colorspace) != 0) {
-    throw InputError(context + ": not a valid JPEG: " +
-                     (size == 0 ? std::string("empty") : std::string(tjGetErrorStr2(h.get()))));
+  const auto [height, width] = readHeader(h.get(), data, size, context);
+  if (height <= 0 || width <= 0) {
+    throw InputError(context + ": not a valid JPEG: no frame header (truncated?)");
   }
   RgbImage img;
   img.height = height;
   img.width = width;
   img.pixels.resize(static_cast<size_t>(width) * height * 3);
+  // A warning (premature end of data, corrupt entropy data) means wrong pixels: stop and reject.
   if (tjDecompress2(h.get(), data, static_cast<unsigned long>(size), img.pixels.data(), width, 0,
-                    height, TJPF_RGB, TJFLAG_ACCURATEDCT) != 0) {
-    // Warnings (e.g. extraneous bytes) still produce an image; errors do not.
-    if (tjGetErrorCode(h.get()) == TJERR_FATAL) {
-      throw InputError(context + ": not a valid JPEG: " + std::string(tjGetErrorStr2(h.get())));
-    }
+                    height, TJPF_RGB, TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING) != 0) {
+    throw InputError(context + ": not a valid JPEG: " + std::string(tjGetErrorStr2(h.get())));
   }
   return img;
 }

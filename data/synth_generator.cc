@@ -223,6 +223,7 @@ std::vector<SampleRecord> renderAll(const std::vector<Job>& jobs, const std::vec
   auto work = [&] {
     try {
       for (size_t i = next++; i < jobs.size(); i = next++) {
+        if (generate.check_stop) generate.check_stop();
         out[i] = renderJob(jobs[i], i, people, cameras, o, image_stream).record;
       }
     } catch (...) {
@@ -250,9 +251,13 @@ std::vector<Person> pretrainPeople(const SynthOptions& o) {
 }
 
 DatasetInfo writeFile(const std::string& path, const std::string& name, const SynthOptions& o,
-                      const std::vector<SampleRecord>& records) {
+                      const std::vector<SampleRecord>& records,
+                      const SynthGenerateOptions& generate) {
   DatasetWriter writer(path, synthWriterOptions(name, o));
-  for (const auto& r : records) writer.add(r);
+  for (const auto& r : records) {
+    if (generate.check_stop) generate.check_stop();
+    writer.add(r);
+  }
   return writer.finish();
 }
 
@@ -310,12 +315,17 @@ SynthSummary generateSynthWorld(const SynthOptions& o, const std::string& out_di
   }
   s.train_identities = o.identities / 2;
   s.test_identities = o.identities - o.identities / 2;
-  writeFile(s.reid_path, "synthetic-reid", o, reid);
+  writeFile(s.reid_path, "synthetic-reid", o, reid, generate);
 
-  const auto pretrain = renderPretrainSamples(o, generate);
-  s.pretrain_images = static_cast<int64_t>(pretrain.size());
-  s.pretrain_identities = std::min(o.pretrain_identities, o.pretrain_images);
-  writeFile(s.pretrain_path, "synthetic-pretrain", o, pretrain);
+  try {
+    const auto pretrain = renderPretrainSamples(o, generate);
+    s.pretrain_images = static_cast<int64_t>(pretrain.size());
+    s.pretrain_identities = std::min(o.pretrain_identities, o.pretrain_images);
+    writeFile(s.pretrain_path, "synthetic-pretrain", o, pretrain, generate);
+  } catch (...) {
+    fs::remove(s.reid_path, ec);  // half a world is no world
+    throw;
+  }
   return s;
 }
 

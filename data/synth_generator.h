@@ -10,10 +10,13 @@
 //
 // Deterministic from SynthOptions (same options -> byte-identical files): every random draw comes
 // from a CounterRng keyed by (seed, stream, item), so rendering may use several threads.
-// Files are written through DatasetWriter (tmp + rename). Not collective: call on one rank.
+// Files are written through DatasetWriter (tmp + rename); when writing pretrain.h5 fails or is
+// stopped, the reid.h5 of the same call is removed too, so that a world is whole or absent. Not
+// collective: call on one rank.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,6 +28,9 @@ namespace agreid::data {
 
 struct SynthGenerateOptions {
   int64_t threads = 0;  // rendering threads; 0: hardware concurrency
+  // Called before each image is rendered (from the rendering threads) and written; it may throw
+  // to stop (e.g. on SIGTERM): the exception propagates and no partial file is left.
+  std::function<void()> check_stop;
 };
 
 struct SynthSummary {

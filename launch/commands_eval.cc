@@ -1,15 +1,20 @@
 // agreid eval: metrics (results.json, a Markdown table), a CMC plot and ranked-list images from
 // precomputed query and gallery features (files written by `agreid extract`). Distributed: every
 // rank reads both files and scores a share of the queries (trainer/eval/metrics.h); rank 0 writes.
+#include <ATen/ATen.h>
+
 #include <filesystem>
 #include <memory>
+#include <vector>
 
+#include "base/atomic_file.h"
 #include "base/error.h"
 #include "comm/mpi_communicator.h"
 #include "comm/mpi_session.h"
 #include "data/dataset.h"
 #include "launch/commands.h"
 #include "launch/job.h"
+#include "launch/signals.h"
 #include "trainer/eval/features_file.h"
 #include "trainer/eval/metrics.h"
 #include "trainer/eval/results.h"
@@ -29,6 +34,47 @@ std::unique_ptr<data::DatasetReader> openImages(const std::string& path, const L
   }
   return std::make_unique<data::DatasetReader>(path);
 }
+
+// A dataset whose checksum differs from the one the features file recorded would show the wrong
+// images in the ranked lists.
+void requireSameDataset(const data::DatasetReader& images, const trainer::FeatureSet& features,
+                        const std::string& features_path) {
+  const std::string& recorded = features.info.dataset_checksum;
+  if (recorded.empty() || images.info().checksum == recorded) return;
+  throw InputError(images.path() + ": dataset checksum " + images.info().checksum +
+                   " differs from " + recorded + " recorded in " + features_path +
+                   " (the features come from another version of the dataset)");
+}
+
+// Rejects features with NaN or infinite values (a diverged model): their ranks are meaningless.
+void requireFinite(const trainer::FeatureSet& set, const std::string& path) {
+  const at::Tensor bad = set.features.isfinite().logical_not().any(1);
+  if (!bad.any().item<bool>()) return;
+  const int64_t row = bad.nonzero()[0][0].item<int64_t>();
+  throw InputError(
+      path + ": dataset 'features' holds non-finite values (NaN or Inf), first in row " +
+      std::to_string(row) + " of " + std::to_string(set.size()) + " (was the model diverged?)");
+}
+
+// Files and folders an evaluation writes, removed again when it fails part-way.
+class OutputsInProgress {
+ public:
+  ~OutputsInProgress() {
+    if (done_) return;
+    std::error_code ec;
+    for (const auto& p : created_) std::filesystem::remove_all(p, ec);
+  }
+  // Records `path` unless it existed before (an earlier run's output is not ours to remove).
+  const std::string& add(const std::string& path) {
+    if (!std::filesystem::exists(path)) created_.push_back(path);
+    return path;
+  }
+  void done() { done_ = true; }
+
+ private:
+  std::vector<std::string> created_;
+  bool done_ = false;
+};
 
 // eval --checkpoint: extract query and gallery features with a re-ID model, then score them.
 int runEvalCheckpoint(const ParsedArgs& args, CommandContext& ctx, const Config& config) {
@@ -57,15 +103,32 @@ int runEvalCheckpoint(const ParsedArgs& args, CommandContext& ctx, const Config&
 
 int runEval(const ParsedArgs& args, CommandContext& ctx) {
   const Config config = configFromArgs(args);
-  if (args.has("checkpoint")) return runEvalCheckpoint(args, ctx, config);
+  installInterruptHandler();
+  if (args.has("checkpoint")) {
+    for (const char* ignored : {"features", "gallery"}) {
+      if (args.has(ignored)) {
+        throw InputError(std::string("agreid eval: --") + ignored +
+                         " does not apply with --checkpoint (the model encodes the query and "
+                         "gallery splits of --data); pass one or the other");
+      }
+    }
+    return runEvalCheckpoint(args, ctx, config);
+  }
   const std::string query_path = args.get("features"), gallery_path = args.get("gallery");
   const std::string out_dir = args.get("out");
   if (query_path.empty() || gallery_path.empty() || out_dir.empty()) {
     throw InputError(
         "agreid eval: --features QUERY.h5, --gallery GALLERY.h5 and --out DIR are required");
   }
+  std::error_code same_ec;
+  if (std::filesystem::equivalent(query_path, gallery_path, same_ec)) {
+    throw InputError("agreid eval: --features and --gallery name the same file " + query_path +
+                     " (extract the query and gallery splits into two files)");
+  }
   const trainer::FeatureSet query = trainer::readFeaturesFile(query_path);
   const trainer::FeatureSet gallery = trainer::readFeaturesFile(gallery_path);
+  requireFinite(query, query_path);
+  requireFinite(gallery, gallery_path);
   if (query.size() == 0) throw InputError(query_path + ": the query features file has no rows");
   if (gallery.size() == 0) {
     throw InputError(gallery_path + ": the gallery features file has no rows");
@@ -83,26 +146,37 @@ int runEval(const ParsedArgs& args, CommandContext& ctx) {
   const trainer::EvalResults results =
       trainer::evaluate(query, gallery, config.eval, communicator.get(), request);
   if (ctx.log.rank() != 0) return 0;
+  throwIfInterrupted("eval");
+
+  // Everything that can fail on the input is checked before the first file is written.
+  std::unique_ptr<data::DatasetReader> query_images, gallery_images;
+  const data::DatasetReader* gallery_reader = nullptr;
+  if (!results.ranked.empty()) {
+    // Both splits come from --data, else from the dataset file each features file names.
+    const std::string data_path = args.get("data");
+    const bool separate = data_path.empty() && gallery.info.dataset != query.info.dataset;
+    query_images = openImages(data_path.empty() ? query.info.dataset : data_path, ctx.log);
+    gallery_images = separate ? openImages(gallery.info.dataset, ctx.log) : nullptr;
+    gallery_reader = separate ? gallery_images.get() : query_images.get();
+    if (query_images) requireSameDataset(*query_images, query, query_path);
+    if (gallery_reader) requireSameDataset(*gallery_reader, gallery, gallery_path);
+  }
 
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
   if (ec) throw InputError(out_dir + ": cannot create the output folder: " + ec.message());
   const std::filesystem::path out(out_dir);
-  trainer::writeResultsJson((out / "results.json").string(), results);
-  trainer::writeFileAtomically((out / "cmc.svg").string(), trainer::cmcSvg(results));
-  if (!results.ranked.empty()) {
-    // Both splits come from --data, else from the dataset file each features file names.
-    const std::string data_path = args.get("data");
-    const bool separate = data_path.empty() && gallery.info.dataset != query.info.dataset;
-    auto query_images = openImages(data_path.empty() ? query.info.dataset : data_path, ctx.log);
-    auto gallery_images = separate ? openImages(gallery.info.dataset, ctx.log) : nullptr;
-    const data::DatasetReader* gallery_reader =
-        separate ? gallery_images.get() : query_images.get();
-    if (query_images && gallery_reader) {
-      trainer::writeRankedListImages((out / "ranked").string(), results.ranked, query, gallery,
-                                     *query_images, *gallery_reader);
-    }
+  // results.json last: its presence marks a complete evaluation; a failure or a stop removes
+  // what this run wrote.
+  OutputsInProgress outputs;
+  if (query_images && gallery_reader) {
+    trainer::writeRankedListImages(outputs.add((out / "ranked").string()), results.ranked, query,
+                                   gallery, *query_images, *gallery_reader);
   }
+  throwIfInterrupted("eval");
+  writeFileAtomically(outputs.add((out / "cmc.svg").string()), trainer::cmcSvg(results));
+  trainer::writeResultsJson(outputs.add((out / "results.json").string()), results);
+  outputs.done();
   ctx.log.info("evaluation of ", query_path, " against ", gallery_path, "\n",
                trainer::resultsMarkdown(results), "results in ", out_dir);
   return 0;

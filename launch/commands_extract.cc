@@ -17,6 +17,7 @@
 #include "data/dataset.h"
 #include "launch/commands.h"
 #include "launch/job.h"
+#include "launch/signals.h"
 #include "trainer/eval/features_file.h"
 #include "trainer/model/clip_checkpoint.h"
 #include "trainer/model/clip_model.h"
@@ -74,6 +75,7 @@ int runExtract(const ParsedArgs& args, CommandContext& ctx) {
   pass.loader = config.loader;
   pass.batch_size = batch_size;
 
+  installInterruptHandler();
   Job job(ctx, config);
   const c10::Device device = job.device();
   trainer::EncodeFn encode;
@@ -87,6 +89,7 @@ int runExtract(const ParsedArgs& args, CommandContext& ctx) {
     pass.transform.height = reid->options().image_height;
     pass.transform.width = reid->options().image_width;
     encode = [&](const at::Tensor& x, const at::Tensor& cams) {
+      throwIfInterrupted("extract");
       return reid->forwardTest(x, cams);
     };
     set.info.kind = "reid";
@@ -99,13 +102,17 @@ int runExtract(const ParsedArgs& args, CommandContext& ctx) {
     pass.transform.height = arch.grid_h * arch.patch_size;
     pass.transform.width = arch.grid_w * arch.patch_size;
     encode = [&](const at::Tensor& x, const at::Tensor&) {
+      throwIfInterrupted("extract");
       return clip->visual->forward(x).f_proj;
     };
   }
   set.features = trainer::encodeDataset(pass, encode, job.stage());
   if (ctx.log.rank() != 0) return 0;
+  throwIfInterrupted("extract");
   const auto parent = std::filesystem::path(out).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
+  std::error_code ec;
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  if (ec) throw InputError(out + ": cannot create the output folder: " + ec.message());
   trainer::writeFeaturesFile(out, set);
   ctx.log.info("extracted ", set.size(), " x ", set.dim(), " ", set.info.kind,
                " features of split '", split, "' of ", data_path, " to ", out);

@@ -8,6 +8,7 @@
 #include "base/error.h"
 #include "data/importers.h"
 #include "launch/commands.h"
+#include "launch/signals.h"
 
 namespace agreid::launch {
 namespace {
@@ -65,11 +66,14 @@ int runImport(const ParsedArgs& args, CommandContext& ctx) {
   if (!options.manifest.empty() && options.layout != "csv") {
     throw InputError("agreid import: --manifest applies to the csv layout only");
   }
+  installInterruptHandler();
   data::ImportSummary summary;
   {
     ImportProgress progress;
-    summary =
-        data::importDataset(options, [&](int64_t done, int64_t total) { progress(done, total); });
+    summary = data::importDataset(options, [&](int64_t done, int64_t total) {
+      throwIfInterrupted("import");
+      progress(done, total);
+    });
   }
   std::cout << data::formatImportSummary(summary);
   for (const auto& w : summary.warnings) ctx.log.warn(w);
@@ -89,7 +93,8 @@ CommandSpec importCommand() {
       ".\n"
       "The folder layouts and parsing rules are in docs/data-format.md. Junk images (pid -1) are\n"
       "dropped; corrupt or non-image files are skipped and counted; TIFF/PNG images are\n"
-      "re-encoded as JPEG. The output is written to FILE.h5.tmp and renamed when complete.";
+      "re-encoded as JPEG. The output is written to a temporary beside FILE.h5 and renamed when\n"
+      "complete; SIGTERM or Ctrl-C stops the import and removes it (exit code 143 / 130).";
   spec.options = {
       {"root", "DIR", "dataset folder (e.g. Market-1501-v15.09.15)"},
       {"out", "FILE.h5", "output dataset file"},

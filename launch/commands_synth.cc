@@ -2,35 +2,19 @@
 // preview grid of its images for the docs.
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 
+#include "base/atomic_file.h"
 #include "base/error.h"
 #include "data/jpeg_codec.h"
 #include "data/synth_generator.h"
 #include "launch/commands.h"
+#include "launch/signals.h"
 
 namespace agreid::launch {
 namespace {
 
 constexpr int64_t kPreviewUpscale = 3;
-
-// Writes `bytes` to `path` through a temporary file and a rename.
-void writeAtomically(const std::string& path, const std::vector<uint8_t>& bytes) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    f.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-    if (!f) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      throw InputError("agreid synth --preview " + path + ": cannot write the file");
-    }
-  }
-  std::filesystem::rename(tmp, path);
-}
 
 int runSynth(const ParsedArgs& args, CommandContext& ctx) {
   if (!args.positionals.empty()) {
@@ -57,7 +41,8 @@ int runSynth(const ParsedArgs& args, CommandContext& ctx) {
       }
     }
     const data::SynthPreview preview = data::renderSynthPreview(options, columns, kPreviewUpscale);
-    writeAtomically(path, data::encodeJpeg(preview.grid, 95));
+    const std::vector<uint8_t> jpeg = data::encodeJpeg(preview.grid, 95);
+    writeFileAtomically(path, std::string(jpeg.begin(), jpeg.end()));
     const size_t cols = preview.captions.size() / 2;
     for (size_t i = 0; i < preview.captions.size(); ++i) {
       std::cout << (i < cols ? "holistic " : "occluded ") << (i % cols + 1) << ": "
@@ -66,7 +51,10 @@ int runSynth(const ParsedArgs& args, CommandContext& ctx) {
     return 0;
   }
   const auto start = std::chrono::steady_clock::now();
-  const data::SynthSummary s = data::generateSynthWorld(options, args.get("out"));
+  installInterruptHandler();
+  data::SynthGenerateOptions generate;
+  generate.check_stop = [] { throwIfInterrupted("synth"); };
+  const data::SynthSummary s = data::generateSynthWorld(options, args.get("out"), generate);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ctx.log.info("wrote ", s.reid_path, ": ", s.train_identities, " train identities (",

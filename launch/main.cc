@@ -42,6 +42,9 @@ void printUsage(const std::vector<CommandSpec>& commands, std::ostream& out) {
          "  2   bad input: configuration, command line or files (one line names what)\n"
          "  3   communication or device failure; every rank was aborted\n"
          "  75  stopped on request (SIGUSR1/SIGTERM) after a checkpoint; run again to resume\n"
+         "  130 / 143  import, synth, extract or eval stopped by SIGINT / SIGTERM; partial "
+         "outputs\n"
+         "             removed\n"
          "\nRun 'agreid help <command>' for a command's options (docs/ has the manual).\n";
 }
 
@@ -130,6 +133,8 @@ int main(int argc, char** argv) {
     return command->run(parsed, ctx);
   } catch (const agreid::InputError& e) {
     return fail(log, world_size, agreid::kExitInput, e.what());
+  } catch (const agreid::StopRequested& e) {
+    return fail(log, world_size, agreid::kExitSignalBase + e.signal(), e.what());
   } catch (const agreid::comm::CommError& e) {
     return fail(log, world_size > 1 ? world_size : 2, agreid::kExitComm,
                 std::string("communication failure: ") + e.what() + " -- aborting all ranks");

@@ -12,6 +12,15 @@ namespace agreid::launch {
 // Installs the SIGUSR1/SIGTERM handlers. Call once from main().
 void installStopHandlers();
 
+// Also turns SIGINT (Ctrl-C) into a stop request instead of killing the process at once, and
+// unblocks SIGINT/SIGTERM when the launcher started us with them blocked. For the commands
+// without checkpoints (import, synth, extract, eval), which poll throwIfInterrupted().
+void installInterruptHandler();
+
+// Throws StopRequested (base/error.h) once SIGTERM or SIGINT arrived; `command` names the command
+// in the message. SIGUSR1 alone (a pre-emption warning) does not stop these commands.
+void throwIfInterrupted(const char* command);
+
 // True once SIGUSR1 or SIGTERM arrived. Async-signal-safe to set; cheap to poll.
 bool stopRequested();
 

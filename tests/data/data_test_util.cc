@@ -1,9 +1,13 @@
 #include "tests/data/data_test_util.h"
 
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include "base/error.h"
 #include "data/jpeg_codec.h"
@@ -45,6 +49,34 @@ void expectOneLineInputError(const std::function<void()>& fn,
     for (const auto& p : parts)
       EXPECT_NE(what.find(p), std::string::npos) << "'" << p << "' not in: " << what;
   }
+}
+
+std::vector<std::string> tempLeftovers(const std::string& dir) {
+  std::vector<std::string> found;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.find(".tmp") != std::string::npos) found.push_back(name);
+  }
+  return found;
+}
+
+SmallDisk::SmallDisk(int kib) {
+  std::random_device rd;
+  dir_ =
+      (std::filesystem::temp_directory_path() / ("agreid-disk-" + std::to_string(rd()))).string();
+  std::filesystem::create_directories(dir_);
+  const std::string options = "size=" + std::to_string(kib) + "k";
+  if (::mount("tmpfs", dir_.c_str(), "tmpfs", 0, options.c_str()) == 0) {
+    mounted_ = true;
+  } else {
+    reason_ = std::string("mount -t tmpfs failed: ") + std::strerror(errno);
+  }
+}
+
+SmallDisk::~SmallDisk() {
+  if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
 }
 
 int runPython(const std::string& script) {

@@ -31,7 +31,7 @@ void expectInputError(const std::vector<std::string>& args, const std::string& m
   EXPECT_NE(r.err.find(message), std::string::npos) << "'" << message << "' not in: " << r.err;
   if (!out.empty()) {
     EXPECT_FALSE(fs::exists(out)) << out;
-    EXPECT_FALSE(fs::exists(out + ".tmp")) << out;
+    EXPECT_TRUE(tempLeftovers(fs::path(out).parent_path().string()).empty()) << out;
   }
 }
 
@@ -50,7 +50,7 @@ TEST(ImportCliTest, ImportThenInspect) {
   EXPECT_NE(imp.err.find("warning: market1501: imported train 2 ids / 2 images"), std::string::npos)
       << imp.err;
   ASSERT_TRUE(fs::exists(out));
-  EXPECT_FALSE(fs::exists(out + ".tmp"));
+  EXPECT_TRUE(tempLeftovers(dir.path().string()).empty());
 
   const CommandResult ins = runAgreid({"inspect", out});
   ASSERT_EQ(ins.exit_code, 0) << ins.err;

@@ -20,6 +20,12 @@ CommandResult runShell(const std::string& command);
 // Runs the agreid binary with `args` (each shell-quoted).
 CommandResult runAgreid(const std::vector<std::string>& args, const std::string& env = "");
 
+// Runs the agreid binary with `sig` already pending: the child blocks the signal, sends it to
+// itself and execs agreid (a blocked, pending signal survives exec), which receives it as soon as
+// it installs its handler and unblocks it -- a stop at a known point, before any work is done.
+// (A shell cannot do this: dash clears the signal mask.) exit_code is -signal when killed.
+CommandResult runAgreidWithPendingSignal(const std::vector<std::string>& args, int sig);
+
 std::string shellQuote(const std::string& s);
 
 // A fresh empty folder under the system temp dir, removed by the destructor.

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 
 #include "data/dataset.h"
@@ -44,8 +45,9 @@ struct CliFixture {
     };
     add(data.query, data::Split::kQuery);
     add(data.gallery, data::Split::kGallery);
-    writer.finish();
+    const std::string checksum = writer.finish().checksum;
     data.query.info.dataset = data.gallery.info.dataset = dataset;
+    data.query.info.dataset_checksum = data.gallery.info.dataset_checksum = checksum;
     writeFeaturesFile(query, data.query);
     writeFeaturesFile(gallery, data.gallery);
   }
@@ -150,6 +152,79 @@ TEST(EvalCommand, BadInputs) {
   expectRefused({"eval", "--features", f.query, "--gallery", f.gallery, "--out", out, "--set",
                  "eval.rerank=true", "--set", "eval.rerank_max_samples=10"},
                 {"eval.rerank_max_samples = 10"}, out);
+
+  FeatureSet nan = f.data.query;
+  nan.features = nan.features.clone();
+  nan.features[2][3] = NAN;
+  const std::string nan_path = f.tmp.file("nan.h5");
+  writeFeaturesFile(nan_path, nan);
+  expectRefused({"eval", "--features", nan_path, "--gallery", f.gallery, "--out", out},
+                {"nan.h5: dataset 'features' holds non-finite values", "row 2"}, out);
+  expectRefused({"eval", "--features", f.query, "--gallery", f.query, "--out", out},
+                {"--features and --gallery name the same file"}, out);
+  expectRefused({"eval", "--checkpoint", f.tmp.file("model.pt"), "--features", f.query, "--data",
+                 f.dataset, "--out", out},
+                {"--features does not apply with --checkpoint"}, out);
+}
+
+TEST(EvalCommand, FeaturesOfAnotherDatasetVersionWriteNothing) {
+  CliFixture f;
+  const std::string out = f.tmp.file("out");
+  FeatureSet query = f.data.query;
+  query.info.dataset_checksum = "0123456789abcdef";
+  const std::string query_path = f.tmp.file("query_old.h5");
+  writeFeaturesFile(query_path, query);
+  expectRefused(
+      {"eval", "--features", query_path, "--gallery", f.gallery, "--out", out, "--set",
+       "eval.ranked_lists=3"},
+      {"dataset.h5: dataset checksum", "differs from 0123456789abcdef recorded in", "query_old.h5"},
+      out);
+}
+
+TEST(EvalCommand, FailureWhileWritingLeavesNoResults) {
+  CliFixture f;
+  const std::string out = f.tmp.file("out");
+  // A dataset of the same samples whose images do not decode, and features recording it: the
+  // ranked lists fail.
+  const std::string broken = f.tmp.file("broken.h5");
+  FeatureSet query = f.data.query, gallery = f.data.gallery;
+  {
+    data::DatasetWriter writer(broken, {"eval-test", "generated", {}, {}, 1 << 16});
+    const data::DatasetReader good(f.dataset);
+    for (int64_t i = 0; i < good.size(); ++i) {
+      data::SampleRecord r;
+      r.jpeg = {0xff, 0xd8, 0xff, 0x00};
+      r.pid = good.samples().pid[i];
+      r.camid = good.samples().camid[i];
+      r.split = static_cast<data::Split>(good.samples().split[i]);
+      r.path = good.samples().path[i];
+      writer.add(r);
+    }
+    query.info.dataset = gallery.info.dataset = broken;
+    query.info.dataset_checksum = gallery.info.dataset_checksum = writer.finish().checksum;
+  }
+  writeFeaturesFile(f.tmp.file("bq.h5"), query);
+  writeFeaturesFile(f.tmp.file("bg.h5"), gallery);
+  const auto r =
+      testing::runAgreid({"eval", "--features", f.tmp.file("bq.h5"), "--gallery",
+                          f.tmp.file("bg.h5"), "--out", out, "--set", "eval.ranked_lists=3"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(testing::lineCount(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("not a valid JPEG"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(out + "/results.json"));
+  EXPECT_FALSE(fs::exists(out + "/cmc.svg"));
+  EXPECT_FALSE(fs::exists(out + "/ranked"));
+}
+
+TEST(EvalCommand, SigtermStopsWithoutOutputs) {
+  CliFixture f;
+  const std::string out = f.tmp.file("out");
+  const auto r = testing::runAgreidWithPendingSignal(
+      {"eval", "--features", f.query, "--gallery", f.gallery, "--out", out}, SIGTERM);
+  EXPECT_EQ(r.exit_code, 143) << r.err;
+  EXPECT_EQ(testing::lineCount(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("agreid eval: stopped by SIGTERM"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(out));
 }
 
 }  // namespace

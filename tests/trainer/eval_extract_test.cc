@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <csignal>
 #include <filesystem>
 
 #include "data/dataset.h"
@@ -113,6 +114,18 @@ TEST(ExtractCommand, BadInputs) {
   auto no_data = f.args(out, "query");
   no_data[4] = f.tmp.file("absent.h5");
   expectRefused(no_data, "absent.h5");
+}
+
+TEST(ExtractCommand, SigtermStopsWithoutAFeaturesFile) {
+  ExtractFixture f;
+  const std::string out = f.tmp.file("out.h5");
+  const auto r = testing::runAgreidWithPendingSignal(f.args(out, "all"), SIGTERM);
+  EXPECT_EQ(r.exit_code, 143) << r.err;
+  EXPECT_EQ(testing::lineCount(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("agreid extract: stopped by SIGTERM"), std::string::npos) << r.err;
+  for (const auto& e : std::filesystem::directory_iterator(f.tmp.path())) {
+    EXPECT_EQ(e.path().filename().string().find("out.h5"), std::string::npos) << e.path();
+  }
 }
 
 }  // namespace

@@ -6,7 +6,13 @@
 #include <filesystem>
 #include <thread>
 
+#include <hdf5.h>
+
+#include <cmath>
+
 #include "base/error.h"
+#include "data/dataset.h"
+#include "tests/data/data_test_util.h"
 #include "tests/support/test_support.h"
 #include "trainer/stages/pseudo_label_cache.h"
 
@@ -98,6 +104,116 @@ TEST(PseudoLabelCache, LockSerialisesWriters) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(max_inside.load(), 1);
+}
+
+// Replaces the array `name` of an HDF5 file by `t` (float32 or int64), as a damaged or hand-edited
+// cache would hold it.
+void replaceTensor(const std::string& path, const std::string& name, const at::Tensor& tensor) {
+  const at::Tensor t = tensor.contiguous();
+  const hid_t type = t.scalar_type() == at::kLong ? H5T_NATIVE_INT64 : H5T_NATIVE_FLOAT;
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0) << path;
+  ASSERT_GE(H5Ldelete(file, name.c_str(), H5P_DEFAULT), 0) << name;
+  const std::vector<hsize_t> dims(t.sizes().begin(), t.sizes().end());
+  const hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+  const hid_t set =
+      H5Dcreate2(file, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  EXPECT_GE(H5Dwrite(set, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data_ptr()), 0);
+  H5Dclose(set);
+  H5Sclose(space);
+  H5Fclose(file);
+}
+
+TEST(PseudoLabelCache, NonFiniteOrMisshapenContentIsAnErrorNamingTheTensor) {
+  TempDir dir;
+  const std::string path = cachePath(dir.path().string(), "k1");
+  Log log;
+  auto expectRejected = [&](const std::string& name, const at::Tensor& t,
+                            const std::vector<std::string>& parts) {
+    writeCache(path, sampleCache("k1"));
+    replaceTensor(path, name, t);
+    agreid::testing::expectOneLineInputError([&] { readCache(path, "k1", log); }, parts);
+  };
+  const PseudoLabelCache ok = sampleCache("k1");
+  at::Tensor nan = ok.tokens.clone();
+  nan[1][2][3] = NAN;
+  expectRejected("tokens", nan, {path, "tensor 'tokens' holds non-finite values"});
+  at::Tensor inf = ok.image_features.clone();
+  inf[4][0] = INFINITY;
+  expectRejected("image_features", inf, {path, "tensor 'image_features' holds non-finite values"});
+  expectRejected("encoder/queries", torch::full({3, 2}, NAN),
+                 {"tensor 'encoder/queries' holds non-finite values"});
+  expectRejected("tokens", torch::randn({5, 24}),
+                 {path, "tensor 'tokens'", "expected floating point with 3 dimensions"});
+  expectRejected("text_features", torch::randn({4, 4}),
+                 {path, "tensor 'text_features' has 4 in dimension 0, expected 5"});
+  expectRejected("image_features", torch::randn({20, 6}),
+                 {"tensor 'image_features' has 6 in dimension 1, expected 4"});
+  expectRejected("image_labels", torch::arange(20),
+                 {"tensor 'image_labels' holds labels outside 0..4"});
+  expectRejected("image_labels", torch::zeros({20}), {"tensor 'image_labels'", "expected integer"});
+  // The intact cache still reads.
+  writeCache(path, sampleCache("k1"));
+  EXPECT_TRUE(readCache(path, "k1", log).has_value());
+}
+
+TEST(PseudoLabelCache, NonFiniteResultsAreNeverCached) {
+  TempDir dir;
+  const std::string path = cachePath(dir.path().string(), "k1");
+  PseudoLabelCache c = sampleCache("k1");
+  c.text_features[0][0] = NAN;
+  agreid::testing::expectOneLineInputError([&] { writeCache(path, c); },
+                                           {path, "'text_features'", "stage 1 diverged"});
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
+TEST(PseudoLabelCache, FullDiskIsAnInputErrorAndLeavesNothing) {
+  agreid::testing::SmallDisk disk(64);
+  AGREID_REQUIRE_SMALL_DISK(disk);
+  PseudoLabelCache c = sampleCache("k1");
+  c.image_features = torch::randn({20000, 4});
+  c.image_labels = torch::arange(20000) % 5;
+  const std::string path = cachePath(disk.dir(), "k1");
+  agreid::testing::expectOneLineInputError([&] { writeCache(path, c); },
+                                           {path, "No space left on device"});
+  EXPECT_TRUE(std::filesystem::is_empty(disk.dir()));
+}
+
+// A dataset file of three samples.
+void writeDataset(const std::string& path) {
+  data::DatasetWriter writer(path, data::WriterOptions{});
+  for (int i = 0; i < 3; ++i) {
+    data::SampleRecord r;
+    r.jpeg = agreid::testing::tinyJpeg(8, 8, static_cast<uint8_t>(i));
+    r.pid = i;
+    r.label = i;
+    r.path = std::to_string(i) + ".jpg";
+    writer.add(r);
+  }
+  writer.finish();
+}
+
+TEST(PseudoLabelCache, KeyRestsOnVerifiedDatasetContent) {
+  TempDir dir;
+  const std::string path = dir.file("d.h5");
+  writeDataset(path);
+  const std::string stored = data::DatasetReader(path).info().checksum;
+  EXPECT_EQ(verifiedDatasetChecksum(data::DatasetReader(path)), stored);
+  // Alter one person id in place, as an edit after the import would: the stored checksum stays.
+  {
+    const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(file, 0);
+    const hid_t pid = H5Dopen2(file, "/samples/pid", H5P_DEFAULT);
+    const int32_t altered[3] = {0, 7, 2};
+    ASSERT_GE(H5Dwrite(pid, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, altered), 0);
+    H5Dclose(pid);
+    H5Fclose(file);
+  }
+  const data::DatasetReader altered(path);
+  EXPECT_EQ(altered.info().checksum, stored);
+  agreid::testing::expectOneLineInputError(
+      [&] { verifiedDatasetChecksum(altered); },
+      {path, "differs from the stored " + stored, "altered after it was written"});
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "base/atomic_file.h"
 #include "base/check.h"
 #include "base/error.h"
 
@@ -222,21 +223,16 @@ void writeTensorArchive(const std::map<std::string, at::Tensor>& tensors, const 
     const at::Tensor t = tensor.detach().to(torch::kCPU).contiguous();
     addTensor(root, name, t, !t.is_floating_point());
   }
-  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  const std::string tmp = tempPathFor(path);  // unique name beside `path` (base/atomic_file.h)
   try {
     root.save(tmp);
   } catch (const c10::Error& e) {
-    std::remove(tmp.c_str());
+    removeTempFile(tmp);
     const std::string why = e.what_without_backtrace();
     throw InputError("cannot write CLIP checkpoint '" + path + "' (" +
                      why.substr(0, why.find('\n')) + ")");
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw InputError("cannot write CLIP checkpoint '" + path + "' (" + ec.message() + ")");
-  }
+  commitTempFile(tmp, path);  // fsync, rename, fsync the folder; removes tmp on failure
 }
 
 void saveClip(const ClipModel& model, const std::string& path) {

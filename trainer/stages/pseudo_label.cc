@@ -177,7 +177,7 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
   }
   const TrainingData data = loadTrainingData(setup.dataset);
   PseudoLabelResult result;
-  const std::string key = pseudoLabelKey(setup, data.reader->info().checksum);
+  const std::string key = pseudoLabelKey(setup, verifiedDatasetChecksum(*data.reader));
   result.path = cachePath(setup.cache_dir, key);
 
   // Rank 0 holds the lock while it checks and (on a miss) computes and writes; a concurrent job

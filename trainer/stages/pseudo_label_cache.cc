@@ -26,7 +26,86 @@ std::string digestHex(boost::uuids::detail::sha1& sha) {
   return os.str();
 }
 
+// Throws unless `t` is a tensor of `dims` dimensions (and floating point when `floating`).
+void requireTensor(const at::Tensor& t, const std::string& path, const std::string& name,
+                   int64_t dims, bool floating) {
+  if (!t.defined() || t.dim() != dims || at::isFloatingType(t.scalar_type()) != floating) {
+    std::ostringstream got;
+    if (t.defined()) got << t.scalar_type() << " " << t.sizes();
+    throw InputError(path + ": tensor '" + name + "' is " +
+                     (t.defined() ? got.str() : std::string("missing")) + ", expected " +
+                     (floating ? "floating point" : "integer") + " with " + std::to_string(dims) +
+                     " dimensions");
+  }
+}
+
+void requireFinite(const at::Tensor& t, const std::string& path, const std::string& name,
+                   const std::string& advice) {
+  if (!at::isFloatingType(t.scalar_type()) || t.isfinite().all().item<bool>()) return;
+  throw InputError(path + ": tensor '" + name + "' holds non-finite values (NaN or Inf); " +
+                   advice);
+}
+
+void requireSize(const at::Tensor& t, int64_t dim, int64_t expected, const std::string& path,
+                 const std::string& name, const std::string& what) {
+  if (t.size(dim) == expected) return;
+  throw InputError(path + ": tensor '" + name + "' has " + std::to_string(t.size(dim)) +
+                   " in dimension " + std::to_string(dim) + ", expected " +
+                   std::to_string(expected) + " (" + what + ")");
+}
+
+// Every named tensor of a cache, for the checks that apply to all of them.
+std::vector<std::pair<std::string, at::Tensor>> namedTensors(const PseudoLabelCache& c) {
+  std::vector<std::pair<std::string, at::Tensor>> all = {{"tokens", c.tokens},
+                                                         {"text_features", c.text_features},
+                                                         {"image_features", c.image_features},
+                                                         {"image_labels", c.image_labels}};
+  for (const auto& [name, t] : c.encoder) all.emplace_back("encoder/" + name, t);
+  if (c.readout.defined()) all.emplace_back("readout/predicted", c.readout);
+  if (c.readout_truth.defined()) all.emplace_back("readout/truth", c.readout_truth);
+  return all;
+}
+
+// The structure every stage-1 run produces; throws naming the file and the tensor otherwise.
+void validateCache(const PseudoLabelCache& c, const std::string& path) {
+  const std::string advice = "the cache is corrupt: delete it to recompute stage 1";
+  requireTensor(c.tokens, path, "tokens", 3, true);
+  requireTensor(c.text_features, path, "text_features", 2, true);
+  requireTensor(c.image_features, path, "image_features", 2, true);
+  requireTensor(c.image_labels, path, "image_labels", 1, false);
+  const int64_t ids = c.tokens.size(0);
+  requireSize(c.text_features, 0, ids, path, "text_features", "one row per identity of 'tokens'");
+  requireSize(c.image_features, 1, c.text_features.size(1), path, "image_features",
+              "the embedding width of 'text_features'");
+  requireSize(c.image_labels, 0, c.image_features.size(0), path, "image_labels",
+              "one label per row of 'image_features'");
+  if (c.image_labels.numel() > 0 &&
+      (c.image_labels.min().item<int64_t>() < 0 || c.image_labels.max().item<int64_t>() >= ids)) {
+    throw InputError(path + ": tensor 'image_labels' holds labels outside 0.." +
+                     std::to_string(ids - 1) + " (the identities of 'tokens'); " + advice);
+  }
+  if (c.readout.defined()) {
+    requireTensor(c.readout, path, "readout/predicted", 2, false);
+    requireSize(c.readout, 0, ids, path, "readout/predicted", "one row per identity");
+    if (c.readout_truth.defined() && c.readout_truth.sizes() != c.readout.sizes()) {
+      throw InputError(path + ": tensor 'readout/truth' differs in shape from 'readout/predicted'");
+    }
+  }
+  for (const auto& [name, t] : namedTensors(c)) requireFinite(t, path, name, advice);
+}
+
 }  // namespace
+
+std::string verifiedDatasetChecksum(const data::DatasetReader& dataset) {
+  const std::string stored = dataset.info().checksum;
+  const std::string content = dataset.recomputeChecksum();
+  if (content != stored) {
+    throw InputError(dataset.path() + ": content checksum " + content + " differs from the " +
+                     "stored " + stored + ": the file was altered after it was written " +
+                     "(re-import it; agreid inspect --verify checks it)");
+  }
+  return stored;
+}
 
 std::string sha1Hex(const std::string& bytes) {
   boost::uuids::detail::sha1 sha;
@@ -60,6 +139,11 @@ std::string cachePath(const std::string& cache_dir, const std::string& key) {
 }
 
 void writeCache(const std::string& path, const PseudoLabelCache& cache) {
+  for (const auto& [name, t] : namedTensors(cache)) {
+    if (t.defined()) {
+      requireFinite(t, path, name, "stage 1 diverged (lower stage1.lr?); nothing was cached");
+    }
+  }
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   ArrayFileWriter w(path);
   w.writeAttribute("agreid_kind", "pseudo-label-cache");
@@ -96,6 +180,7 @@ bool isCacheFile(const std::string& path) {
 std::optional<PseudoLabelCache> readCache(const std::string& path, const std::string& key,
                                           const Log& log) {
   if (!std::filesystem::exists(path)) return std::nullopt;
+  PseudoLabelCache c;
   try {
     ArrayFileReader r(path);
     if (!r.hasAttribute("complete")) throw InputError(path + ": incomplete cache file");
@@ -105,7 +190,6 @@ std::optional<PseudoLabelCache> readCache(const std::string& path, const std::st
                "; recomputing");
       return std::nullopt;
     }
-    PseudoLabelCache c;
     c.key = stored;
     c.settings = r.readAttribute("settings");
     c.tokens = r.readTensor("tokens");
@@ -121,11 +205,12 @@ std::optional<PseudoLabelCache> readCache(const std::string& path, const std::st
       c.readout = r.readTensor("readout/predicted");
       if (r.hasTensor("readout/truth")) c.readout_truth = r.readTensor("readout/truth");
     }
-    return c;
   } catch (const InputError& e) {
     log.warn(path, ": unusable pseudo-label cache (", e.what(), "); recomputing");
     return std::nullopt;
   }
+  validateCache(c, path);
+  return c;
 }
 
 std::string describeCache(const std::string& path) {

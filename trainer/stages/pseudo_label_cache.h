@@ -2,7 +2,9 @@
 // and every sweep task with the same stage-1 inputs reuses it instead of recomputing.
 //
 // Key = SHA-1 over (SHA-1 of the weights file, dataset checksum, prompt template, stage-1
-// settings). File = <cache_dir>/pseudo-labels-<key>.h5, written to a temporary file and renamed
+// settings). The dataset checksum is verified against the file's content first
+// (verifiedDatasetChecksum), so that a dataset altered after import never reuses the intact
+// file's cache. File = <cache_dir>/pseudo-labels-<key>.h5, written to a temporary file and renamed
 // into place (readers never see a partial file). Concurrent jobs with the same key: the first
 // takes an exclusive flock() on <file>.lock and computes; the others block on the lock and then
 // read the file (docs/pipeline.md).
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "data/dataset.h"
 
 namespace agreid::trainer {
 
@@ -41,13 +44,22 @@ std::string sha1Hex(const std::string& bytes);
 std::string cacheKey(const std::string& weights_sha1, const std::string& dataset_checksum,
                      const std::string& template_text, const std::string& settings);
 
+// The checksum stored in the dataset file after recomputing it from the content (every image and
+// field is read; docs/pipeline.md gives the cost). Throws InputError naming the file when they
+// differ: the file was altered after it was written.
+std::string verifiedDatasetChecksum(const data::DatasetReader& dataset);
+
 std::string cachePath(const std::string& cache_dir, const std::string& key);
 
+// Throws InputError naming `path` and the tensor when a tensor holds NaN or Inf (stage 1
+// diverged): such a cache is never written.
 void writeCache(const std::string& path, const PseudoLabelCache& cache);
 
 // Reads the cache at `path`. Returns nullopt, with a warning through `log`, when the file exists
 // but is truncated, unreadable or holds another key -- the caller then recomputes. Returns
-// nullopt silently when the file does not exist.
+// nullopt silently when the file does not exist. A complete cache of the right key whose content
+// no stage-1 run produces -- tensors of the wrong rank, dtype or mutually inconsistent shapes,
+// labels out of range, NaN or Inf -- throws InputError naming the file and the tensor.
 std::optional<PseudoLabelCache> readCache(const std::string& path, const std::string& key,
                                           const Log& log);
 

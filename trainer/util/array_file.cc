@@ -1,44 +1,22 @@
 #include "trainer/util/array_file.h"
 
 #include <ATen/ATen.h>
-#include <fcntl.h>
 #include <hdf5.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
 
+#include "base/atomic_file.h"
 #include "base/check.h"
 #include "base/error.h"
+#include "data/hdf5_util.h"
 
 namespace agreid::trainer {
 namespace {
 
-// Closes an HDF5 identifier with the matching H5*close on scope exit.
-class H5Id {
- public:
-  H5Id(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  ~H5Id() {
-    if (id_ >= 0) close_(id_);
-  }
-  H5Id(const H5Id&) = delete;
-  H5Id& operator=(const H5Id&) = delete;
-  hid_t get() const { return id_; }
-  bool ok() const { return id_ >= 0; }
-
- private:
-  hid_t id_;
-  herr_t (*close_)(hid_t);
-};
+using H5Id = data::h5::Handle;
 
 void silenceHdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
-
-hid_t fileAccessList() {
-  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-  H5Pset_file_locking(fapl, false, true);
-  return fapl;
-}
 
 hid_t memType(at::ScalarType t) {
   switch (t) {
@@ -58,8 +36,8 @@ void ensureGroups(hid_t file, const std::string& name) {
   for (size_t pos = name.find('/'); pos != std::string::npos; pos = name.find('/', pos + 1)) {
     const std::string group = name.substr(0, pos);
     if (H5Lexists(file, group.c_str(), H5P_DEFAULT) > 0) continue;
-    H5Id g(H5Gcreate2(file, group.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
-    AGREID_CHECK(g.ok(), "cannot create HDF5 group ", group);
+    H5Id g(H5Gcreate2(file, group.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    if (!g.valid()) data::h5::failWrite(file, "group " + group);
   }
 }
 
@@ -68,65 +46,85 @@ void ensureGroups(hid_t file, const std::string& name) {
 struct ArrayFileWriter::Impl {
   std::string path;
   std::string tmp;
-  hid_t file = -1;
+  H5Id file;
   bool committed = false;
+
+  // Closes the temporary without writing to disk again and removes it. Never throws.
+  void abandon() noexcept {
+    data::h5::detachFromDisk(file.get());
+    data::h5::closeAbandoned(file);
+    removeTempFile(tmp);
+  }
+
+  // Runs `step`; a failure abandons the file, and a failed write becomes one line naming `path`.
+  template <typename Step>
+  void guarded(Step&& step) {
+    AGREID_CHECK(file.valid(), "ArrayFileWriter used after a failure or commit(): ", path);
+    try {
+      step();
+    } catch (const data::h5::WriteError& e) {
+      abandon();
+      throw InputError(path + ": cannot write: " + e.reason());
+    } catch (...) {
+      abandon();
+      throw;
+    }
+  }
 };
 
 ArrayFileWriter::ArrayFileWriter(std::string path) : impl_(std::make_unique<Impl>()) {
   silenceHdf5();
   impl_->path = std::move(path);
-  impl_->tmp = impl_->path + ".tmp." + std::to_string(::getpid());
-  H5Id fapl(fileAccessList(), H5Pclose);
-  impl_->file = H5Fcreate(impl_->tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
-  if (impl_->file < 0) throw InputError(impl_->tmp + ": cannot create file");
+  impl_->tmp = tempPathFor(impl_->path);
+  impl_->file = data::h5::createExclusive(impl_->tmp, impl_->path);
 }
 
 ArrayFileWriter::~ArrayFileWriter() {
-  if (impl_->file >= 0) H5Fclose(impl_->file);
-  if (!impl_->committed) std::remove(impl_->tmp.c_str());
+  if (!impl_->committed && impl_->file.valid()) impl_->abandon();
 }
 
 void ArrayFileWriter::writeTensor(const std::string& name, const at::Tensor& tensor) {
   at::Tensor t = tensor.detach().to(at::kCPU).contiguous();
   if (t.scalar_type() != at::kInt && t.scalar_type() != at::kLong) t = t.to(at::kFloat);
-  ensureGroups(impl_->file, name);
-  std::vector<hsize_t> dims(t.sizes().begin(), t.sizes().end());
-  if (dims.empty()) dims.push_back(1);
-  H5Id space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
-  H5Id set(H5Dcreate2(impl_->file, name.c_str(), memType(t.scalar_type()), space.get(), H5P_DEFAULT,
-                      H5P_DEFAULT, H5P_DEFAULT),
-           H5Dclose);
-  AGREID_CHECK(set.ok(), "cannot create dataset ", name, " in ", impl_->tmp);
-  if (t.numel() > 0) {
-    AGREID_CHECK(H5Dwrite(set.get(), memType(t.scalar_type()), H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                          t.data_ptr()) >= 0,
-                 "cannot write dataset ", name);
-  }
+  impl_->guarded([&] {
+    const hid_t file = impl_->file.get();
+    ensureGroups(file, name);
+    std::vector<hsize_t> dims(t.sizes().begin(), t.sizes().end());
+    if (dims.empty()) dims.push_back(1);
+    H5Id space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
+    H5Id set(H5Dcreate2(file, name.c_str(), memType(t.scalar_type()), space.get(), H5P_DEFAULT,
+                        H5P_DEFAULT, H5P_DEFAULT));
+    if (!set.valid()) data::h5::failWrite(file, "array " + name);
+    if (t.numel() > 0 && H5Dwrite(set.get(), memType(t.scalar_type()), H5S_ALL, H5S_ALL,
+                                  H5P_DEFAULT, t.data_ptr()) < 0) {
+      data::h5::failWrite(file, "array " + name);
+    }
+  });
 }
 
 void ArrayFileWriter::writeAttribute(const std::string& name, const std::string& value) {
-  H5Id type(H5Tcopy(H5T_C_S1), H5Tclose);
-  H5Tset_size(type.get(), std::max<size_t>(1, value.size()));
-  H5Id space(H5Screate(H5S_SCALAR), H5Sclose);
-  H5Id attr(
-      H5Acreate2(impl_->file, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
-      H5Aclose);
-  AGREID_CHECK(attr.ok(), "cannot create attribute ", name);
-  std::string padded = value.empty() ? std::string(1, '\0') : value;
-  AGREID_CHECK(H5Awrite(attr.get(), type.get(), padded.data()) >= 0, "cannot write ", name);
+  impl_->guarded([&] {
+    const hid_t file = impl_->file.get();
+    H5Id type(H5Tcopy(H5T_C_S1));
+    H5Tset_size(type.get(), std::max<size_t>(1, value.size()));
+    H5Id space(H5Screate(H5S_SCALAR));
+    H5Id attr(H5Acreate2(file, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
+    if (!attr.valid()) data::h5::failWrite(file, "attribute " + name);
+    std::string padded = value.empty() ? std::string(1, '\0') : value;
+    if (H5Awrite(attr.get(), type.get(), padded.data()) < 0) {
+      data::h5::failWrite(file, "attribute " + name);
+    }
+  });
 }
 
 void ArrayFileWriter::commit() {
-  AGREID_CHECK(H5Fclose(impl_->file) >= 0, "cannot close ", impl_->tmp);
-  impl_->file = -1;
-  int fd = ::open(impl_->tmp.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  std::error_code ec;
-  std::filesystem::rename(impl_->tmp, impl_->path, ec);
-  if (ec) throw InputError(impl_->path + ": cannot rename into place: " + ec.message());
+  // Everything reaches the disk while the file is still open (a failure here can be abandoned);
+  // the close that follows has nothing left to write.
+  impl_->guarded([&] {
+    data::h5::flush(impl_->file.get());
+    impl_->file.closeChecked("(close)");
+  });
+  commitTempFile(impl_->tmp, impl_->path);  // fsync, rename, fsync the folder
   impl_->committed = true;
 }
 
@@ -139,7 +137,7 @@ ArrayFileReader::ArrayFileReader(const std::string& path) : impl_(std::make_uniq
   silenceHdf5();
   impl_->path = path;
   if (!std::filesystem::is_regular_file(path)) throw InputError(path + ": file not found");
-  H5Id fapl(fileAccessList(), H5Pclose);
+  H5Id fapl = data::h5::fileAccess(/*file_locking=*/false);
   impl_->file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get());
   if (impl_->file < 0) throw InputError(path + ": not an HDF5 file, or truncated");
 }
@@ -158,13 +156,13 @@ bool ArrayFileReader::hasTensor(const std::string& name) const {
 
 at::Tensor ArrayFileReader::readTensor(const std::string& name) const {
   if (!hasTensor(name)) throw InputError(impl_->path + ": missing array '" + name + "'");
-  H5Id set(H5Dopen2(impl_->file, name.c_str(), H5P_DEFAULT), H5Dclose);
-  if (!set.ok()) throw InputError(impl_->path + ": cannot open array '" + name + "'");
-  H5Id space(H5Dget_space(set.get()), H5Sclose);
+  H5Id set(H5Dopen2(impl_->file, name.c_str(), H5P_DEFAULT));
+  if (!set.valid()) throw InputError(impl_->path + ": cannot open array '" + name + "'");
+  H5Id space(H5Dget_space(set.get()));
   const int rank = H5Sget_simple_extent_ndims(space.get());
   std::vector<hsize_t> dims(std::max(rank, 0));
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-  H5Id type(H5Dget_type(set.get()), H5Tclose);
+  H5Id type(H5Dget_type(set.get()));
   at::ScalarType st = at::kFloat;
   if (H5Tget_class(type.get()) == H5T_INTEGER)
     st = H5Tget_size(type.get()) == 8 ? at::kLong : at::kInt;
@@ -183,11 +181,11 @@ bool ArrayFileReader::hasAttribute(const std::string& name) const {
 
 std::string ArrayFileReader::readAttribute(const std::string& name) const {
   if (!hasAttribute(name)) throw InputError(impl_->path + ": missing attribute '" + name + "'");
-  H5Id attr(H5Aopen(impl_->file, name.c_str(), H5P_DEFAULT), H5Aclose);
-  H5Id type(H5Aget_type(attr.get()), H5Tclose);
+  H5Id attr(H5Aopen(impl_->file, name.c_str(), H5P_DEFAULT));
+  H5Id type(H5Aget_type(attr.get()));
   const size_t size = H5Tget_size(type.get());
   std::string value(size, '\0');
-  H5Id mem(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Id mem(H5Tcopy(H5T_C_S1));
   H5Tset_size(mem.get(), size);
   if (H5Aread(attr.get(), mem.get(), value.data()) < 0) {
     throw InputError(impl_->path + ": cannot read attribute '" + name + "'");
@@ -200,8 +198,8 @@ std::vector<std::string> ArrayFileReader::list(const std::string& group) const {
   std::vector<std::string> names;
   const std::string g = group.empty() ? "/" : group;
   if (!group.empty() && !hasTensor(group)) return names;
-  H5Id gid(H5Gopen2(impl_->file, g.c_str(), H5P_DEFAULT), H5Gclose);
-  if (!gid.ok()) return names;
+  H5Id gid(H5Gopen2(impl_->file, g.c_str(), H5P_DEFAULT));
+  if (!gid.valid()) return names;
   H5G_info_t info;
   H5Gget_info(gid.get(), &info);
   for (hsize_t i = 0; i < info.nlinks; ++i) {

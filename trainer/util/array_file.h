@@ -2,8 +2,11 @@
 // pseudo-label cache (trainer/stages/pseudo_label_cache.h). Tensors are stored contiguous, CPU,
 // as float32, int32 or int64 with their shape; names may contain '/' (groups are created).
 //
-// ArrayFileWriter writes `<path>.tmp.<pid>`; commit() fsyncs and renames it to `path`, so readers
-// never see a partial file. Not thread-safe (HDF5 is not).
+// ArrayFileWriter writes a unique temporary beside `path`, created exclusively
+// (base/atomic_file.h); commit() flushes, closes, fsyncs and renames it to `path`, so readers never
+// see a partial file. A failed write (disk full, quota) throws InputError naming `path` and the
+// system's reason and removes the temporary; the writer is then unusable. Not thread-safe (HDF5 is
+// not).
 #pragma once
 
 #include <ATen/core/Tensor.h>

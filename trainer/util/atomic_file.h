@@ -1,22 +1,19 @@
-// Whole-file text I/O. Writing is atomic so that readers never see a partial file: write a
-// temporary file beside the target, fsync it, rename it over the target, fsync the folder. Used for
-// checkpoints, results, summaries and plots. Not collective; thread-compatible.
+// Whole-file text I/O for the trainer. Writing is atomic (base/atomic_file.h: a unique temporary
+// created exclusively beside the target, fsync, rename, fsync of the folder); the names are
+// re-exported here so that trainer code keeps one spelling. Used for checkpoints, results,
+// summaries and plots. Not collective; thread-compatible.
 #pragma once
 
 #include <string>
 
+#include "base/atomic_file.h"
+
 namespace agreid::trainer {
 
-// A unique temporary path beside `path` (same folder, so the rename is atomic).
-std::string tempPathFor(const std::string& path);
-
-// fsync `tmp`, rename it to `path`, fsync the folder. Removes `tmp` and throws InputError naming
-// the paths on failure.
-void commitTempFile(const std::string& tmp, const std::string& path);
-
-// Writes `data` to `path` atomically. Throws InputError naming the path on failure (the
-// temporary file is removed).
-void writeFileAtomically(const std::string& path, const std::string& data);
+using ::agreid::commitTempFile;
+using ::agreid::removeTempFile;
+using ::agreid::tempPathFor;
+using ::agreid::writeFileAtomically;
 
 // The bytes of `path`; "" when it cannot be read.
 std::string readFileText(const std::string& path);
