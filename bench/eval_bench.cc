@@ -141,10 +141,10 @@ void run(const std::string& query_path, const std::string& gallery_path, const R
     std::printf("all.cmc%zu %.17g\n", k + 1, r.all.cmc[k]);
   }
   const auto rounds = static_cast<double>(o.rounds);
-  std::printf("time_s %.3f\ntime_mean_s %.3f\ncpu_s %.3f\nthreads %d\nrounds %lld\n", best,
+  std::printf("time_s %.6f\ntime_mean_s %.6f\ncpu_s %.6f\nthreads %d\nrounds %lld\n", best,
               sum / rounds, best_cpu, at::get_num_threads(), static_cast<long long>(o.rounds));
   if (o.gemm) {
-    std::printf("gemm_s %.3f\ngemm_mean_s %.3f\ngemm_cpu_s %.3f\ngemm_gflops %.1f\n", gemm_best,
+    std::printf("gemm_s %.6f\ngemm_mean_s %.6f\ngemm_cpu_s %.6f\ngemm_gflops %.1f\n", gemm_best,
                 gemm_sum / rounds, gemm_cpu,
                 2.0 * double(query.size()) * double(gallery.size()) * double(query.dim()) /
                     gemm_best * 1e-9);
@@ -202,7 +202,7 @@ int all(const std::string& self, const std::string& preset, std::string dir, con
       preset.c_str(), (long long)p.queries, (long long)p.gallery, (long long)p.dim, threads,
       v.at("gemm_s"), v.at("gemm_gflops"), v.at("time_s") / v.at("gemm_s"));
   // Machine-readable summary for bench/all.sh.
-  std::printf("RESULT eval-%s-vs-gemm %.4f %.4f\n", preset.c_str(), v.at("time_s"), v.at("gemm_s"));
+  std::printf("RESULT eval-%s-vs-gemm %.6f %.6f\n", preset.c_str(), v.at("time_s"), v.at("gemm_s"));
   if (skip_numpy) return 0;
   std::cerr << "NumPy reference...\n";
   const Measured ref = measure(std::string(AGREID_PYTHON) + " " + AGREID_SOURCE_DIR +
@@ -218,7 +218,7 @@ int all(const std::string& self, const std::string& preset, std::string dir, con
       " max metric difference %.3g |\n",
       preset.c_str(), (long long)p.queries, (long long)p.gallery, (long long)p.dim,
       ref.values.at("time_s"), ref.max_rss_mb, worst);
-  std::printf("RESULT eval-%s-vs-numpy %.4f %.4f\n", preset.c_str(), v.at("time_s"),
+  std::printf("RESULT eval-%s-vs-numpy %.6f %.6f\n", preset.c_str(), v.at("time_s"),
               ref.values.at("time_s"));
   return worst <= 1e-12 ? 0 : 1;
 }

@@ -111,12 +111,13 @@ BlockedScorer::BlockedScorer(const FeatureSet& query, int64_t begin, int64_t end
   AGREID_CHECK(tiling.query_rows > 0 && tiling.gallery_cols > 0, "bad evaluation tiling");
   AGREID_CHECK(query.features.is_contiguous() && gallery.features.is_contiguous(),
                "features must be contiguous");
-  // Bound on |float32 distance - float64 distance| for rows of norm <= 1: the dot product of
-  // rounded inputs (gamma_D + 2u), scaled by 2, plus the roundings of the two squared norms and
-  // of the two additions (values <= 4), with a factor 2 of margin (which also covers the float64
-  // computation's own rounding, ~D 2^-53). u = 2^-24.
+  // Bound on |float32 distance - float64 distance| for rows of norm <= 1 (u = 2^-24): the dot
+  // product of the rounded inputs, |fl(q.g) - q.g| <= gamma_D + 2u + u^2 for any summation order
+  // (gamma_D = Du / (1 - Du)), scaled by 2; the roundings of the two squared norms (u each) and
+  // of the two additions (values <= 3 and <= 4). That is 2(D + 2.2)u + 9u; 2(D + 2)u + 12u leaves
+  // 2.6u for the float64 side (~D 2^-53) and underflow.
   const double u = std::ldexp(1.0, -24);
-  error_bound_ = 2.0 * (2.0 * (dim_ + 2) * u + 12.0 * u);
+  error_bound_ = 2.0 * (dim_ + 2) * u + 12.0 * u;
   // refined(): only the float32 rounding of the normalised inputs (2u per product, scaled by 2)
   // and float64 sums (D 2^-53 each, values <= 4), with a factor 2 of margin.
   refine_bound_ = 2.0 * (4.0 * u + 4.0 * (dim_ + 2) * std::ldexp(1.0, -53));

@@ -35,8 +35,8 @@ class GalleryIndex;
 
 // How the plain protocol's work is cut; every choice gives the same results.
 struct EvalTiling {
-  int64_t query_rows = 256;     // query rows per block (also capped by EvalOptions::block_size)
-  int64_t gallery_cols = 2048;  // gallery rows per tile: rows x cols floats (2 MB) per thread
+  int64_t query_rows = 512;     // query rows per block (also capped by EvalOptions::block_size)
+  int64_t gallery_cols = 2048;  // gallery rows per tile: rows x cols floats (4 MB) per thread
   int threads = 0;              // 0: at::get_num_threads(); otherwise at most that
 };
 
