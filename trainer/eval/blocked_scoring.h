@@ -2,19 +2,21 @@
 // (metrics.h; numbers in docs/benchmarks.md, "Evaluation").
 //
 // The query x gallery distances are never held whole, nor even one query row of them. Queries
-// are cut into blocks of `query_rows`; every thread takes the next block (dynamic scheduling),
-// and for each tile of `gallery_cols` gallery rows computes the float32 dot products of the tile
-// (one single-threaded SGEMM into a buffer sized for the core's cache) and scans them at once
-// (QueryRanking: a vectorised test per 16 rows, a bin count for the few rows that may precede the
-// hardest positive). So all cores run matrix products, and the ranking reads each distance from
-// the cache right after the product wrote it.
+// are cut into blocks of at most `query_rows` (an equal number per thread); every thread takes the
+// next block (dynamic scheduling), and for each tile of `gallery_cols` gallery rows computes the
+// float32 dot products of the tile (one single-threaded SGEMM into a buffer sized for the cache)
+// and scans them at once (QueryRanking: one histogram increment per distance; the few near a
+// positive's distance are placed individually). So all cores run matrix products, and the ranking
+// reads each distance from the cache right after the product wrote it.
 //
 // Exactness. The float32 distance of a (query, gallery) pair is within errorBound() of its
 // float64 distance, exact(q, g): rows divided by their L2 norm (at least 1e-12) in float64, then
 // |q|^2 + |g|^2 - 2 q.g, each sum in a fixed order of eight partial sums. Pairs too close to a
-// positive's distance to be ranked from float32 are recomputed with exact(), so every result is a
-// function of the float64 distances only: the same for any tile size, thread count and number of
-// ranks, and identical vectors are at exactly equal distances (ties broken by gallery row).
+// positive's distance to be ranked from float32 are placed with refined() (the float32 rows'
+// inner product in float64, within refineBound()) and, if still too close, with exact(), so every
+// result is a function of the float64 distances only: the same for any tile size, thread count
+// and number of ranks, and identical vectors are at exactly equal distances (ties broken by
+// gallery row).
 //
 // Threads: at::get_num_threads() (or EvalTiling::threads when lower), through at::parallel_for.
 // While scoring, OpenBLAS (when it is the BLAS) is set to one thread, so the threads' products do
