@@ -6,7 +6,9 @@
 #                     [--update-doc] [--logs DIR]
 #   --quick       small sizes, one round: a smoke check that every benchmark and peer still runs
 #                 (a few minutes); its ratios are not the ones to quote.
-#   --full        the sizes of docs/benchmarks.md (default; under 30 minutes on the 2-core machine).
+#   --full        the sizes of docs/benchmarks.md (default). Not yet timed whole on a quiet machine;
+#                 from its parts' earlier quiet timings, about 15-20 minutes on the 2-core machine
+#                 (the NumPy reference at MSMT17 size alone takes ~5 minutes and 16 GB).
 #   --only/--skip comma-separated names from: model ddp allreduce loader dataset memory_bank eval
 #                 pseudo_label
 #   --update-doc  also replaces the generated section of docs/benchmarks.md with the output.
