@@ -1,12 +1,17 @@
-// Evaluation benchmark: agreid's blockwise evaluation vs the NumPy reference
-// (bench/eval_reference.py) on the same synthetic features, at Market-1501 size (3,368 queries x
-// 15,913 gallery, 1,280-d) and MSMT17 size (11,659 x 82,161, 1,280-d). Reports wall time of the
-// evaluation (file reading excluded), peak RSS of each process (from /usr/bin/time -v, file
-// reading included) and the largest metric difference (mAP, mINP, CMC 1..50).
+// Evaluation benchmark: agreid's evaluation vs its two peers on the same synthetic features, at
+// Market-1501 size (3,368 queries x 15,913 gallery, 1,280-d) and MSMT17 size (11,659 x 82,161,
+// 1,280-d): the bare distance GEMM of the same shapes with the same threads (one float32
+// [Q, D] x [D, G] product into a preallocated, touched output: the matrix-multiply roofline), and
+// the NumPy reference (bench/eval_reference.py). The evaluation and the GEMM alternate for
+// --rounds rounds in one process; the best round of each is reported. Also: wall and CPU time of
+// the evaluation (file reading excluded), peak RSS of each process (from /usr/bin/time -v, file
+// reading included) and the largest metric difference from the reference (mAP, mINP, CMC 1..50).
 //
-//   eval_bench all --preset market|msmt [--dir DIR] [--block N] [--skip-numpy]
+//   eval_bench all --preset market|msmt|tiny [--dir DIR] [--threads T] [--rounds R] [--skip-numpy]
 //   eval_bench generate --preset P --dir DIR      (writes DIR/query.h5, DIR/gallery.h5)
-//   eval_bench run --query Q --gallery G [--block N]   (agreid evaluation, "key value" lines)
+//   eval_bench run --query Q --gallery G [--threads T] [--rounds R] [--no-gemm]
+//                  [--block N] [--tile-rows N] [--tile-cols N]   ("key value" lines)
+// --threads: 0 (default) for every core; the GEMM's BLAS gets the same number.
 //
 // Synthetic features: identity centres on the unit sphere plus a camera offset and per-sample
 // Gaussian noise of varying strength, so that metrics are far from 0 and 1; Market size includes
@@ -14,6 +19,9 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include <time.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -25,6 +33,7 @@
 #include <string>
 
 #include "base/error.h"
+#include "trainer/device.h"
 #include "trainer/eval/features_file.h"
 #include "trainer/eval/metrics.h"
 
@@ -76,21 +85,70 @@ void generate(const std::string& preset_name, const std::string& dir) {
                                      makeSet(centres, cams, p.gallery, p.distractors, false, gen));
 }
 
-void run(const std::string& query_path, const std::string& gallery_path, int64_t block) {
+struct RunOptions {
+  int64_t threads = 0, rounds = 1, block = 4096;
+  bool gemm = true;
+  agreid::trainer::EvalTiling tiling;
+};
+
+double processCpuSeconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// Wall and CPU seconds of f().
+template <typename F>
+std::pair<double, double> timed(const F& f) {
+  const double cpu0 = processCpuSeconds();
+  const auto start = std::chrono::steady_clock::now();
+  f();
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return {wall, processCpuSeconds() - cpu0};
+}
+
+void run(const std::string& query_path, const std::string& gallery_path, const RunOptions& o) {
   const FeatureSet query = agreid::trainer::readFeaturesFile(query_path);
   const FeatureSet gallery = agreid::trainer::readFeaturesFile(gallery_path);
+  agreid::trainer::configureThreads(o.threads, 1);  // LibTorch and OpenBLAS
   agreid::trainer::EvalOptions options;
-  options.block_size = block;
-  const auto start = std::chrono::steady_clock::now();
-  const auto r = agreid::trainer::evaluate(query, gallery, options, nullptr);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  options.block_size = o.block;
+  // The GEMM peer: the normalised float32 features, the product written to a touched buffer.
+  at::Tensor q32, g32, product;
+  if (o.gemm) {
+    q32 = agreid::trainer::normalizeRows(query.features).to(at::kFloat);
+    g32 = agreid::trainer::normalizeRows(gallery.features).to(at::kFloat);
+    product = at::zeros({query.size(), gallery.size()}, at::kFloat);
+  }
+  agreid::trainer::EvalResults r;
+  double best = INFINITY, best_cpu = 0, gemm_best = INFINITY, gemm_cpu = 0, sum = 0, gemm_sum = 0;
+  for (int64_t round = 0; round < o.rounds; ++round) {
+    if (o.gemm) {
+      const auto [wall, cpu] = timed([&] { at::mm_out(product, q32, g32.t()); });
+      if (wall < gemm_best) gemm_cpu = cpu;
+      gemm_best = std::min(gemm_best, wall);
+      gemm_sum += wall;
+    }
+    const auto [wall, cpu] = timed(
+        [&] { r = agreid::trainer::evaluate(query, gallery, options, nullptr, {}, o.tiling); });
+    if (wall < best) best = wall, best_cpu = cpu;
+    sum += wall;
+  }
   std::printf("all.mAP %.17g\nall.mINP %.17g\nall.num_valid_query %lld\n", r.all.map, r.all.minp,
               static_cast<long long>(r.all.num_valid_query));
   for (size_t k = 0; k < r.all.cmc.size(); ++k) {
     std::printf("all.cmc%zu %.17g\n", k + 1, r.all.cmc[k]);
   }
-  std::printf("time_s %.3f\nthreads %d\n", seconds, at::get_num_threads());
+  const auto rounds = static_cast<double>(o.rounds);
+  std::printf("time_s %.6f\ntime_mean_s %.6f\ncpu_s %.6f\nthreads %d\nrounds %lld\n", best,
+              sum / rounds, best_cpu, at::get_num_threads(), static_cast<long long>(o.rounds));
+  if (o.gemm) {
+    std::printf("gemm_s %.6f\ngemm_mean_s %.6f\ngemm_cpu_s %.6f\ngemm_gflops %.1f\n", gemm_best,
+                gemm_sum / rounds, gemm_cpu,
+                2.0 * double(query.size()) * double(gallery.size()) * double(query.dim()) /
+                    gemm_best * 1e-9);
+  }
 }
 
 struct Measured {
@@ -118,7 +176,7 @@ Measured measure(const std::string& command, const std::string& log) {
   return m;
 }
 
-int all(const std::string& self, const std::string& preset, std::string dir, int64_t block,
+int all(const std::string& self, const std::string& preset, std::string dir, const RunOptions& o,
         bool skip_numpy) {
   if (dir.empty())
     dir = (std::filesystem::temp_directory_path() / ("eval_bench_" + preset)).string();
@@ -126,32 +184,43 @@ int all(const std::string& self, const std::string& preset, std::string dir, int
   std::cerr << "generating " << preset << " features in " << dir << "\n";
   generate(preset, dir);
   const std::string q = dir + "/query.h5", g = dir + "/gallery.h5";
-  std::cerr << "agreid evaluation...\n";
-  const Measured ours =
-      measure(self + " run --query " + q + " --gallery " + g + " --block " + std::to_string(block),
-              dir + "/agreid");
-  std::printf("| %s | %lld x %lld x %lld | agreid (block %lld, %d threads) | %.2f s | %.0f MB |",
-              preset.c_str(), (long long)p.queries, (long long)p.gallery, (long long)p.dim,
-              (long long)block, int(ours.values.at("threads")), ours.values.at("time_s"),
+  std::cerr << "agreid evaluation and bare GEMM, " << o.rounds << " rounds...\n";
+  const Measured ours = measure(
+      self + " run --query " + q + " --gallery " + g + " --threads " + std::to_string(o.threads) +
+          " --rounds " + std::to_string(o.rounds) + " --block " + std::to_string(o.block),
+      dir + "/agreid");
+  const auto& v = ours.values;
+  const int threads = static_cast<int>(v.at("threads"));
+  std::printf("| %s | %lld x %lld x %lld | agreid, %d threads | %.3f s | %.0f MB |", preset.c_str(),
+              (long long)p.queries, (long long)p.gallery, (long long)p.dim, threads, v.at("time_s"),
               ours.max_rss_mb);
-  std::printf(" mAP %.4f, R1 %.4f, mINP %.4f |\n", ours.values.at("all.mAP"),
-              ours.values.at("all.cmc1"), ours.values.at("all.mINP"));
+  std::printf(" mAP %.4f, R1 %.4f, mINP %.4f; CPU %.2f s |\n", v.at("all.mAP"), v.at("all.cmc1"),
+              v.at("all.mINP"), v.at("cpu_s"));
+  std::printf(
+      "| %s | %lld x %lld x %lld | bare GEMM, %d threads | %.3f s | | %.0f GFLOP/s;"
+      " evaluation / GEMM %.2f |\n",
+      preset.c_str(), (long long)p.queries, (long long)p.gallery, (long long)p.dim, threads,
+      v.at("gemm_s"), v.at("gemm_gflops"), v.at("time_s") / v.at("gemm_s"));
+  // Machine-readable summary for bench/all.sh.
+  std::printf("RESULT eval-%s-vs-gemm %.6f %.6f\n", preset.c_str(), v.at("time_s"), v.at("gemm_s"));
   if (skip_numpy) return 0;
   std::cerr << "NumPy reference...\n";
   const Measured ref = measure(std::string(AGREID_PYTHON) + " " + AGREID_SOURCE_DIR +
                                    "/bench/eval_reference.py --query " + q + " --gallery " + g,
                                dir + "/numpy");
   double worst = 0;
-  for (const auto& [key, v] : ours.values) {
+  for (const auto& [key, value] : v) {
     if (key.rfind("all.", 0) != 0) continue;
-    worst = std::max(worst, std::abs(v - ref.values.at(key)));
+    worst = std::max(worst, std::abs(value - ref.values.at(key)));
   }
   std::printf(
-      "| %s | %lld x %lld x %lld | NumPy reference | %.2f s | %.0f MB |"
+      "| %s | %lld x %lld x %lld | NumPy reference | %.3f s | %.0f MB |"
       " max metric difference %.3g |\n",
       preset.c_str(), (long long)p.queries, (long long)p.gallery, (long long)p.dim,
       ref.values.at("time_s"), ref.max_rss_mb, worst);
-  return worst <= 1e-6 ? 0 : 1;
+  std::printf("RESULT eval-%s-vs-numpy %.6f %.6f\n", preset.c_str(), v.at("time_s"),
+              ref.values.at("time_s"));
+  return worst <= 1e-12 ? 0 : 1;
 }
 
 }  // namespace
@@ -165,15 +234,24 @@ int main(int argc, char** argv) {
     opt[key.substr(2)] =
         (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) ? argv[++i] : "1";
   }
-  const int64_t block = opt.count("block") ? std::stoll(opt["block"]) : 4096;
+  auto number = [&](const std::string& key, int64_t fallback) {
+    return opt.count(key) ? std::stoll(opt[key]) : fallback;
+  };
+  RunOptions o;
+  o.block = number("block", o.block);
+  o.threads = number("threads", o.threads);
+  o.rounds = std::max<int64_t>(1, number("rounds", o.rounds));
+  o.gemm = opt.count("no-gemm") == 0;
+  o.tiling.query_rows = number("tile-rows", o.tiling.query_rows);
+  o.tiling.gallery_cols = number("tile-cols", o.tiling.gallery_cols);
   try {
     if (mode == "generate") {
       generate(opt["preset"], opt["dir"]);
     } else if (mode == "run") {
-      run(opt["query"], opt["gallery"], block);
+      run(opt["query"], opt["gallery"], o);
     } else if (mode == "all") {
       return all(std::filesystem::canonical("/proc/self/exe").string(),
-                 opt.count("preset") ? opt["preset"] : "market", opt["dir"], block,
+                 opt.count("preset") ? opt["preset"] : "market", opt["dir"], o,
                  opt.count("skip-numpy") > 0);
     } else {
       std::cerr << "usage: eval_bench all|generate|run [options] (see bench/eval_bench.cc)\n";

@@ -2,15 +2,16 @@
 # Data loader benchmark: agreid Loader vs PyTorch DataLoader (PIL + torchvision) vs decode-only
 # libjpeg-turbo, on the same 128x64 JPEGs of the synthetic world in a Market-1501 folder.
 # usage: bench/loader_bench.sh [BUILD_DIR] (default: build)
+# AGREID_BENCH_IDENTITIES (400) and AGREID_BENCH_EPOCHS (3) shrink it (bench/all.sh --quick).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${1:-build}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-"$build/bench/loader_bench" prepare --out "$work" --identities 400
+"$build/bench/loader_bench" prepare --out "$work" --identities "${AGREID_BENCH_IDENTITIES:-400}"
 "$build/launch/agreid" import market1501 --root "$work/market" --out "$work/market.h5"
-agreid_out="$("$build/bench/loader_bench" run --dataset "$work/market.h5" --epochs 3 --workers 2 --batch 64)"
-torch_out="$(/usr/bin/python3 bench/loader_reference.py "$work/market/bounding_box_train" --epochs 3 --workers 2 --batch 64)"
+agreid_out="$("$build/bench/loader_bench" run --dataset "$work/market.h5" --epochs "${AGREID_BENCH_EPOCHS:-3}" --workers 2 --batch 64)"
+torch_out="$(/usr/bin/python3 bench/loader_reference.py "$work/market/bounding_box_train" --epochs "${AGREID_BENCH_EPOCHS:-3}" --workers 2 --batch 64)"
 echo "$agreid_out"
 echo "$torch_out"
 get() { echo "$agreid_out"$'\n'"$torch_out" | awk -v k="$1" '$1 == k {print $2}'; }

@@ -84,10 +84,10 @@ TEST_P(EvalReference, AgreesWithNumpy) {
   writeFeaturesFile(tmp.file("g.h5"), data.gallery);
   const auto ref = testing::runEvalReference(tmp.file("q.h5"), tmp.file("g.h5"), "--max-rank 50");
   const EvalResults r = evaluate(data.query, data.gallery, options(7), nullptr);
-  expectMatchesReference(r.all, ref, "all", 1e-6);
+  expectMatchesReference(r.all, ref, "all", 1e-12);
   ASSERT_TRUE(r.holistic && r.occluded);
-  expectMatchesReference(*r.holistic, ref, "holistic", 1e-6);
-  expectMatchesReference(*r.occluded, ref, "occluded", 1e-6);
+  expectMatchesReference(*r.holistic, ref, "holistic", 1e-12);
+  expectMatchesReference(*r.occluded, ref, "occluded", 1e-12);
   EXPECT_EQ(r.all.num_query, data.query.size());
   EXPECT_EQ(r.all.num_valid_query, data.query.size() - 2);  // the two junk queries
   EXPECT_GT(r.all.map, 0.0);

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <limits>
 #include <numeric>
 
@@ -18,11 +17,6 @@ namespace agreid::trainer {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-// Ranking key: (distance, gallery row); a lower key ranks first.
-inline bool before(double da, int64_t a, double db, int64_t b) {
-  return da < db || (da == db && a < b);
-}
 
 // Per-query results in a fixed layout for gathering: valid, ap, inp, first_rank.
 constexpr int64_t kScoreFields = 4;
@@ -59,47 +53,66 @@ RankingMetrics aggregate(const at::Tensor& scores, const std::vector<int64_t>& r
   return m;
 }
 
-// Distances of the plain (not re-ranked) protocol. Blocks are computed in float32 (half the
-// time and memory of float64 matrix products); entries whose float32 value lies too close to a
-// positive's distance to decide the ranking are recomputed in float64 (exact()), so the result
-// equals a float64 evaluation.
-class PlainDistances {
- public:
-  PlainDistances(const FeatureSet& query, const FeatureSet& gallery)
-      : query_(normalizeRows(query.features)), gallery_(normalizeRows(gallery.features)) {
-    query_sqnorm_ = query_.pow(2).sum(1).contiguous();
-    gallery_sqnorm_ = gallery_.pow(2).sum(1).contiguous();
-    query32_ = query_.to(at::kFloat);
-    gallery32_ = gallery_.to(at::kFloat);
-    gallery_sqnorm32_ = gallery32_.pow(2).sum(1);
-    // Bound on |float32 result - float64 result| for rows of norm <= 1: the dot product of
-    // rounded inputs (gamma_D + 2u), scaled by 2, plus the roundings of the norms and of the two
-    // additions (values <= 4), with a factor 2 of margin. u = 2^-24.
-    const double u = std::ldexp(1.0, -24);
-    error_bound_ = 2.0 * (2.0 * (query.dim() + 2) * u + 12.0 * u);
-  }
-  at::Tensor rows(int64_t begin, int64_t end) const {
-    return squaredDistances(query32_.slice(0, begin, end), gallery32_, gallery_sqnorm32_);
-  }
-  // The float64 distance, as squaredDistances() computes it (up to summation order).
-  double exact(int64_t q, int64_t g) const {
-    const int64_t dim = query_.size(1);
-    const double* a = query_.data_ptr<double>() + q * dim;
-    const double* b = gallery_.data_ptr<double>() + g * dim;
-    double dot = 0.0;
-    for (int64_t t = 0; t < dim; ++t) dot += a[t] * b[t];
-    return gallery_sqnorm_.data_ptr<double>()[g] - 2.0 * dot + query_sqnorm_.data_ptr<double>()[q];
-  }
-  at::Tensor exactRow(int64_t q) const {
-    return squaredDistances(query_.slice(0, q, q + 1), gallery_, gallery_sqnorm_);
-  }
-  double errorBound() const { return error_bound_; }
-
- private:
-  at::Tensor query_, gallery_, query_sqnorm_, gallery_sqnorm_;
-  at::Tensor query32_, gallery32_, gallery_sqnorm32_;
-  double error_bound_ = 0.0;
+// This rank's queries [begin, end) and their rows of per-query results.
+struct Share {
+  int64_t begin, end;
+  double* scores;  // [end - begin, kScoreFields]
 };
+
+void store(const QueryScore& s, double* r) {
+  r[0] = s.valid ? 1.0 : 0.0;
+  r[1] = s.ap;
+  r[2] = s.inp;
+  r[3] = static_cast<double>(s.first_rank);
+}
+
+// Re-ranked protocol: float64 distance blocks of `block_size` query rows (rerank.h).
+void scoreReranked(const FeatureSet& query, const FeatureSet& gallery, const EvalOptions& options,
+                   comm::Communicator* comm, const EvaluateRequest& request,
+                   const GalleryIndex& index, const Share& share, std::vector<RankedList>& ranked) {
+  const KReciprocalReranker reranker(query, gallery, options, comm);
+  const int64_t g = gallery.size();
+  for (int64_t b0 = share.begin; b0 < share.end; b0 += options.block_size) {
+    const int64_t b1 = std::min(share.end, b0 + options.block_size);
+    const at::Tensor dist = reranker.rows(b0, b1);
+    at::parallel_for(b0, b1, 1, [&](int64_t q0, int64_t q1) {
+      for (int64_t q = q0; q < q1; ++q) {
+        store(index.score(dist.data_ptr<double>() + (q - b0) * g, query.pid[q], query.camid[q]),
+              share.scores + (q - share.begin) * kScoreFields);
+      }
+    });
+    for (int64_t q : request.record) {
+      if (q < b0 || q >= b1) continue;
+      const at::Tensor row = dist[q - b0].contiguous();
+      RankedList list =
+          index.top(row.data_ptr<double>(), query.pid[q], query.camid[q], request.record_top);
+      list.query = q;
+      ranked.push_back(std::move(list));
+    }
+  }
+}
+
+// Plain protocol: float32 tiles with exact recomputation, all threads (blocked_scoring.h).
+void scorePlain(const FeatureSet& query, const FeatureSet& gallery, const EvalOptions& options,
+                EvalTiling tiling, const EvaluateRequest& request, const GalleryIndex& index,
+                const Share& share, std::vector<RankedList>& ranked) {
+  tiling.query_rows = std::min(tiling.query_rows, options.block_size);
+  const BlockedScorer scorer(query, share.begin, share.end, gallery, index, tiling);
+  const std::vector<QueryScore> scores = scorer.scoreAll();
+  for (int64_t q = share.begin; q < share.end; ++q) {
+    store(scores[q - share.begin], share.scores + (q - share.begin) * kScoreFields);
+  }
+  for (int64_t q : request.record) {
+    if (q < share.begin || q >= share.end) continue;
+    RankedList list;
+    list.query = q;
+    for (const auto& [d, g] : scorer.top(q, request.record_top)) {
+      list.gallery.push_back(g);
+      list.distance.push_back(d);
+    }
+    ranked.push_back(std::move(list));
+  }
+}
 
 // Gathers every rank's recorded lists onto every rank, in query order. Layout of one row:
 // query, count, then `top` gallery rows and `top` distances (unused slots are -1 / NaN).
@@ -178,67 +191,28 @@ GalleryIndex::GalleryIndex(const std::vector<int64_t>& pid, const std::vector<in
 }
 
 QueryScore GalleryIndex::score(const double* distances, int64_t pid, int64_t camid) const {
-  return scoreImpl(
-      distances, 0.0, [&](int64_t g) { return distances[g]; }, pid, camid);
+  std::vector<std::pair<double, int64_t>> exact;
+  for (int64_t g : positives(pid, camid)) exact.emplace_back(distances[g], g);
+  QueryRanking ranking(std::move(exact), rowsOf(pid), pid_.data(), pid, 0.0, 0.0);
+  const auto distance = [&](int64_t g) { return distances[g]; };
+  ranking.scan(0, size(), distance, distance, distance);
+  return ranking.finish();
 }
 
-QueryScore GalleryIndex::score(const float* approximate, double error_bound,
-                               const std::function<double(int64_t)>& exact, int64_t pid,
-                               int64_t camid) const {
-  return scoreImpl(approximate, error_bound, exact, pid, camid);
-}
-
-template <typename T, typename Exact>
-QueryScore GalleryIndex::scoreImpl(const T* approx, double eps, const Exact& exact, int64_t pid,
-                                   int64_t camid) const {
-  QueryScore s;
+std::vector<int64_t> GalleryIndex::rowsOf(int64_t pid) const {
   const auto it = std::lower_bound(by_pid_pids_.begin(), by_pid_pids_.end(), pid);
-  if (it == by_pid_pids_.end() || *it != pid) return s;
+  if (it == by_pid_pids_.end() || *it != pid) return {};
   const size_t slot = it - by_pid_pids_.begin();
-  std::vector<std::pair<double, int64_t>> positives;  // (exact distance, gallery row)
-  for (int64_t i = by_pid_offsets_[slot]; i < by_pid_offsets_[slot + 1]; ++i) {
-    const int64_t g = by_pid_rows_[i];
-    if (camid_[g] != camid) positives.emplace_back(exact(g), g);
+  return {by_pid_rows_.begin() + by_pid_offsets_[slot],
+          by_pid_rows_.begin() + by_pid_offsets_[slot + 1]};
+}
+
+std::vector<int64_t> GalleryIndex::positives(int64_t pid, int64_t camid) const {
+  std::vector<int64_t> rows;
+  for (int64_t g : rowsOf(pid)) {
+    if (camid_[g] != camid) rows.push_back(g);
   }
-  if (positives.empty()) return s;
-  std::sort(positives.begin(), positives.end());  // by (distance, row): the ranking order
-  const auto num_pos = static_cast<int64_t>(positives.size());
-  std::vector<double> pos_d(num_pos);
-  for (int64_t i = 0; i < num_pos; ++i) pos_d[i] = positives[i].first;
-  const double last_d = pos_d.back();
-  const int64_t last_g = positives.back().second;
-  // negatives_after[p]: negatives ranked after exactly p positives (p < num_pos).
-  std::vector<int64_t> negatives_after(num_pos, 0);
-  const int64_t n = size();
-  for (int64_t g = 0; g < n; ++g) {
-    const double a = static_cast<double>(approx[g]);
-    if (a - eps > last_d || pid_[g] == pid) continue;  // after every positive, or positive/junk
-    // Positives certainly before g (distance < a - eps) and possibly before (<= a + eps).
-    const int64_t lo = std::lower_bound(pos_d.begin(), pos_d.end(), a - eps) - pos_d.begin();
-    const int64_t hi = std::upper_bound(pos_d.begin(), pos_d.end(), a + eps) - pos_d.begin();
-    if (lo == hi) {
-      ++negatives_after[lo];  // lo < num_pos: a - eps <= last_d
-      continue;
-    }
-    const double dg = exact(g);
-    if (dg > last_d || (dg == last_d && g > last_g)) continue;
-    int64_t p = lo;
-    while (p < hi && before(pos_d[p], positives[p].second, dg, g)) ++p;
-    ++negatives_after[p];
-  }
-  s.valid = true;
-  int64_t negatives = 0;
-  double ap = 0.0;
-  int64_t rank = 0;
-  for (int64_t i = 0; i < num_pos; ++i) {
-    negatives += negatives_after[i];
-    rank = i + 1 + negatives;
-    if (i == 0) s.first_rank = rank;
-    ap += static_cast<double>(i + 1) / static_cast<double>(rank);
-  }
-  s.ap = ap / static_cast<double>(num_pos);
-  s.inp = static_cast<double>(num_pos) / static_cast<double>(rank);
-  return s;
+  return rows;
 }
 
 RankedList GalleryIndex::top(const double* d, int64_t pid, int64_t camid, int64_t top) const {
@@ -248,7 +222,7 @@ RankedList GalleryIndex::top(const double* d, int64_t pid, int64_t camid, int64_
     if (!(pid_[g] == pid && camid_[g] == camid)) rows.push_back(g);
   }
   const auto k = std::min<int64_t>(top, static_cast<int64_t>(rows.size()));
-  auto cmp = [&](int64_t a, int64_t b) { return before(d[a], a, d[b], b); };
+  auto cmp = [&](int64_t a, int64_t b) { return d[a] < d[b] || (d[a] == d[b] && a < b); };
   std::partial_sort(rows.begin(), rows.begin() + k, rows.end(), cmp);
   RankedList list;
   for (int64_t i = 0; i < k; ++i) {
@@ -259,7 +233,8 @@ RankedList GalleryIndex::top(const double* d, int64_t pid, int64_t camid, int64_
 }
 
 EvalResults evaluate(const FeatureSet& query, const FeatureSet& gallery, const EvalOptions& options,
-                     comm::Communicator* comm, const EvaluateRequest& request) {
+                     comm::Communicator* comm, const EvaluateRequest& request,
+                     const EvalTiling& tiling) {
   checkFeatureSet(query);
   checkFeatureSet(gallery);
   if (query.size() == 0) throw InputError("evaluation: the query set is empty");
@@ -275,47 +250,14 @@ EvalResults evaluate(const FeatureSet& query, const FeatureSet& gallery, const E
   const std::pair<int64_t, int64_t> share = shareOf(query.size(), rank, world);
   const int64_t begin = share.first, end = share.second;
 
-  std::unique_ptr<PlainDistances> plain;
-  std::unique_ptr<KReciprocalReranker> reranker;
-  if (options.rerank) {
-    reranker = std::make_unique<KReciprocalReranker>(query, gallery, options, comm);
-  } else {
-    plain = std::make_unique<PlainDistances>(query, gallery);
-  }
   const GalleryIndex index(gallery.pid, gallery.camid);
-  const int64_t local = end - begin;
-  at::Tensor scores = at::zeros({local, kScoreFields}, at::kDouble);
-  double* out = scores.data_ptr<double>();
+  at::Tensor scores = at::zeros({end - begin, kScoreFields}, at::kDouble);
   std::vector<RankedList> ranked;
-  for (int64_t b0 = begin; b0 < end; b0 += options.block_size) {
-    const int64_t b1 = std::min(end, b0 + options.block_size);
-    const at::Tensor dist = reranker ? reranker->rows(b0, b1) : plain->rows(b0, b1);
-    const int64_t g = gallery.size();
-    at::parallel_for(b0, b1, 1, [&](int64_t q0, int64_t q1) {
-      for (int64_t q = q0; q < q1; ++q) {
-        QueryScore s;
-        if (reranker) {
-          s = index.score(dist.data_ptr<double>() + (q - b0) * g, query.pid[q], query.camid[q]);
-        } else {
-          s = index.score(
-              dist.data_ptr<float>() + (q - b0) * g, plain->errorBound(),
-              [&](int64_t j) { return plain->exact(q, j); }, query.pid[q], query.camid[q]);
-        }
-        double* r = out + (q - begin) * kScoreFields;
-        r[0] = s.valid ? 1.0 : 0.0;
-        r[1] = s.ap;
-        r[2] = s.inp;
-        r[3] = static_cast<double>(s.first_rank);
-      }
-    });
-    for (int64_t q : request.record) {
-      if (q < b0 || q >= b1) continue;
-      const at::Tensor row = reranker ? dist[q - b0].contiguous() : plain->exactRow(q);
-      RankedList list =
-          index.top(row.data_ptr<double>(), query.pid[q], query.camid[q], request.record_top);
-      list.query = q;
-      ranked.push_back(std::move(list));
-    }
+  const Share share{begin, end, scores.data_ptr<double>()};
+  if (options.rerank) {
+    scoreReranked(query, gallery, options, comm, request, index, share, ranked);
+  } else {
+    scorePlain(query, gallery, options, tiling, request, index, share, ranked);
   }
   // Every rank ends with all per-query scores in query order.
   const at::Tensor all_scores = comm ? comm->allGatherV(scores) : scores;

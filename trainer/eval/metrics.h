@@ -1,17 +1,20 @@
 // Re-ID evaluation (method.md §1.6, design.md §4.5): distances, the standard protocol and the
-// metrics, computed in blocks of query rows so the query x gallery matrix is never held whole.
+// metrics, computed in tiles so the query x gallery matrix is never held whole.
 //
 // Protocol. Features are L2-normalised; the distance is the squared Euclidean distance
 // |q|^2 + |g|^2 - 2 q.g with float64 semantics (so that rankings do not depend on the BLAS
-// summation order): blocks are computed in float32, and every entry whose float32 value is within
-// the rounding-error bound of a positive's distance is recomputed in float64 (GalleryIndex). For
-// each query the gallery is ranked by (distance, gallery index) -- a stable sort, ties broken by
-// the lower gallery index; gallery items with the same pid AND the same camid as the query are
-// dropped ("junk"); a query without any remaining match is skipped (not valid).
+// summation order): tiles are computed in float32, and every entry whose float32 value is within
+// the rounding-error bound of a positive's distance is recomputed in float64 (blocked_scoring.h,
+// query_ranking.h). For each query the gallery is ranked by (distance, gallery index) -- a stable
+// sort, ties broken by the lower gallery index; gallery items with the same pid AND the same camid
+// as the query are dropped ("junk"); a query without any remaining match is skipped (not valid).
 //   CMC[k]  fraction of valid queries whose first match has rank <= k + 1 (k < max_rank)
 //   AP      sum_k precision@k * rel_k / #rel;   mAP = mean AP over valid queries
 //   INP     #rel / rank of the hardest positive; mINP = mean INP over valid queries
 // Only the ranks of the positives are needed, so each query costs O(G log #rel), not a full sort.
+//
+// Threads: the plain protocol uses at::get_num_threads() threads (BlockedScorer); results do not
+// depend on the thread count or the tiling.
 //
 // Distribution: `evaluate` must be called by every rank of `comm` with the same inputs (every
 // rank holds all query and gallery features). Rank r scores a contiguous share of the queries;
@@ -22,11 +25,12 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <vector>
 
+#include "trainer/eval/blocked_scoring.h"
 #include "trainer/eval/features_file.h"
+#include "trainer/eval/query_ranking.h"
 #include "trainer/options.h"
 
 namespace agreid::comm {
@@ -71,8 +75,10 @@ struct EvaluateRequest {
 // Every rank of `comm` calls with identical arguments (see the header comment). Throws InputError
 // when the feature dimensions differ, the query or gallery set is empty, or re-ranking is asked
 // for above `options.rerank_max_samples`.
+// `tiling` cuts the plain protocol's work (the results do not depend on it).
 EvalResults evaluate(const FeatureSet& query, const FeatureSet& gallery, const EvalOptions& options,
-                     comm::Communicator* comm, const EvaluateRequest& request = {});
+                     comm::Communicator* comm, const EvaluateRequest& request = {},
+                     const EvalTiling& tiling = {});
 
 // --- Building blocks (exposed for the re-ranker and the tests) --------------------------------
 
@@ -83,36 +89,21 @@ at::Tensor normalizeRows(const at::Tensor& features);
 // the squared norms of the rows of `b`.
 at::Tensor squaredDistances(const at::Tensor& a, const at::Tensor& b, const at::Tensor& b_sqnorm);
 
-// Results of one query. `first_rank` and `last_rank` are 1-based ranks of the easiest and the
-// hardest positive after junk removal; `valid` is false when there is no positive.
-struct QueryScore {
-  bool valid = false;
-  double ap = 0.0;
-  double inp = 0.0;
-  int64_t first_rank = 0;
-};
-
 // Gallery labels with an index from pid to gallery rows, built once per evaluation.
 class GalleryIndex {
  public:
   GalleryIndex(const std::vector<int64_t>& pid, const std::vector<int64_t>& camid);
   // Scores one query from its distances to every gallery item (`distances` has size()).
   QueryScore score(const double* distances, int64_t pid, int64_t camid) const;
-  // The same from approximate distances with |approximate - exact| <= error_bound; exact(g)
-  // gives the exact distance of gallery row g and is called for the positives and for the few
-  // items whose approximate distance is too close to a positive's to decide the ranking. The
-  // result equals score() on the exact distances.
-  QueryScore score(const float* approximate, double error_bound,
-                   const std::function<double(int64_t)>& exact, int64_t pid, int64_t camid) const;
+  // Rows with `pid`, ascending.
+  std::vector<int64_t> rowsOf(int64_t pid) const;
+  // The positives of a query: rows with `pid` and a camid other than `camid`, ascending.
+  std::vector<int64_t> positives(int64_t pid, int64_t camid) const;
   // The best `top` gallery rows of one query, junk removed, ordered by (distance, index).
   RankedList top(const double* distances, int64_t pid, int64_t camid, int64_t top) const;
   int64_t size() const { return static_cast<int64_t>(pid_.size()); }
 
  private:
-  template <typename T, typename Exact>
-  QueryScore scoreImpl(const T* approx, double eps, const Exact& exact, int64_t pid,
-                       int64_t camid) const;
-
   const std::vector<int64_t>& pid_;
   const std::vector<int64_t>& camid_;
   std::vector<int64_t> by_pid_rows_;     // gallery rows grouped by pid, ascending within a pid
