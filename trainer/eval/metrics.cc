@@ -246,9 +246,7 @@ EvalResults evaluate(const FeatureSet& query, const FeatureSet& gallery, const E
   AGREID_CHECK(options.block_size > 0 && options.max_rank > 0, "bad eval options");
   const int rank = comm ? comm->rank() : 0;
   const int world = comm ? comm->size() : 1;
-  // Named copies, not a structured binding: lambdas below capture them (C++17).
-  const std::pair<int64_t, int64_t> share = shareOf(query.size(), rank, world);
-  const int64_t begin = share.first, end = share.second;
+  const auto [begin, end] = shareOf(query.size(), rank, world);
 
   const GalleryIndex index(gallery.pid, gallery.camid);
   at::Tensor scores = at::zeros({end - begin, kScoreFields}, at::kDouble);
