@@ -19,7 +19,15 @@
 namespace agreid::launch {
 namespace {
 
-trainer::PseudoLabelSetup pseudoLabelSetup(const Config& config) {
+// run.progress; "auto" shows the bar only on a terminal and never inside a SLURM job, where
+// mpiexec may hand the ranks a pseudo-terminal although the output goes to a log file.
+trainer::ProgressStyle progressStyle(const Config& config, const ProcessEnv& env) {
+  if (config.run.progress == "bar") return trainer::ProgressStyle::kBar;
+  if (config.run.progress == "lines" || env.slurm_job_id) return trainer::ProgressStyle::kLines;
+  return trainer::ProgressStyle::kAuto;
+}
+
+trainer::PseudoLabelSetup pseudoLabelSetup(const Config& config, const ProcessEnv& env) {
   trainer::PseudoLabelSetup s;
   s.dataset = config.run.dataset;
   s.model = config.model;
@@ -29,7 +37,21 @@ trainer::PseudoLabelSetup pseudoLabelSetup(const Config& config) {
   s.attribute_prompt = config.stage2.method == "ag-reid";
   s.seed = config.run.seed;
   s.cache_dir = config.stage1.cache_dir;
+  s.run_dir = config.run.out_dir;
+  s.checkpoint = config.checkpoint;
+  // An explicit checkpoint path names a checkpoint of the command's own stage.
+  if (s.checkpoint.resume != "none") s.checkpoint.resume = "auto";
+  s.log_every = config.run.log_every;
+  s.progress = progressStyle(config, env);
+  s.config_toml = configToToml(config);
   return s;
+}
+
+// The message and exit code of a stage that stopped on request.
+int stoppedOnRequest(const std::string& stage, int64_t steps, const Log& log) {
+  log.info(stage, " stopped on request (signal ", stopSignal(), ") after step ", steps,
+           "; checkpoint written, exiting with ", kExitRequeue, " for requeue");
+  return kExitRequeue;
 }
 
 void writeSummaryJson(const Config& config, const std::string& name, const std::string& json,
@@ -39,8 +61,10 @@ void writeSummaryJson(const Config& config, const std::string& name, const std::
   trainer::writeFileAtomically((std::filesystem::path(config.run.out_dir) / name).string(), json);
 }
 
-trainer::PseudoLabelResult runPseudoLabelStage(const Config& config, Job& job, const Log& log) {
-  const auto result = trainer::obtainPseudoLabels(pseudoLabelSetup(config), job.stage());
+trainer::PseudoLabelResult runPseudoLabelStage(const Config& config, const ProcessEnv& env,
+                                               Job& job, const Log& log) {
+  const auto result = trainer::obtainPseudoLabels(pseudoLabelSetup(config, env), job.stage());
+  if (!result.completed) return result;
   std::ostringstream os;
   os << "{\"cache\": \"" << result.path
      << "\", \"cache_hit\": " << (result.cache_hit ? "true" : "false")
@@ -64,8 +88,12 @@ int runPretrainCommand(const ParsedArgs& args, CommandContext& ctx) {
   setup.loader = config.loader;
   setup.seed = config.run.seed;
   setup.log_every = config.run.log_every;
-  setup.metrics_dir = config.run.out_dir;
+  setup.progress = progressStyle(config, ctx.env);
+  setup.run_dir = config.run.out_dir;
+  setup.checkpoint = config.checkpoint;
+  setup.config_toml = configToToml(config);
   const auto r = trainer::runPretrain(setup, job.stage());
+  if (!r.completed) return stoppedOnRequest("pretraining", r.steps, ctx.log);
   std::ostringstream os;
   os << "{\"checkpoint\": \"" << r.checkpoint << "\", \"steps\": " << r.steps
      << ", \"first_loss\": " << r.first_loss << ", \"final_loss\": " << r.final_loss
@@ -80,8 +108,8 @@ int runPseudoLabelCommand(const ParsedArgs& args, CommandContext& ctx) {
   Config config = configFromArgs(args);
   resolveRunPaths(config);
   Job job(ctx, config);
-  runPseudoLabelStage(config, job, ctx.log);
-  return 0;
+  const auto pl = runPseudoLabelStage(config, ctx.env, job, ctx.log);
+  return pl.completed ? 0 : stoppedOnRequest("stage 1", pl.steps, ctx.log);
 }
 
 }  // namespace
@@ -123,14 +151,6 @@ CommandSpec pseudoLabelCommand() {
 namespace agreid::launch {
 namespace {
 
-// run.progress; "auto" shows the bar only on a terminal and never inside a SLURM job, where
-// mpiexec may hand the ranks a pseudo-terminal although the output goes to a log file.
-trainer::ProgressStyle progressStyle(const Config& config, const ProcessEnv& env) {
-  if (config.run.progress == "bar") return trainer::ProgressStyle::kBar;
-  if (config.run.progress == "lines" || env.slurm_job_id) return trainer::ProgressStyle::kLines;
-  return trainer::ProgressStyle::kAuto;
-}
-
 trainer::TrainSetup trainSetup(const Config& config, const ProcessEnv& env) {
   trainer::TrainSetup s;
   s.dataset = config.run.dataset;
@@ -165,11 +185,7 @@ int trainStage(const Config& config, const ProcessEnv& env, Job& job,
      << "\", \"steps\": " << r.steps << ", \"images_per_s\": " << r.images_per_s
      << ", \"seconds\": " << r.seconds << "}\n";
   writeSummaryJson(config, "train.json", os.str(), log);
-  if (!r.completed) {
-    log.info("stopped on request (signal ", stopSignal(), ") after step ", r.steps,
-             "; checkpoint written, exiting with ", kExitRequeue, " for requeue");
-    return kExitRequeue;
-  }
+  if (!r.completed) return stoppedOnRequest("stage 2", r.steps, log);
   log.info("stage 2 done: ", r.steps, " steps, ", r.images_per_s, " images/s, model ",
            r.model_path);
   return 0;
@@ -194,7 +210,8 @@ int runTrainCommand(const ParsedArgs& args, CommandContext& ctx) {
   resolveRunPaths(config);
   Job job(ctx, config);
   writeResolvedConfig(config, ctx.log);
-  const auto pl = runPseudoLabelStage(config, job, ctx.log);
+  const auto pl = runPseudoLabelStage(config, ctx.env, job, ctx.log);
+  if (!pl.completed) return stoppedOnRequest("stage 1", pl.steps, ctx.log);
   return trainStage(config, ctx.env, job, pl.cache, ctx.log);
 }
 
@@ -203,7 +220,8 @@ int runRunCommand(const ParsedArgs& args, CommandContext& ctx) {
   resolveRunPaths(config);
   Job job(ctx, config);
   writeResolvedConfig(config, ctx.log);
-  const auto pl = runPseudoLabelStage(config, job, ctx.log);
+  const auto pl = runPseudoLabelStage(config, ctx.env, job, ctx.log);
+  if (!pl.completed) return stoppedOnRequest("stage 1", pl.steps, ctx.log);
   const std::string model = trainer::finalModelPath(config.run.out_dir);
   if (std::filesystem::exists(model) && trainer::isReidCheckpoint(model)) {
     ctx.log.info("stage 2 already done: ", model, " exists; skipping training");

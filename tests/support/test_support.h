@@ -42,7 +42,8 @@ std::string readFile(const std::string& path);
 // Number of non-empty lines of `s`.
 int lineCount(const std::string& s);
 
-// Path of ../shared/clip/bpe_simple_vocab_16e6.txt.gz, or "" when absent.
+// Path of <shared>/clip/bpe_simple_vocab_16e6.txt.gz, or "" when absent; <shared> is
+// $AGREID_SHARED_DIR when set, else ../shared beside the source tree.
 std::string clipVocabPath();
 
 // True when Debian's python3 can import torch (for reference checks).
