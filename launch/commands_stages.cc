@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "launch/commands.h"
+#include "launch/config_record.h"
 #include "launch/job.h"
 #include "launch/signals.h"
 #include "trainer/eval/results.h"
@@ -27,6 +28,55 @@ trainer::ProgressStyle progressStyle(const Config& config, const ProcessEnv& env
   return trainer::ProgressStyle::kAuto;
 }
 
+void writeSummaryJson(const Config& config, const std::string& name, const std::string& json,
+                      const Log& log) {
+  if (log.rank() != 0) return;
+  std::filesystem::create_directories(config.run.out_dir);
+  trainer::writeFileAtomically((std::filesystem::path(config.run.out_dir) / name).string(), json);
+}
+
+// The options of the commands that train into a run folder.
+std::vector<OptionSpec> runFolderOptions(bool init_from) {
+  auto options = configOptions();
+  options.push_back({"restart", "",
+                     "start the run folder over: remove its checkpoints, final outputs, metrics "
+                     "and results, then record this configuration"});
+  if (init_from) {
+    options.push_back({"init-from", "CHECKPOINT",
+                       "start a new run (nothing to resume) from a checkpoint's model weights"});
+  }
+  return options;
+}
+
+// Refuses a run folder that records another configuration (docs/pipeline.md, "Run folders"),
+// or clears it with --restart, then records this configuration. All ranks.
+void prepareRunFolder(const ParsedArgs& args, const Config& config, RunScope scope, Job& job,
+                      const Log& log) {
+  if (args.has("restart")) {
+    if (log.rank() == 0) {
+      for (const auto& path : restartPaths(config, scope)) {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+        if (ec) throw InputError(path + ": cannot remove for --restart: " + ec.message());
+        log.info("--restart: removed ", path);
+      }
+    }
+    job.comm().barrier();
+  } else {
+    checkRunFolder(config, scope);
+  }
+  writeSummaryJson(config, "config.toml", configToToml(config), log);
+}
+
+// What every stage checks when it resumes: the checkpoint's recorded configuration.
+trainer::ResumeGuards resumeGuards(const Config& config, RunScope scope) {
+  trainer::ResumeGuards guards;
+  guards.check_config = [config, scope](const std::string& path, const std::string& toml) {
+    checkCheckpointConfig(path, toml, config, scope);
+  };
+  return guards;
+}
+
 trainer::PseudoLabelSetup pseudoLabelSetup(const Config& config, const ProcessEnv& env) {
   trainer::PseudoLabelSetup s;
   s.dataset = config.run.dataset;
@@ -44,6 +94,7 @@ trainer::PseudoLabelSetup pseudoLabelSetup(const Config& config, const ProcessEn
   s.log_every = config.run.log_every;
   s.progress = progressStyle(config, env);
   s.config_toml = configToToml(config);
+  s.guards = resumeGuards(config, RunScope::kTraining);
   return s;
 }
 
@@ -52,13 +103,6 @@ int stoppedOnRequest(const std::string& stage, int64_t steps, const Log& log) {
   log.info(stage, " stopped on request (signal ", stopSignal(), ") after step ", steps,
            "; checkpoint written, exiting with ", kExitRequeue, " for requeue");
   return kExitRequeue;
-}
-
-void writeSummaryJson(const Config& config, const std::string& name, const std::string& json,
-                      const Log& log) {
-  if (log.rank() != 0) return;
-  std::filesystem::create_directories(config.run.out_dir);
-  trainer::writeFileAtomically((std::filesystem::path(config.run.out_dir) / name).string(), json);
 }
 
 trainer::PseudoLabelResult runPseudoLabelStage(const Config& config, const ProcessEnv& env,
@@ -80,6 +124,7 @@ int runPretrainCommand(const ParsedArgs& args, CommandContext& ctx) {
   Config config = configFromArgs(args);
   resolveRunPaths(config);
   Job job(ctx, config);
+  prepareRunFolder(args, config, RunScope::kPretrain, job, ctx.log);
   trainer::PretrainSetup setup;
   setup.pretrain = config.pretrain;
   setup.arch = config.clip;
@@ -92,6 +137,7 @@ int runPretrainCommand(const ParsedArgs& args, CommandContext& ctx) {
   setup.run_dir = config.run.out_dir;
   setup.checkpoint = config.checkpoint;
   setup.config_toml = configToToml(config);
+  setup.guards = resumeGuards(config, RunScope::kPretrain);
   const auto r = trainer::runPretrain(setup, job.stage());
   if (!r.completed) return stoppedOnRequest("pretraining", r.steps, ctx.log);
   std::ostringstream os;
@@ -118,13 +164,16 @@ CommandSpec pretrainCommand() {
   CommandSpec spec;
   spec.name = "pretrain";
   spec.summary = "CLIP image-text contrastive pretraining on a captioned dataset file.";
-  spec.usage = "agreid pretrain --config FILE [--set section.key=value ...]";
+  spec.usage = "agreid pretrain --config FILE [--set section.key=value ...] [--restart]";
   spec.details =
       "Trains a CLIP of the [clip] architecture on pretrain.data (symmetric InfoNCE over the\n"
       "global batch, learnable temperature, warmup + cosine), writes pretrain.out (default\n"
       "<run.out_dir>/clip.pt) and reports image->caption Recall@1/5 on pretrain.holdout pairs.\n"
-      "Run under mpiexec for several ranks.";
-  spec.options = configOptions();
+      "Checkpoints: <run.out_dir>/checkpoints/pretrain (resumed automatically); SIGUSR1/SIGTERM:\n"
+      "checkpoint and exit 75 without writing pretrain.out. A folder recording another\n"
+      "pretraining configuration (config.toml) is refused; --restart clears it. Run under mpiexec\n"
+      "for several ranks.";
+  spec.options = runFolderOptions(false);
   spec.uses_mpi = true;
   spec.run = &runPretrainCommand;
   return spec;
@@ -169,17 +218,16 @@ trainer::TrainSetup trainSetup(const Config& config, const ProcessEnv& env) {
   s.progress = progressStyle(config, env);
   s.bf16 = config.run.bf16;
   s.config_toml = configToToml(config);
+  s.guards = resumeGuards(config, RunScope::kTraining);
   return s;
 }
 
-void writeResolvedConfig(const Config& config, const Log& log) {
-  writeSummaryJson(config, "config.toml", configToToml(config), log);
-}
-
 // Returns kExitRequeue when training stopped on request.
-int trainStage(const Config& config, const ProcessEnv& env, Job& job,
+int trainStage(const ParsedArgs& args, const Config& config, const ProcessEnv& env, Job& job,
                const trainer::PseudoLabelCache& cache, const Log& log) {
-  const auto r = trainer::runDualGuidance(trainSetup(config, env), cache, job.stage());
+  trainer::TrainSetup setup = trainSetup(config, env);
+  setup.init_from = args.get("init-from");
+  const auto r = trainer::runDualGuidance(setup, cache, job.stage());
   std::ostringstream os;
   os << "{\"completed\": " << (r.completed ? "true" : "false") << ", \"model\": \"" << r.model_path
      << "\", \"steps\": " << r.steps << ", \"images_per_s\": " << r.images_per_s
@@ -209,24 +257,24 @@ int runTrainCommand(const ParsedArgs& args, CommandContext& ctx) {
   Config config = configFromArgs(args);
   resolveRunPaths(config);
   Job job(ctx, config);
-  writeResolvedConfig(config, ctx.log);
+  prepareRunFolder(args, config, RunScope::kTraining, job, ctx.log);
   const auto pl = runPseudoLabelStage(config, ctx.env, job, ctx.log);
   if (!pl.completed) return stoppedOnRequest("stage 1", pl.steps, ctx.log);
-  return trainStage(config, ctx.env, job, pl.cache, ctx.log);
+  return trainStage(args, config, ctx.env, job, pl.cache, ctx.log);
 }
 
 int runRunCommand(const ParsedArgs& args, CommandContext& ctx) {
   Config config = configFromArgs(args);
   resolveRunPaths(config);
   Job job(ctx, config);
-  writeResolvedConfig(config, ctx.log);
+  prepareRunFolder(args, config, RunScope::kTraining, job, ctx.log);
   const auto pl = runPseudoLabelStage(config, ctx.env, job, ctx.log);
   if (!pl.completed) return stoppedOnRequest("stage 1", pl.steps, ctx.log);
   const std::string model = trainer::finalModelPath(config.run.out_dir);
   if (std::filesystem::exists(model) && trainer::isReidCheckpoint(model)) {
     ctx.log.info("stage 2 already done: ", model, " exists; skipping training");
   } else {
-    const int code = trainStage(config, ctx.env, job, pl.cache, ctx.log);
+    const int code = trainStage(args, config, ctx.env, job, pl.cache, ctx.log);
     if (code != 0) return code;
   }
   evalStage(config, job, model, ctx.log);
@@ -239,14 +287,17 @@ CommandSpec trainCommand() {
   CommandSpec spec;
   spec.name = "train";
   spec.summary = "Stage 2: dual-guidance training (AG-ReID) or the CLIP-ReID baseline.";
-  spec.usage = "agreid train --config FILE [--set section.key=value ...]";
+  spec.usage =
+      "agreid train --config FILE [--set section.key=value ...] [--restart] [--init-from CKPT]";
   spec.details =
       "Obtains the pseudo-label cache (computing it when missing), then trains the re-ID model\n"
-      "on run.dataset with stage2.method. Checkpoints go to <run.out_dir>/checkpoints and "
-      "training\n"
-      "resumes from the latest one (checkpoint.resume = \"auto\"). SIGUSR1/SIGTERM: checkpoint at\n"
-      "the next step and exit with code 75. The final model is <run.out_dir>/model_final.pt.";
-  spec.options = configOptions();
+      "on run.dataset with stage2.method. Checkpoints go to <run.out_dir>/checkpoints and\n"
+      "training resumes from the latest one (checkpoint.resume = \"auto\"). SIGUSR1/SIGTERM:\n"
+      "checkpoint at the next step and exit with code 75. The final model is\n"
+      "<run.out_dir>/model_final.pt. The folder records its configuration (config.toml): a\n"
+      "configuration that differs in a key affecting the result is refused (--restart clears\n"
+      "the folder); --init-from CKPT starts a new run from another run's checkpoint weights.";
+  spec.options = runFolderOptions(true);
   spec.uses_mpi = true;
   spec.run = &runTrainCommand;
   return spec;
@@ -256,12 +307,15 @@ CommandSpec runCommand() {
   CommandSpec spec;
   spec.name = "run";
   spec.summary = "pseudo-label -> train -> eval in one command, skipping finished stages.";
-  spec.usage = "agreid run --config FILE [--set section.key=value ...]";
+  spec.usage =
+      "agreid run --config FILE [--set section.key=value ...] [--restart] [--init-from CKPT]";
   spec.details =
       "What the SLURM scripts call. A pseudo-label cache with the same key is reused, a finished\n"
       "model (<run.out_dir>/model_final.pt) is not retrained, and an interrupted training resumes\n"
-      "from its latest checkpoint. Results: <run.out_dir>/results.json, cmc.svg, ranked/.";
-  spec.options = configOptions();
+      "from its latest checkpoint. Results: <run.out_dir>/results.json, cmc.svg, ranked/. A "
+      "folder\n"
+      "recording another configuration (config.toml) is refused; --restart clears it.";
+  spec.options = runFolderOptions(true);
   spec.uses_mpi = true;
   spec.run = &runRunCommand;
   return spec;

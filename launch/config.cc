@@ -169,14 +169,16 @@ const KeySpec* findKey(const std::vector<KeySpec>& keys, const std::string& key)
                    "'?)");
 }
 
-void applyFile(const std::string& path, std::vector<KeySpec>& keys) {
+// `text` given: parsed as the contents of `path` (a recorded configuration).
+void applyFile(const std::string& path, std::vector<KeySpec>& keys,
+               const std::string* text = nullptr) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
+  if (text == nullptr && !std::filesystem::is_regular_file(path, ec)) {
     throw InputError(path + ": config file not found");
   }
   toml::table root;
   try {
-    root = toml::parse_file(path);
+    root = text == nullptr ? toml::parse_file(path) : toml::parse(*text, path);
   } catch (const toml::parse_error& e) {
     const auto& b = e.source().begin;
     throw InputError(path + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) +
@@ -326,6 +328,14 @@ Config loadConfig(const ConfigSources& sources) {
   auto keys = configKeys(config);
   if (!sources.file.empty()) applyFile(sources.file, keys);
   for (const auto& s : sources.sets) applySet(s, keys);
+  validateConfig(config);
+  return config;
+}
+
+Config configFromToml(const std::string& text, const std::string& origin) {
+  Config config;
+  auto keys = configKeys(config);
+  applyFile(origin, keys, &text);
   validateConfig(config);
   return config;
 }

@@ -64,6 +64,10 @@ struct ConfigSources {
 // message naming the file:line, key and what was expected.
 Config loadConfig(const ConfigSources& sources);
 
+// A configuration recorded as TOML text (a run folder's config.toml, a checkpoint's config) on top
+// of the defaults; `origin` names it in messages. Throws InputError like loadConfig.
+Config configFromToml(const std::string& text, const std::string& origin);
+
 // Throws InputError when a value is outside its range or choices.
 void validateConfig(Config& config);
 

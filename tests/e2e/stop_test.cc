@@ -5,23 +5,15 @@
 
 #include <filesystem>
 
-#include "tests/support/test_support.h"
+#include "tests/e2e/tiny_world.h"
 
 namespace agreid::testing {
 namespace {
 
 namespace fs = std::filesystem;
 
-class StopRequest : public ::testing::Test {
+class StopRequest : public TinyWorld {
  protected:
-  void SetUp() override {
-    vocab_ = clipVocabPath();
-    if (vocab_.empty()) GTEST_SKIP() << "CLIP vocabulary not found";
-    const auto r = runAgreid({"synth", "--config", config(), "--out", dir_.file("world")});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-  }
-  static std::string config() { return std::string(AGREID_SOURCE_DIR) + "/tests/e2e/tiny.toml"; }
-
   // Starts `launcher agreid pretrain` in the background (far more steps than it can run), sends
   // `signal` to the launcher once it appended a metrics line, and waits for it.
   CommandResult pretrainAndSignal(const std::string& launcher, const std::string& signal) {
@@ -41,9 +33,6 @@ class StopRequest : public ::testing::Test {
   }
 
   std::string checkpoints() const { return dir_.file("run/checkpoints/pretrain"); }
-
-  TempDir dir_;
-  std::string vocab_;
 };
 
 TEST_F(StopRequest, Sigusr1ToMpiexecStopsBothRanksWithACheckpointAndNoClip) {

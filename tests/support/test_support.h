@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
+
 namespace agreid::testing {
 
 struct CommandResult {
@@ -45,6 +47,17 @@ int lineCount(const std::string& s);
 // Path of <shared>/clip/bpe_simple_vocab_16e6.txt.gz, or "" when absent; <shared> is
 // $AGREID_SHARED_DIR when set, else ../shared beside the source tree.
 std::string clipVocabPath();
+
+// The message of the InputError `fn` throws, or "" when it throws none.
+template <typename Fn>
+std::string inputErrorOf(Fn&& fn) {
+  try {
+    fn();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
 
 // True when Debian's python3 can import torch (for reference checks).
 bool havePythonTorch();

@@ -81,7 +81,7 @@ RunResult train(comm::Communicator& comm, const RunSpec& spec) {
     return c;
   };
   TrainState state;
-  const std::string resume = checkpointer.resolveResume(spec.resume);
+  const std::string resume = checkpointer.resolveResume(spec.resume).path;
   if (!resume.empty()) {
     const LoadedCheckpoint loaded = checkpointer.load(resume, contents());
     EXPECT_TRUE(loaded.rng_restored);

@@ -245,7 +245,9 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
 
   StageLoopOptions lo = stageLoopOptions(
       "train", setup.out_dir, (std::filesystem::path(setup.out_dir) / "checkpoints").string(),
-      setup.checkpoint, setup.log_every, setup.progress, setup.config_toml);
+      setup.checkpoint, setup.log_every, setup.progress, setup.config_toml, setup.guards);
+  lo.global_batch = sampler.globalBatchSize();
+  lo.init_from = setup.init_from;
   lo.cache_key = cache.key;
   const StageOutcome run = runStageLoop(lo, std::move(parts), ctx);
 

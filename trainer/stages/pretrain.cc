@@ -186,9 +186,10 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
   PretrainResult result;
   parts.hooks.push_back(std::make_unique<FirstLossHook>(result.first_loss));
 
-  const StageLoopOptions lo =
-      stageLoopOptions("pretrain", setup.run_dir, pretrainCheckpointDir(setup.run_dir),
-                       setup.checkpoint, setup.log_every, setup.progress, setup.config_toml);
+  StageLoopOptions lo = stageLoopOptions(
+      "pretrain", setup.run_dir, pretrainCheckpointDir(setup.run_dir), setup.checkpoint,
+      setup.log_every, setup.progress, setup.config_toml, setup.guards);
+  lo.global_batch = o.batch_size;
   ctx.log.info("pretrain: ", num_train, " training pairs, ", o.steps, " steps, global batch ",
                o.batch_size, " on ", world, " ranks");
   const StageOutcome run = runStageLoop(lo, std::move(parts), ctx);

@@ -16,6 +16,7 @@
 #include "trainer/engine/progress_style.h"
 #include "trainer/options.h"
 #include "trainer/stages/stage_context.h"
+#include "trainer/stages/stage_loop.h"
 
 namespace agreid::trainer {
 
@@ -31,6 +32,7 @@ struct PretrainSetup {
   std::string run_dir;  // metrics.jsonl, tensorboard/ (rank 0) and checkpoints/pretrain
   CheckpointOptions checkpoint;
   std::string config_toml;  // recorded in checkpoints
+  ResumeGuards guards;
 };
 
 struct PretrainResult {

@@ -186,9 +186,10 @@ StageOutcome learnPrompts(const PseudoLabelSetup& setup, const std::string& key,
   parts.hooks.push_back(std::make_unique<LrScheduleHook>(optimizer, std::vector<double>{o.lr},
                                                          warmupCosineEpochSchedule(schedule)));
 
-  StageLoopOptions lo =
-      stageLoopOptions("stage1", setup.run_dir, stage1CheckpointDir(setup.run_dir),
-                       setup.checkpoint, setup.log_every, setup.progress, setup.config_toml);
+  StageLoopOptions lo = stageLoopOptions(
+      "stage1", setup.run_dir, stage1CheckpointDir(setup.run_dir), setup.checkpoint,
+      setup.log_every, setup.progress, setup.config_toml, setup.guards);
+  lo.global_batch = o.batch_size;
   lo.cache_key = key;
   ctx.log.info("stage 1: ", n, " images, ", o.epochs, " epochs x ", eo.steps_per_epoch,
                " steps, batch ", o.batch_size, " on ", world, " ranks");

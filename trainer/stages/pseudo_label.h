@@ -22,6 +22,7 @@
 #include "trainer/options.h"
 #include "trainer/stages/pseudo_label_cache.h"
 #include "trainer/stages/stage_context.h"
+#include "trainer/stages/stage_loop.h"
 
 namespace agreid::trainer {
 
@@ -40,6 +41,7 @@ struct PseudoLabelSetup {
   int64_t log_every = 10;
   ProgressStyle progress = ProgressStyle::kAuto;
   std::string config_toml;  // recorded in checkpoints
+  ResumeGuards guards;
 };
 
 struct PseudoLabelResult {

@@ -23,6 +23,15 @@
 
 namespace agreid::trainer {
 
+// Checks launch/ adds to every stage's resume (they need the whole configuration).
+struct ResumeGuards {
+  // Called with a resumed checkpoint's path and its recorded configuration; throws InputError
+  // when it does not fit this run. May be empty.
+  std::function<void(const std::string& path, const std::string& config_toml)> check_config;
+  // Full integrity check of a checkpoint file (Checkpointer::verify); may be empty.
+  std::function<void(const std::string& path)> verify;
+};
+
 struct StageLoopOptions {
   std::string tag = "train";   // metrics tag (TensorBoard "<tag>/loss", metrics.jsonl "stage")
   std::string run_dir;         // metrics.jsonl and tensorboard/ (rank 0); empty: no files
@@ -32,8 +41,12 @@ struct StageLoopOptions {
   std::string resume = "auto";   // "auto" | "none" | a checkpoint path
   int64_t log_every = 10;
   ProgressStyle progress = ProgressStyle::kAuto;
-  std::string config_toml;  // recorded in every checkpoint
-  std::string cache_key;    // recorded; a checkpoint with another key is refused
+  std::string config_toml;   // recorded in every checkpoint
+  std::string cache_key;     // recorded; a checkpoint with another key is refused
+  int64_t global_batch = 0;  // recorded; resuming with another global batch is refused
+  // Weights only: a new run (nothing to resume) starts from this checkpoint's model tensors.
+  std::string init_from;
+  ResumeGuards guards;
 };
 
 struct StageParts {
@@ -61,7 +74,8 @@ StageOutcome runStageLoop(const StageLoopOptions& opts, StageParts parts, StageC
 StageLoopOptions stageLoopOptions(const std::string& tag, const std::string& run_dir,
                                   const std::string& checkpoint_dir,
                                   const CheckpointOptions& checkpoint, int64_t log_every,
-                                  ProgressStyle progress, const std::string& config_toml);
+                                  ProgressStyle progress, const std::string& config_toml,
+                                  const ResumeGuards& guards);
 
 // StageParts::contents for a stage whose checkpoint is a model and its optimiser (both must
 // outlive the returned function).
