@@ -1,4 +1,5 @@
-// Log: rank-aware logging with a "[rank r/N]" prefix. Info lines come from rank 0 only unless
+// Log: rank-aware logging with a "[rank r/N]" prefix in jobs of several ranks (none in a
+// single-process command). Info lines come from rank 0 only unless
 // `all_ranks_info` is set; warnings and errors come from every rank. Instances are created once
 // in launch/ and passed down explicitly -- there is no global logger.
 //
@@ -38,7 +39,8 @@ class Log {
   template <typename... Parts>
   void write(FILE* stream, const char* level, const Parts&... parts) const {
     std::ostringstream os;
-    os << "[rank " << rank_ << "/" << world_size_ << "] " << level;
+    if (world_size_ > 1) os << "[rank " << rank_ << "/" << world_size_ << "] ";
+    os << level;
     (os << ... << parts);
     os << "\n";
     const std::string line = os.str();

@@ -1,8 +1,11 @@
 #include "launch/cli.h"
 
+#include <algorithm>
+#include <charconv>
 #include <sstream>
 
 #include "base/error.h"
+#include "launch/suggest.h"
 
 namespace agreid::launch {
 
@@ -12,11 +15,46 @@ std::string ParsedArgs::get(const std::string& name, const std::string& fallback
   return it->second.back();
 }
 
+int64_t ParsedArgs::getInt(const std::string& command, const std::string& name, int64_t fallback,
+                           int64_t lo, int64_t hi) const {
+  if (!has(name)) return fallback;
+  const std::string value = get(name);
+  int64_t parsed = 0;
+  const char* end = value.data() + value.size();
+  const auto [ptr, ec] = std::from_chars(value.data(), end, parsed);
+  if (value.empty() || ec != std::errc() || ptr != end || parsed < lo || parsed > hi) {
+    throw InputError("agreid " + command + ": --" + name + " expects an integer in " +
+                     std::to_string(lo) + ".." + std::to_string(hi) + ", got '" + value + "'");
+  }
+  return parsed;
+}
+
 const std::vector<std::string>& ParsedArgs::all(const std::string& name) const {
   static const std::vector<std::string> kEmpty;
   auto it = options.find(name);
   return it == options.end() ? kEmpty : it->second;
 }
+
+namespace {
+
+bool hasOption(const CommandSpec& spec, const std::string& name) {
+  for (const auto& o : spec.options)
+    if (o.name == name) return true;
+  return false;
+}
+
+std::string unexpectedArgument(const CommandSpec& spec, const std::string& word) {
+  std::string msg = "agreid " + spec.name + ": unexpected argument '" + word + "'";
+  const bool toml = word.size() > 5 && word.compare(word.size() - 5, 5, ".toml") == 0;
+  if (toml && hasOption(spec, "config")) {
+    msg += " (did you mean --config " + word + "?)";
+  } else {
+    msg += " (usage: " + spec.usage + ")";
+  }
+  return msg;
+}
+
+}  // namespace
 
 ParsedArgs parseArgs(const CommandSpec& spec, const std::vector<std::string>& args) {
   ParsedArgs out;
@@ -33,8 +71,12 @@ ParsedArgs parseArgs(const CommandSpec& spec, const std::vector<std::string>& ar
       for (const auto& o : spec.options)
         if (o.name == name) opt = &o;
       if (!opt) {
-        throw InputError("agreid " + spec.name + ": unknown option '--" + name + "' (see agreid " +
-                         spec.name + " --help)");
+        std::vector<std::string> names = {"help"};
+        for (const auto& o : spec.options) names.push_back(o.name);
+        const std::string near = nearestWord(name, names, 3);
+        throw InputError("agreid " + spec.name + ": unknown option '--" + name + "'" +
+                         (near.empty() ? "" : " (did you mean '--" + near + "'?)") +
+                         " (see agreid help " + spec.name + ")");
       }
       std::string value;
       if (!opt->metavar.empty()) {
@@ -54,6 +96,10 @@ ParsedArgs parseArgs(const CommandSpec& spec, const std::vector<std::string>& ar
       }
       out.options[name].push_back(value);
     } else {
+      if (spec.max_positionals >= 0 &&
+          static_cast<int>(out.positionals.size()) >= spec.max_positionals) {
+        throw InputError(unexpectedArgument(spec, word));
+      }
       out.positionals.push_back(word);
     }
   }
@@ -61,21 +107,24 @@ ParsedArgs parseArgs(const CommandSpec& spec, const std::vector<std::string>& ar
 }
 
 std::string commandHelp(const CommandSpec& spec) {
+  std::vector<std::pair<std::string, std::string>> rows;
+  for (const auto& o : spec.options) {
+    rows.emplace_back("--" + o.name + (o.metavar.empty() ? "" : " " + o.metavar),
+                      o.help + (o.repeated ? " (repeatable)" : ""));
+  }
+  rows.emplace_back("--help", "show this help");
+  size_t width = 0;
+  for (const auto& r : rows) width = std::max(width, r.first.size());
+  width = std::min<size_t>(width, 32);
   std::ostringstream os;
   os << "usage: " << spec.usage << "\n\n" << spec.summary << "\n";
   if (!spec.details.empty()) os << "\n" << spec.details << "\n";
-  if (!spec.options.empty()) {
-    os << "\noptions:\n";
-    for (const auto& o : spec.options) {
-      std::string left = "  --" + o.name + (o.metavar.empty() ? "" : " " + o.metavar);
-      if (left.size() < 28)
-        left.resize(28, ' ');
-      else
-        left += "  ";
-      os << left << o.help << (o.repeated ? " (repeatable)" : "") << "\n";
-    }
+  os << "\noptions:\n";
+  for (const auto& [left, help] : rows) {
+    std::string cell = "  " + left;
+    cell.resize(std::max(cell.size() + 2, width + 4), ' ');
+    os << cell << help << "\n";
   }
-  os << "  --help                      show this help\n";
   return os.str();
 }
 

@@ -31,6 +31,10 @@ struct ParsedArgs {
   // Last value of an option, or `fallback`.
   std::string get(const std::string& name, const std::string& fallback = "") const;
   const std::vector<std::string>& all(const std::string& name) const;
+  // Last value of an option as a whole decimal integer in [lo, hi], or `fallback` when absent.
+  // Throws InputError "agreid COMMAND: --NAME expects an integer in lo..hi, got 'VALUE'".
+  int64_t getInt(const std::string& command, const std::string& name, int64_t fallback, int64_t lo,
+                 int64_t hi) const;
 };
 
 struct CommandContext {
@@ -45,12 +49,16 @@ struct CommandSpec {
   std::string usage;    // e.g. "agreid config show [--config FILE] [--set KEY=VALUE ...]"
   std::string details;  // paragraphs after the usage line (may be empty)
   std::vector<OptionSpec> options;
+  // Positional words the command takes at most (-1: any number); more are an error naming them.
+  // Commands check their own minimum with a message that says what is missing.
+  int max_positionals = 0;
   bool uses_mpi = false;  // MPI is initialised before run() is called
   int (*run)(const ParsedArgs& args, CommandContext& ctx) = nullptr;
 };
 
 // Parses `args` (the words after the command name). Throws InputError naming the command and
-// the offending word.
+// the offending word: an unknown option (with the nearest known one), a missing or unexpected
+// value, an option given twice, or more positional words than the command takes.
 ParsedArgs parseArgs(const CommandSpec& spec, const std::vector<std::string>& args);
 
 std::string commandHelp(const CommandSpec& spec);

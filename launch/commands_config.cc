@@ -32,6 +32,7 @@ int runConfig(const ParsedArgs& args, CommandContext&) {
 CommandSpec configCommand() {
   CommandSpec spec;
   spec.name = "config";
+  spec.max_positionals = 1;
   spec.summary = "Print the resolved configuration (show) or the key reference (reference).";
   spec.usage =
       "agreid config show [--config FILE] [--set section.key=value ...]\n"

@@ -81,6 +81,7 @@ int runImport(const ParsedArgs& args, CommandContext& ctx) {
 CommandSpec importCommand() {
   CommandSpec spec;
   spec.name = "import";
+  spec.max_positionals = 1;
   spec.summary = "Build an agreid dataset file from a public dataset folder or a CSV manifest.";
   spec.usage = "agreid import LAYOUT --root DIR --out FILE.h5 [--manifest FILE.csv]";
   spec.details =

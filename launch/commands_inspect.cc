@@ -73,6 +73,7 @@ int runInspect(const ParsedArgs& args, CommandContext&) {
 CommandSpec inspectCommand() {
   CommandSpec spec;
   spec.name = "inspect";
+  spec.max_positionals = 1;
   spec.summary = "Describe an agreid file (dataset, pseudo-label cache or checkpoint).";
   spec.usage = "agreid inspect FILE [--verify]";
   spec.details =

@@ -151,6 +151,7 @@ int runReport(const ParsedArgs& args, CommandContext&) {
 CommandSpec reportCommand() {
   CommandSpec spec;
   spec.name = "report";
+  spec.max_positionals = -1;
   spec.summary = "Table of finished runs: mAP / Rank-1 (holistic, occluded), attribute readout.";
   spec.usage = "agreid report RUN_DIR... ";
   spec.details =

@@ -105,6 +105,7 @@ int runSweep(const ParsedArgs& args, CommandContext& ctx) {
 CommandSpec sweepCommand() {
   CommandSpec spec;
   spec.name = "sweep";
+  spec.max_positionals = 2;
   spec.summary =
       "Hyper-parameter sweep: plan, submit as one SLURM job array, run locally, collect.";
   spec.usage =

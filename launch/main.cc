@@ -5,6 +5,7 @@
 // the whole job so that no rank is left waiting in a collective.
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -15,23 +16,48 @@
 #include "comm/mpi_session.h"
 #include "launch/commands.h"
 #include "launch/signals.h"
+#include "launch/suggest.h"
 #include "launch/version.h"
 
 namespace {
 
 using agreid::launch::CommandSpec;
 
-void printUsage(const std::vector<CommandSpec>& commands) {
-  std::cout << "usage: agreid <command> [options]\n"
-               "       agreid --version\n\n"
-               "Distributed training for occluded person re-identification (AG-ReID).\n\n"
-               "commands:\n";
+void printUsage(const std::vector<CommandSpec>& commands, std::ostream& out) {
+  out << "usage: agreid <command> [options]\n"
+         "       agreid help <command>\n"
+         "       agreid --version\n\n"
+         "Distributed training for occluded person re-identification (AG-ReID).\n\n"
+         "commands:\n";
+  size_t width = 0;
+  for (const auto& c : commands) width = std::max(width, c.name.size());
   for (const auto& c : commands) {
     std::string name = "  " + c.name;
-    name.resize(16, ' ');
-    std::cout << name << c.summary << "\n";
+    name.resize(width + 4, ' ');
+    out << name << c.summary << "\n";
   }
-  std::cout << "\nRun 'agreid <command> --help' for a command's options.\n";
+  out << "\nexit codes:\n"
+         "  0   success\n"
+         "  1   internal error (a bug; please report it)\n"
+         "  2   bad input: configuration, command line or files (one line names what)\n"
+         "  3   communication or device failure; every rank was aborted\n"
+         "  75  stopped on request (SIGUSR1/SIGTERM) after a checkpoint; run again to resume\n"
+         "\nRun 'agreid help <command>' for a command's options (docs/ has the manual).\n";
+}
+
+const CommandSpec* findCommand(const std::vector<CommandSpec>& commands, const std::string& name) {
+  for (const auto& c : commands)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+int unknownCommand(const std::vector<CommandSpec>& commands, const std::string& name) {
+  std::vector<std::string> names;
+  for (const auto& c : commands) names.push_back(c.name);
+  const std::string near = agreid::launch::nearestWord(name, names, 3);
+  std::cerr << "error: unknown command '" << name << "'"
+            << (near.empty() ? "" : " (did you mean '" + near + "'?)") << " (see agreid --help)\n";
+  return agreid::kExitInput;
 }
 
 int fail(const agreid::Log& log, int world_size, int code, const std::string& message) {
@@ -54,21 +80,30 @@ int main(int argc, char** argv) {
     return agreid::kExitInput;
   }
   const auto commands = agreid::launch::builtinCommands();
-  if (words.empty() || words[0] == "--help" || words[0] == "-h" || words[0] == "help") {
-    printUsage(commands);
-    return words.empty() ? agreid::kExitInput : agreid::kExitOk;
+  if (words.empty()) {
+    printUsage(commands, std::cerr);
+    return agreid::kExitInput;
+  }
+  if (words[0] == "--help" || words[0] == "-h" || (words[0] == "help" && words.size() == 1)) {
+    printUsage(commands, std::cout);
+    return agreid::kExitOk;
+  }
+  if (words[0] == "help") {
+    const CommandSpec* topic = findCommand(commands, words[1]);
+    if (!topic) return unknownCommand(commands, words[1]);
+    if (words.size() > 2) {
+      std::cerr << "error: agreid help: unexpected argument '" << words[2] << "'\n";
+      return agreid::kExitInput;
+    }
+    std::cout << agreid::launch::commandHelp(*topic);
+    return agreid::kExitOk;
   }
   if (words[0] == "--version") {
     std::cout << agreid::launch::versionString() << "\n";
     return agreid::kExitOk;
   }
-  const CommandSpec* command = nullptr;
-  for (const auto& c : commands)
-    if (c.name == words[0]) command = &c;
-  if (!command) {
-    std::cerr << "error: unknown command '" << words[0] << "' (see agreid --help)\n";
-    return agreid::kExitInput;
-  }
+  const CommandSpec* command = findCommand(commands, words[0]);
+  if (!command) return unknownCommand(commands, words[0]);
   const std::vector<std::string> rest(words.begin() + 1, words.end());
   for (const auto& w : rest) {
     if (w == "--help" || w == "-h") {

@@ -1,6 +1,8 @@
 // The agreid executable's help, version and config command, and their errors.
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "tests/support/test_support.h"
 
 namespace agreid::testing {
@@ -13,9 +15,82 @@ TEST(Cli, HelpListsCommands) {
   EXPECT_NE(r.out.find("config"), std::string::npos);
 }
 
-TEST(Cli, NoArgumentsIsUsageError) {
+TEST(Cli, NoArgumentsIsUsageErrorOnStderr) {
   auto r = runAgreid({});
   EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("usage: agreid <command>"), std::string::npos) << r.err;
+}
+
+TEST(Cli, TopLevelHelpListsExitCodes) {
+  const auto r = runAgreid({"--help"});
+  for (const char* line : {"  0   success", "  2   bad input", "  3   communication",
+                           "  75  stopped on request", "agreid help <command>"}) {
+    EXPECT_NE(r.out.find(line), std::string::npos) << line << "\n" << r.out;
+  }
+}
+
+TEST(Cli, HelpCommandPrintsTheCommandsHelp) {
+  auto r = runAgreid({"help", "run"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, runAgreid({"run", "--help"}).out);
+  EXPECT_EQ(r.out.rfind("usage: agreid run", 0), 0u) << r.out;
+  r = runAgreid({"help", "rnu"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown command 'rnu' (did you mean 'run'?)"), std::string::npos) << r.err;
+}
+
+TEST(Cli, MistypedCommandAndOptionGetSuggestions) {
+  auto r = runAgreid({"confg", "show"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(lineCount(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("unknown command 'confg' (did you mean 'config'?)"), std::string::npos)
+      << r.err;
+  r = runAgreid({"config", "show", "--sett", "stage2.lr=1e-5"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(lineCount(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("unknown option '--sett' (did you mean '--set'?)"), std::string::npos)
+      << r.err;
+}
+
+TEST(Cli, ExtraPositionalArgumentsAreNamed) {
+  auto r = runAgreid({"run", "tiny.toml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(lineCount(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("agreid run: unexpected argument 'tiny.toml' (did you mean --config "
+                       "tiny.toml?)"),
+            std::string::npos)
+      << r.err;
+  r = runAgreid({"config", "show", "extra"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("agreid config: unexpected argument 'extra' (usage: "), std::string::npos)
+      << r.err;
+}
+
+TEST(Cli, SingleProcessErrorsHaveNoRankPrefix) {
+  const auto r = runAgreid({"config", "show", "--set", "stage2.lr=oops"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
+}
+
+TEST(Cli, CommandHelpIsAligned) {
+  const auto r = runAgreid({"help", "prompt"});
+  ASSERT_EQ(r.exit_code, 0);
+  const size_t options = r.out.find("\noptions:\n");
+  ASSERT_NE(options, std::string::npos) << r.out;
+  // Every option's help text starts in the same column.
+  std::istringstream lines(r.out.substr(options + 10));
+  std::string line;
+  size_t column = std::string::npos;
+  while (std::getline(lines, line)) {
+    if (line.rfind("  --", 0) != 0) continue;
+    const size_t gap = line.find("  ", 4);
+    ASSERT_NE(gap, std::string::npos) << line;
+    const size_t text = line.find_first_not_of(' ', gap);
+    if (column == std::string::npos) column = text;
+    EXPECT_EQ(text, column) << line;
+  }
+  EXPECT_NE(column, std::string::npos);
 }
 
 TEST(Cli, Version) {

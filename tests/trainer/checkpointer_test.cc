@@ -136,10 +136,12 @@ TEST(CheckpointerTest, MissingOrDamagedLatestFallsBackToTheNewestCompleteCheckpo
   testing::TempDir dir;
   comm::runRanks(1, [&](comm::Communicator& comm) {
     Checkpointer ckpt({dir.path().string(), 0}, comm);
+    CheckpointContents contents;
+    contents.extra["ones"] = torch::ones({256});  // tensor bytes to corrupt below
     for (int64_t step : {3, 6, 9}) {
       TrainState s;
       s.step = step;
-      ckpt.save(s, {});
+      ckpt.save(s, contents);
     }
     // No `latest`: the newest complete checkpoint, and a note saying so.
     fs::remove(dir.file("latest"));
@@ -150,14 +152,26 @@ TEST(CheckpointerTest, MissingOrDamagedLatestFallsBackToTheNewestCompleteCheckpo
     EXPECT_EQ(c.notes[1],
               "resuming from the newest complete checkpoint " + dir.file("checkpoint-9.pt"));
 
-    // `latest` names a damaged file: the previous complete one.
+    // `latest` names a file whose tensor bytes changed (a float 1.0 becomes 3.0; the zip entry's
+    // CRC-32 no longer matches): the previous complete one.
     testing::writeFile(dir.file("latest"), "checkpoint-9.pt\n");
-    fs::resize_file(dir.file("checkpoint-9.pt"), fs::file_size(dir.file("checkpoint-9.pt")) / 2);
+    std::string bytes = testing::readFile(dir.file("checkpoint-9.pt"));
+    const std::string one("\x00\x00\x80\x3f\x00\x00\x80\x3f", 8);
+    const size_t at = bytes.find(one);
+    ASSERT_NE(at, std::string::npos);
+    bytes[at + 3] = '\x40';
+    testing::writeFile(dir.file("checkpoint-9.pt"), bytes);
     c = ckpt.resolveResume("auto");
     EXPECT_EQ(c.path, dir.file("checkpoint-6.pt"));
     ASSERT_EQ(c.notes.size(), 2u);
     EXPECT_EQ(c.notes[0].rfind(dir.file("latest") + " names checkpoint-9.pt, but ", 0), 0u)
         << c.notes[0];
+    EXPECT_NE(c.notes[0].find("CRC"), std::string::npos) << c.notes[0];
+    // Named explicitly, the damaged checkpoint is refused.
+    const std::string damaged =
+        testing::inputErrorOf([&] { ckpt.resolveResume(dir.file("checkpoint-9.pt")); });
+    expectOneLine(damaged);
+    EXPECT_EQ(damaged.rfind("checkpoint.resume: ", 0), 0u) << damaged;
     EXPECT_EQ(c.notes[1],
               "resuming from the newest complete checkpoint " + dir.file("checkpoint-6.pt"));
 

@@ -1,6 +1,7 @@
 #include "trainer/engine/checkpointer.h"
 
 #include "trainer/util/atomic_file.h"
+#include "trainer/util/zip_verify.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <fcntl.h>
@@ -227,12 +228,7 @@ ResumeChoice Checkpointer::resolveResume(const std::string& resume) const {
   auto complete = [&](const fs::path& path, std::string* why) {
     std::string error;
     try {
-      if (verify) {
-        verify(path.string());
-      } else {
-        torch::serialize::InputArchive archive;
-        archive.load_from(path.string());
-      }
+      verifyZipArchive(path.string());
       return true;
     } catch (const c10::Error& e) {
       error = e.what_without_backtrace();
@@ -303,6 +299,7 @@ ResumeChoice Checkpointer::resolveResume(const std::string& resume) const {
 }
 
 void Checkpointer::loadWeights(const std::string& path, torch::nn::Module& model) const {
+  verifyZipArchive(path);
   torch::serialize::InputArchive archive;
   openArchive(path, archive);
   c10::IValue value;

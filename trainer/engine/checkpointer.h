@@ -86,20 +86,17 @@ class Checkpointer {
   // throws InputError naming the tensor, before anything is modified.
   LoadedCheckpoint load(const std::string& path, const CheckpointContents& contents);
 
-  // Model parameters and buffers only (a new run initialised from a checkpoint's weights), with
-  // load()'s validation. Not collective.
+  // Model parameters and buffers only (a new run initialised from a checkpoint's weights), after
+  // the CRC check and with load()'s validation. Not collective.
   void loadWeights(const std::string& path, torch::nn::Module& model) const;
 
   // `resume` = "none" -> start afresh. "auto" -> the checkpoint `latest` names, which must be a
-  // checkpoint file of `dir` (InputError otherwise); when it is missing or fails `verify`, the
+  // checkpoint file of `dir` (InputError otherwise); when it is missing or damaged (the CRC-32 of
+  // every zip entry is checked, trainer/util/zip_verify.h), the
   // newest complete older one, with a note saying so; with no `latest` but checkpoints in `dir`,
   // the newest complete one, with a note; with none, start afresh. A path must be a checkpoint
-  // of `dir` (InputError naming --init-from otherwise) and pass `verify`. Not collective.
+  // of `dir` (InputError naming --init-from otherwise) and be undamaged. Not collective.
   ResumeChoice resolveResume(const std::string& resume) const;
-
-  // Throws InputError naming the file (and entry) when a checkpoint file is damaged; the default
-  // reads its archive directory. Set by the caller for a full check of every entry.
-  std::function<void(const std::string& path)> verify;
 
   const CheckpointerOptions& options() const { return opts_; }
 

@@ -12,7 +12,6 @@ namespace agreid::trainer {
 StageOutcome runStageLoop(const StageLoopOptions& opts, StageParts parts, StageContext& ctx) {
   comm::Communicator& comm = ctx.comm;
   Checkpointer checkpointer({opts.checkpoint_dir, opts.keep_last}, comm);
-  checkpointer.verify = opts.guards.verify;
   auto contents = [&] {
     CheckpointContents c = parts.contents();
     c.config_toml = opts.config_toml;

@@ -28,8 +28,6 @@ struct ResumeGuards {
   // Called with a resumed checkpoint's path and its recorded configuration; throws InputError
   // when it does not fit this run. May be empty.
   std::function<void(const std::string& path, const std::string& config_toml)> check_config;
-  // Full integrity check of a checkpoint file (Checkpointer::verify); may be empty.
-  std::function<void(const std::string& path)> verify;
 };
 
 struct StageLoopOptions {
