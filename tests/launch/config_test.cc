@@ -1,3 +1,4 @@
+#include <ATen/Context.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -7,6 +8,7 @@
 
 #include "base/error.h"
 #include "launch/config.h"
+#include "launch/job.h"
 #include "tests/support/test_support.h"
 
 namespace agreid::launch {
@@ -25,6 +27,20 @@ std::string loadError(const std::string& toml, std::vector<std::string> sets = {
     return e.what();
   }
   return "";
+}
+
+TEST(Config, Tf32SetsTheCudaMathModeAndLeavesTheCpuAlone) {
+  Config config;
+  const bool before = at::globalContext().allowTF32CuBLAS();
+  config.run.tf32 = !before;
+  applyMathMode(config, c10::Device(c10::kCPU));
+  EXPECT_EQ(at::globalContext().allowTF32CuBLAS(), before);
+  for (const bool tf32 : {false, true}) {
+    config.run.tf32 = tf32;
+    applyMathMode(config, c10::Device(c10::kCUDA, 0));  // sets LibTorch's flags, needs no GPU
+    EXPECT_EQ(at::globalContext().allowTF32CuBLAS(), tf32);
+    EXPECT_EQ(at::globalContext().allowTF32CuDNN(), tf32);
+  }
 }
 
 TEST(Config, DefaultsMatchMethodHyperParameters) {
