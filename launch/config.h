@@ -56,7 +56,7 @@ std::string tomlValue(const FieldRef& field);
 
 // Where overrides come from.
 struct ConfigSources {
-  std::string file;               // TOML file; empty: defaults only
+  std::string file;  // TOML file (may name a `base` file it overrides); empty: defaults only
   std::vector<std::string> sets;  // "section.key=value" overrides, applied in order
 };
 

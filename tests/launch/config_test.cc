@@ -43,6 +43,33 @@ TEST(Config, Tf32SetsTheCudaMathModeAndLeavesTheCpuAlone) {
   }
 }
 
+TEST(Config, BaseFileIsAppliedFirstAndOverridden) {
+  agreid::testing::TempDir dir;
+  agreid::testing::writeFile(dir.file("base.toml"), "[stage2]\nlr = 1e-4\nepochs = 7\n");
+  std::filesystem::create_directories(dir.file("sub"));
+  agreid::testing::writeFile(dir.file("sub/child.toml"),
+                             "base = \"../base.toml\"\n[stage2]\nepochs = 9\n");
+  ConfigSources sources;
+  sources.file = dir.file("sub/child.toml");
+  sources.sets = {"stage2.lr=2e-4"};
+  Config c = loadConfig(sources);
+  EXPECT_EQ(c.stage2.epochs, 9);
+  EXPECT_DOUBLE_EQ(c.stage2.lr, 2e-4);
+  sources.sets.clear();
+  EXPECT_DOUBLE_EQ(loadConfig(sources).stage2.lr, 1e-4);
+
+  agreid::testing::writeFile(dir.file("loop.toml"), "base = \"loop.toml\"\n");
+  sources.file = dir.file("loop.toml");
+  EXPECT_EQ(agreid::testing::inputErrorOf([&] { loadConfig(sources); }),
+            dir.file("loop.toml") + ":1: base 'loop.toml' includes itself (" +
+                dir.file("loop.toml") + ")");
+  agreid::testing::writeFile(dir.file("missing.toml"), "base = \"nope.toml\"\n");
+  sources.file = dir.file("missing.toml");
+  EXPECT_EQ(
+      agreid::testing::inputErrorOf([&] { loadConfig(sources); }),
+      dir.file("missing.toml") + ":1: base config file " + dir.file("nope.toml") + " not found");
+}
+
 TEST(Config, DefaultsMatchMethodHyperParameters) {
   Config c = loadConfig({});
   EXPECT_DOUBLE_EQ(c.stage2.lr, 5e-6);
