@@ -137,8 +137,8 @@ int main(int argc, char** argv) {
     terms.total.backward();
     reducer.finalize();
     optimizer->step();
+    const double loss = terms.total.item<double>();  // also waits for the device
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    const double loss = terms.values["loss"];
     if (s == 0) first_loss = loss;
     last_loss = loss;
     if (s >= a["warmup"]) {

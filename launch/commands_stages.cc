@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "launch/commands.h"
+#include "launch/config_record.h"
 #include "launch/job.h"
 #include "launch/signals.h"
 #include "trainer/eval/results.h"
@@ -19,17 +20,12 @@
 namespace agreid::launch {
 namespace {
 
-trainer::PseudoLabelSetup pseudoLabelSetup(const Config& config) {
-  trainer::PseudoLabelSetup s;
-  s.dataset = config.run.dataset;
-  s.model = config.model;
-  s.stage1 = config.stage1;
-  s.transform = config.transform;
-  s.loader = config.loader;
-  s.attribute_prompt = config.stage2.method == "ag-reid";
-  s.seed = config.run.seed;
-  s.cache_dir = config.stage1.cache_dir;
-  return s;
+// run.progress; "auto" shows the bar only on a terminal and never inside a SLURM job, where
+// mpiexec may hand the ranks a pseudo-terminal although the output goes to a log file.
+trainer::ProgressStyle progressStyle(const Config& config, const ProcessEnv& env) {
+  if (config.run.progress == "bar") return trainer::ProgressStyle::kBar;
+  if (config.run.progress == "lines" || env.slurm_job_id) return trainer::ProgressStyle::kLines;
+  return trainer::ProgressStyle::kAuto;
 }
 
 void writeSummaryJson(const Config& config, const std::string& name, const std::string& json,
@@ -39,8 +35,80 @@ void writeSummaryJson(const Config& config, const std::string& name, const std::
   trainer::writeFileAtomically((std::filesystem::path(config.run.out_dir) / name).string(), json);
 }
 
-trainer::PseudoLabelResult runPseudoLabelStage(const Config& config, Job& job, const Log& log) {
-  const auto result = trainer::obtainPseudoLabels(pseudoLabelSetup(config), job.stage());
+// The options of the commands that train into a run folder.
+std::vector<OptionSpec> runFolderOptions(bool init_from) {
+  auto options = configOptions();
+  options.push_back({"restart", "",
+                     "start the run folder over: remove its checkpoints, final outputs, metrics "
+                     "and results, then record this configuration"});
+  if (init_from) {
+    options.push_back({"init-from", "CHECKPOINT",
+                       "start a new run (nothing to resume) from a checkpoint's model weights"});
+  }
+  return options;
+}
+
+// Refuses a run folder that records another configuration (docs/pipeline.md, "Run folders"),
+// or clears it with --restart, then records this configuration. All ranks.
+void prepareRunFolder(const ParsedArgs& args, const Config& config, RunScope scope, Job& job,
+                      const Log& log) {
+  if (args.has("restart")) {
+    if (log.rank() == 0) {
+      for (const auto& path : restartPaths(config, scope)) {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+        if (ec) throw InputError(path + ": cannot remove for --restart: " + ec.message());
+        log.info("--restart: removed ", path);
+      }
+    }
+    job.comm().barrier();
+  } else {
+    checkRunFolder(config, scope);
+  }
+  writeSummaryJson(config, "config.toml", configToToml(config), log);
+}
+
+// What every stage checks when it resumes: the checkpoint's recorded configuration.
+trainer::ResumeGuards resumeGuards(const Config& config, RunScope scope) {
+  trainer::ResumeGuards guards;
+  guards.check_config = [config, scope](const std::string& path, const std::string& toml) {
+    checkCheckpointConfig(path, toml, config, scope);
+  };
+  return guards;
+}
+
+trainer::PseudoLabelSetup pseudoLabelSetup(const Config& config, const ProcessEnv& env) {
+  trainer::PseudoLabelSetup s;
+  s.dataset = config.run.dataset;
+  s.model = config.model;
+  s.stage1 = config.stage1;
+  s.transform = config.transform;
+  s.loader = config.loader;
+  s.attribute_prompt = config.stage2.method == "ag-reid";
+  s.seed = config.run.seed;
+  s.cache_dir = config.stage1.cache_dir;
+  s.run_dir = config.run.out_dir;
+  s.checkpoint = config.checkpoint;
+  // An explicit checkpoint path names a checkpoint of the command's own stage.
+  if (s.checkpoint.resume != "none") s.checkpoint.resume = "auto";
+  s.log_every = config.run.log_every;
+  s.progress = progressStyle(config, env);
+  s.config_toml = configToToml(config);
+  s.guards = resumeGuards(config, RunScope::kTraining);
+  return s;
+}
+
+// The message and exit code of a stage that stopped on request.
+int stoppedOnRequest(const std::string& stage, int64_t steps, const Log& log) {
+  log.info(stage, " stopped on request (signal ", stopSignal(), ") after step ", steps,
+           "; checkpoint written, exiting with ", kExitRequeue, " for requeue");
+  return kExitRequeue;
+}
+
+trainer::PseudoLabelResult runPseudoLabelStage(const Config& config, const ProcessEnv& env,
+                                               Job& job, const Log& log) {
+  const auto result = trainer::obtainPseudoLabels(pseudoLabelSetup(config, env), job.stage());
+  if (!result.completed) return result;
   std::ostringstream os;
   os << "{\"cache\": \"" << result.path
      << "\", \"cache_hit\": " << (result.cache_hit ? "true" : "false")
@@ -56,6 +124,7 @@ int runPretrainCommand(const ParsedArgs& args, CommandContext& ctx) {
   Config config = configFromArgs(args);
   resolveRunPaths(config);
   Job job(ctx, config);
+  prepareRunFolder(args, config, RunScope::kPretrain, job, ctx.log);
   trainer::PretrainSetup setup;
   setup.pretrain = config.pretrain;
   setup.arch = config.clip;
@@ -64,8 +133,13 @@ int runPretrainCommand(const ParsedArgs& args, CommandContext& ctx) {
   setup.loader = config.loader;
   setup.seed = config.run.seed;
   setup.log_every = config.run.log_every;
-  setup.metrics_dir = config.run.out_dir;
+  setup.progress = progressStyle(config, ctx.env);
+  setup.run_dir = config.run.out_dir;
+  setup.checkpoint = config.checkpoint;
+  setup.config_toml = configToToml(config);
+  setup.guards = resumeGuards(config, RunScope::kPretrain);
   const auto r = trainer::runPretrain(setup, job.stage());
+  if (!r.completed) return stoppedOnRequest("pretraining", r.steps, ctx.log);
   std::ostringstream os;
   os << "{\"checkpoint\": \"" << r.checkpoint << "\", \"steps\": " << r.steps
      << ", \"first_loss\": " << r.first_loss << ", \"final_loss\": " << r.final_loss
@@ -80,8 +154,8 @@ int runPseudoLabelCommand(const ParsedArgs& args, CommandContext& ctx) {
   Config config = configFromArgs(args);
   resolveRunPaths(config);
   Job job(ctx, config);
-  runPseudoLabelStage(config, job, ctx.log);
-  return 0;
+  const auto pl = runPseudoLabelStage(config, ctx.env, job, ctx.log);
+  return pl.completed ? 0 : stoppedOnRequest("stage 1", pl.steps, ctx.log);
 }
 
 }  // namespace
@@ -90,13 +164,16 @@ CommandSpec pretrainCommand() {
   CommandSpec spec;
   spec.name = "pretrain";
   spec.summary = "CLIP image-text contrastive pretraining on a captioned dataset file.";
-  spec.usage = "agreid pretrain --config FILE [--set section.key=value ...]";
+  spec.usage = "agreid pretrain --config FILE [--set section.key=value ...] [--restart]";
   spec.details =
       "Trains a CLIP of the [clip] architecture on pretrain.data (symmetric InfoNCE over the\n"
       "global batch, learnable temperature, warmup + cosine), writes pretrain.out (default\n"
       "<run.out_dir>/clip.pt) and reports image->caption Recall@1/5 on pretrain.holdout pairs.\n"
-      "Run under mpiexec for several ranks.";
-  spec.options = configOptions();
+      "Checkpoints: <run.out_dir>/checkpoints/pretrain (resumed automatically); SIGUSR1/SIGTERM:\n"
+      "checkpoint and exit 75 without writing pretrain.out. A folder recording another\n"
+      "pretraining configuration (config.toml) is refused; --restart clears it. Run under mpiexec\n"
+      "for several ranks.";
+  spec.options = runFolderOptions(false);
   spec.uses_mpi = true;
   spec.run = &runPretrainCommand;
   return spec;
@@ -123,14 +200,6 @@ CommandSpec pseudoLabelCommand() {
 namespace agreid::launch {
 namespace {
 
-// run.progress; "auto" shows the bar only on a terminal and never inside a SLURM job, where
-// mpiexec may hand the ranks a pseudo-terminal although the output goes to a log file.
-trainer::ProgressStyle progressStyle(const Config& config, const ProcessEnv& env) {
-  if (config.run.progress == "bar") return trainer::ProgressStyle::kBar;
-  if (config.run.progress == "lines" || env.slurm_job_id) return trainer::ProgressStyle::kLines;
-  return trainer::ProgressStyle::kAuto;
-}
-
 trainer::TrainSetup trainSetup(const Config& config, const ProcessEnv& env) {
   trainer::TrainSetup s;
   s.dataset = config.run.dataset;
@@ -149,27 +218,22 @@ trainer::TrainSetup trainSetup(const Config& config, const ProcessEnv& env) {
   s.progress = progressStyle(config, env);
   s.bf16 = config.run.bf16;
   s.config_toml = configToToml(config);
+  s.guards = resumeGuards(config, RunScope::kTraining);
   return s;
 }
 
-void writeResolvedConfig(const Config& config, const Log& log) {
-  writeSummaryJson(config, "config.toml", configToToml(config), log);
-}
-
 // Returns kExitRequeue when training stopped on request.
-int trainStage(const Config& config, const ProcessEnv& env, Job& job,
+int trainStage(const ParsedArgs& args, const Config& config, const ProcessEnv& env, Job& job,
                const trainer::PseudoLabelCache& cache, const Log& log) {
-  const auto r = trainer::runDualGuidance(trainSetup(config, env), cache, job.stage());
+  trainer::TrainSetup setup = trainSetup(config, env);
+  setup.init_from = args.get("init-from");
+  const auto r = trainer::runDualGuidance(setup, cache, job.stage());
   std::ostringstream os;
   os << "{\"completed\": " << (r.completed ? "true" : "false") << ", \"model\": \"" << r.model_path
      << "\", \"steps\": " << r.steps << ", \"images_per_s\": " << r.images_per_s
      << ", \"seconds\": " << r.seconds << "}\n";
   writeSummaryJson(config, "train.json", os.str(), log);
-  if (!r.completed) {
-    log.info("stopped on request (signal ", stopSignal(), ") after step ", r.steps,
-             "; checkpoint written, exiting with ", kExitRequeue, " for requeue");
-    return kExitRequeue;
-  }
+  if (!r.completed) return stoppedOnRequest("stage 2", r.steps, log);
   log.info("stage 2 done: ", r.steps, " steps, ", r.images_per_s, " images/s, model ",
            r.model_path);
   return 0;
@@ -193,22 +257,24 @@ int runTrainCommand(const ParsedArgs& args, CommandContext& ctx) {
   Config config = configFromArgs(args);
   resolveRunPaths(config);
   Job job(ctx, config);
-  writeResolvedConfig(config, ctx.log);
-  const auto pl = runPseudoLabelStage(config, job, ctx.log);
-  return trainStage(config, ctx.env, job, pl.cache, ctx.log);
+  prepareRunFolder(args, config, RunScope::kTraining, job, ctx.log);
+  const auto pl = runPseudoLabelStage(config, ctx.env, job, ctx.log);
+  if (!pl.completed) return stoppedOnRequest("stage 1", pl.steps, ctx.log);
+  return trainStage(args, config, ctx.env, job, pl.cache, ctx.log);
 }
 
 int runRunCommand(const ParsedArgs& args, CommandContext& ctx) {
   Config config = configFromArgs(args);
   resolveRunPaths(config);
   Job job(ctx, config);
-  writeResolvedConfig(config, ctx.log);
-  const auto pl = runPseudoLabelStage(config, job, ctx.log);
+  prepareRunFolder(args, config, RunScope::kTraining, job, ctx.log);
+  const auto pl = runPseudoLabelStage(config, ctx.env, job, ctx.log);
+  if (!pl.completed) return stoppedOnRequest("stage 1", pl.steps, ctx.log);
   const std::string model = trainer::finalModelPath(config.run.out_dir);
   if (std::filesystem::exists(model) && trainer::isReidCheckpoint(model)) {
     ctx.log.info("stage 2 already done: ", model, " exists; skipping training");
   } else {
-    const int code = trainStage(config, ctx.env, job, pl.cache, ctx.log);
+    const int code = trainStage(args, config, ctx.env, job, pl.cache, ctx.log);
     if (code != 0) return code;
   }
   evalStage(config, job, model, ctx.log);
@@ -221,14 +287,17 @@ CommandSpec trainCommand() {
   CommandSpec spec;
   spec.name = "train";
   spec.summary = "Stage 2: dual-guidance training (AG-ReID) or the CLIP-ReID baseline.";
-  spec.usage = "agreid train --config FILE [--set section.key=value ...]";
+  spec.usage =
+      "agreid train --config FILE [--set section.key=value ...] [--restart] [--init-from CKPT]";
   spec.details =
       "Obtains the pseudo-label cache (computing it when missing), then trains the re-ID model\n"
-      "on run.dataset with stage2.method. Checkpoints go to <run.out_dir>/checkpoints and "
-      "training\n"
-      "resumes from the latest one (checkpoint.resume = \"auto\"). SIGUSR1/SIGTERM: checkpoint at\n"
-      "the next step and exit with code 75. The final model is <run.out_dir>/model_final.pt.";
-  spec.options = configOptions();
+      "on run.dataset with stage2.method. Checkpoints go to <run.out_dir>/checkpoints and\n"
+      "training resumes from the latest one (checkpoint.resume = \"auto\"). SIGUSR1/SIGTERM:\n"
+      "checkpoint at the next step and exit with code 75. The final model is\n"
+      "<run.out_dir>/model_final.pt. The folder records its configuration (config.toml): a\n"
+      "configuration that differs in a key affecting the result is refused (--restart clears\n"
+      "the folder); --init-from CKPT starts a new run from another run's checkpoint weights.";
+  spec.options = runFolderOptions(true);
   spec.uses_mpi = true;
   spec.run = &runTrainCommand;
   return spec;
@@ -238,12 +307,15 @@ CommandSpec runCommand() {
   CommandSpec spec;
   spec.name = "run";
   spec.summary = "pseudo-label -> train -> eval in one command, skipping finished stages.";
-  spec.usage = "agreid run --config FILE [--set section.key=value ...]";
+  spec.usage =
+      "agreid run --config FILE [--set section.key=value ...] [--restart] [--init-from CKPT]";
   spec.details =
       "What the SLURM scripts call. A pseudo-label cache with the same key is reused, a finished\n"
       "model (<run.out_dir>/model_final.pt) is not retrained, and an interrupted training resumes\n"
-      "from its latest checkpoint. Results: <run.out_dir>/results.json, cmc.svg, ranked/.";
-  spec.options = configOptions();
+      "from its latest checkpoint. Results: <run.out_dir>/results.json, cmc.svg, ranked/. A "
+      "folder\n"
+      "recording another configuration (config.toml) is refused; --restart clears it.";
+  spec.options = runFolderOptions(true);
   spec.uses_mpi = true;
   spec.run = &runRunCommand;
   return spec;

@@ -157,21 +157,45 @@ const KeySpec* findKey(const std::vector<KeySpec>& keys, const std::string& key)
                    "'?)");
 }
 
-void applyFile(const std::string& path, std::vector<KeySpec>& keys) {
+// `text` given: parsed as the contents of `path` (a recorded configuration). A top-level
+// `base = "other.toml"` (relative to the file's folder) is applied first, then this file's keys;
+// `chain` holds the files being applied, to refuse a cycle.
+void applyFile(const std::string& path, std::vector<KeySpec>& keys,
+               const std::string* text = nullptr, std::vector<std::string> chain = {}) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
+  if (text == nullptr && !std::filesystem::is_regular_file(path, ec)) {
     throw InputError(path + ": config file not found");
   }
   toml::table root;
   try {
-    root = toml::parse_file(path);
+    root = text == nullptr ? toml::parse_file(path) : toml::parse(*text, path);
   } catch (const toml::parse_error& e) {
     const auto& b = e.source().begin;
     throw InputError(path + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) +
                      ": invalid TOML: " + std::string(e.description()));
   }
+  chain.push_back(path);
+  if (const toml::node* base = root.get("base")) {
+    const std::string where = path + ":" + std::to_string(base->source().begin.line);
+    const auto name = base->value<std::string>();
+    if (!name || name->empty()) throw InputError(where + ": 'base' must name a TOML file");
+    const std::filesystem::path base_path = std::filesystem::path(*name).is_absolute()
+                                                ? std::filesystem::path(*name)
+                                                : std::filesystem::path(path).parent_path() / *name;
+    for (const auto& f : chain) {
+      std::error_code ec;
+      if (std::filesystem::equivalent(f, base_path, ec)) {
+        throw InputError(where + ": base '" + *name + "' includes itself (" + f + ")");
+      }
+    }
+    if (!std::filesystem::is_regular_file(base_path)) {
+      throw InputError(where + ": base config file " + base_path.string() + " not found");
+    }
+    applyFile(base_path.string(), keys, nullptr, chain);
+  }
   for (auto&& [section_key, section_node] : root) {
     const std::string section(section_key.str());
+    if (section == "base") continue;
     const std::string where_section = path + ":" + std::to_string(section_key.source().begin.line);
     const toml::table* table = section_node.as_table();
     if (!table) {
@@ -318,6 +342,14 @@ Config loadConfig(const ConfigSources& sources) {
   return config;
 }
 
+Config configFromToml(const std::string& text, const std::string& origin) {
+  Config config;
+  auto keys = configKeys(config);
+  applyFile(origin, keys, &text);
+  validateConfig(config);
+  return config;
+}
+
 std::string configToToml(const Config& config) {
   Config copy = config;
   std::ostringstream os;
@@ -337,6 +369,10 @@ std::string configToToml(const Config& config) {
 std::string configReferenceMarkdown() {
   Config defaults;
   std::ostringstream os;
+  os << "\nA file may start with `base = \"other.toml\"` (a path relative to the file's folder): "
+        "the\n"
+        "base file is read first (it may name a base of its own) and the file's keys override it,\n"
+        "as `--set` overrides both.\n";
   std::string section;
   for (const auto& spec : configKeys(defaults)) {
     const std::string s = spec.key.substr(0, spec.key.find('.'));

@@ -56,13 +56,17 @@ std::string tomlValue(const FieldRef& field);
 
 // Where overrides come from.
 struct ConfigSources {
-  std::string file;               // TOML file; empty: defaults only
+  std::string file;  // TOML file (may name a `base` file it overrides); empty: defaults only
   std::vector<std::string> sets;  // "section.key=value" overrides, applied in order
 };
 
 // Loads defaults, the file and the overrides, then validates. Throws InputError with a one-line
 // message naming the file:line, key and what was expected.
 Config loadConfig(const ConfigSources& sources);
+
+// A configuration recorded as TOML text (a run folder's config.toml, a checkpoint's config) on top
+// of the defaults; `origin` names it in messages. Throws InputError like loadConfig.
+Config configFromToml(const std::string& text, const std::string& origin);
 
 // Throws InputError when a value is outside its range or choices.
 void validateConfig(Config& config);

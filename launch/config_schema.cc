@@ -198,7 +198,8 @@ std::vector<KeySpec> configKeys(Config& c) {
       .add("every_steps", &c.checkpoint.every_steps, "steps between checkpoints (0: per epoch)", 0,
            1e12)
       .add("keep_last", &c.checkpoint.keep_last, "checkpoints kept", 1, 1e6)
-      .add("resume", &c.checkpoint.resume, "auto (latest in out_dir), none, or a checkpoint path")
+      .add("resume", &c.checkpoint.resume,
+           "auto (this run's latest), none, or a checkpoint file of this run")
       .appendTo(keys);
 
   return keys;

@@ -1,5 +1,7 @@
 #include "launch/job.h"
 
+#include <ATen/Context.h>
+
 #include <filesystem>
 
 #include "base/check.h"
@@ -15,7 +17,9 @@ namespace {
 c10::Device jobDevice(CommandContext& ctx, const Config& config) {
   AGREID_CHECK(ctx.mpi != nullptr, "Job needs an MPI session");
   trainer::configureThreads(config.run.threads, ctx.mpi->localSize());
-  return trainer::chooseDevice(config.run.device, ctx.mpi->localRank());
+  const c10::Device device = trainer::chooseDevice(config.run.device, ctx.mpi->localRank());
+  applyMathMode(config, device);
+  return device;
 }
 
 }  // namespace
@@ -24,6 +28,12 @@ Job::Job(CommandContext& ctx, const Config& config)
     : device_(jobDevice(ctx, config)),
       comm_(makeCommunicator(device_)),
       stage_{*comm_, ctx.log, device_, [] { return stopRequested(); }} {}
+
+void applyMathMode(const Config& config, c10::Device device) {
+  if (!device.is_cuda()) return;
+  at::globalContext().setAllowTF32CuBLAS(config.run.tf32);
+  at::globalContext().setAllowTF32CuDNN(config.run.tf32);
+}
 
 void resolveRunPaths(Config& config) {
   const std::filesystem::path out(config.run.out_dir);

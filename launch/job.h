@@ -27,6 +27,10 @@ class Job {
   trainer::StageContext stage_;
 };
 
+// run.tf32 on a CUDA device: TF32 for cuBLAS matrix products and cuDNN convolutions (LibTorch's
+// global math mode). Nothing on the CPU, where TF32 does not exist.
+void applyMathMode(const Config& config, c10::Device device);
+
 // Fills the defaults that depend on other keys (run.out_dir): pretrain.out, stage1.cache_dir.
 void resolveRunPaths(Config& config);
 

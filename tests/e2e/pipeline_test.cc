@@ -187,7 +187,7 @@ TEST_F(Pipeline, BadTemplates) {
 }
 
 TEST_F(Pipeline, CheckpointOfAnotherArchitectureIsRefused) {
-  // Train a model with stride 8, then resume a stride-4 run from its checkpoint.
+  // Train a model with stride 8, then start a stride-4 run from its checkpoint's weights.
   const std::string a = path("runs/arch-a");
   auto r = run(1, {"train", "--config", config()}, {"run.out_dir=" + a, "stage2.epochs=1"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -196,10 +196,15 @@ TEST_F(Pipeline, CheckpointOfAnotherArchitectureIsRefused) {
     if (e.path().extension() == ".pt") checkpoint = e.path().string();
   }
   ASSERT_FALSE(checkpoint.empty());
-  expectOneLineError(run(1, {"train", "--config", config()},
-                         {"run.out_dir=" + path("runs/arch-b"), "model.stride=4",
-                          "checkpoint.resume=" + checkpoint}),
+  expectOneLineError(run(1, {"train", "--config", config(), "--init-from", checkpoint},
+                         {"run.out_dir=" + path("runs/arch-b"), "model.stride=4"}),
                      "positional_embedding");
+  // Resuming another run's checkpoint is refused (weights only: --init-from).
+  expectOneLineError(run(1, {"train", "--config", config()},
+                         {"run.out_dir=" + path("runs/arch-c"), "checkpoint.resume=" + checkpoint}),
+                     "checkpoint.resume: " + checkpoint + " is not a checkpoint of this run (" +
+                         path("runs/arch-c/checkpoints") +
+                         "); to start a new run from its weights use --init-from " + checkpoint);
 }
 
 }  // namespace

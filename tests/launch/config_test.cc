@@ -1,3 +1,4 @@
+#include <ATen/Context.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -7,6 +8,7 @@
 
 #include "base/error.h"
 #include "launch/config.h"
+#include "launch/job.h"
 #include "tests/support/test_support.h"
 
 namespace agreid::launch {
@@ -25,6 +27,47 @@ std::string loadError(const std::string& toml, std::vector<std::string> sets = {
     return e.what();
   }
   return "";
+}
+
+TEST(Config, Tf32SetsTheCudaMathModeAndLeavesTheCpuAlone) {
+  Config config;
+  const bool before = at::globalContext().allowTF32CuBLAS();
+  config.run.tf32 = !before;
+  applyMathMode(config, c10::Device(c10::kCPU));
+  EXPECT_EQ(at::globalContext().allowTF32CuBLAS(), before);
+  for (const bool tf32 : {false, true}) {
+    config.run.tf32 = tf32;
+    applyMathMode(config, c10::Device(c10::kCUDA, 0));  // sets LibTorch's flags, needs no GPU
+    EXPECT_EQ(at::globalContext().allowTF32CuBLAS(), tf32);
+    EXPECT_EQ(at::globalContext().allowTF32CuDNN(), tf32);
+  }
+}
+
+TEST(Config, BaseFileIsAppliedFirstAndOverridden) {
+  agreid::testing::TempDir dir;
+  agreid::testing::writeFile(dir.file("base.toml"), "[stage2]\nlr = 1e-4\nepochs = 7\n");
+  std::filesystem::create_directories(dir.file("sub"));
+  agreid::testing::writeFile(dir.file("sub/child.toml"),
+                             "base = \"../base.toml\"\n[stage2]\nepochs = 9\n");
+  ConfigSources sources;
+  sources.file = dir.file("sub/child.toml");
+  sources.sets = {"stage2.lr=2e-4"};
+  Config c = loadConfig(sources);
+  EXPECT_EQ(c.stage2.epochs, 9);
+  EXPECT_DOUBLE_EQ(c.stage2.lr, 2e-4);
+  sources.sets.clear();
+  EXPECT_DOUBLE_EQ(loadConfig(sources).stage2.lr, 1e-4);
+
+  agreid::testing::writeFile(dir.file("loop.toml"), "base = \"loop.toml\"\n");
+  sources.file = dir.file("loop.toml");
+  EXPECT_EQ(agreid::testing::inputErrorOf([&] { loadConfig(sources); }),
+            dir.file("loop.toml") + ":1: base 'loop.toml' includes itself (" +
+                dir.file("loop.toml") + ")");
+  agreid::testing::writeFile(dir.file("missing.toml"), "base = \"nope.toml\"\n");
+  sources.file = dir.file("missing.toml");
+  EXPECT_EQ(
+      agreid::testing::inputErrorOf([&] { loadConfig(sources); }),
+      dir.file("missing.toml") + ":1: base config file " + dir.file("nope.toml") + " not found");
 }
 
 TEST(Config, DefaultsMatchMethodHyperParameters) {

@@ -3,6 +3,8 @@
 //   - train.sbatch with 2 tasks via srun --mpi=pmix completes and writes results.json;
 //   - pre-emption: SIGUSR1 to the batch shell mid-training -> checkpoint, exit 75, requeue,
 //     resume; the final parameters equal those of an uninterrupted run, tensor for tensor;
+//   - the same for pretraining through pretrain.sbatch: the resumed run's clip.pt equals the
+//     uninterrupted one's;
 //   - a 3-point `agreid sweep --submit`: one array job, 3 tasks complete, the pseudo-label cache
 //     is computed once (the other points log a cache hit), `agreid sweep collect` prints 3 rows.
 // The world and a tiny pretrained CLIP are made once per test binary, outside SLURM.
@@ -11,6 +13,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <regex>
 #include <thread>
@@ -18,6 +21,7 @@
 #include "tests/slurm/slurm_support.h"
 #include "tests/support/test_support.h"
 #include "trainer/model/clip_checkpoint.h"
+#include "trainer/model/clip_model.h"
 
 namespace agreid::testing {
 namespace {
@@ -77,6 +81,41 @@ class SlurmPipeline : public SlurmClusterTest {
   }
   static std::string agreidEnv() { return "AGREID_BIN=" + shellQuote(AGREID_BINARY); }
 
+  // Submits `script` twice with `args(name)` (run.out_dir = dir/name): "ref" runs uninterrupted,
+  // "run" gets SIGUSR1 (scancel --batch) once `latest` (a path under dir/run) exists and before
+  // `final_output` does; waits for both and checks they completed, the second after one requeue.
+  // Returns the second job's log (callers check HasFatalFailure()).
+  static std::string preemptOnce(const TempDir& dir, const std::string& script,
+                                 const std::function<std::string(const std::string&)>& args,
+                                 const std::string& latest, const std::string& final_output) {
+    const std::string reference =
+        submit(twoRanks(dir.file("ref.out")) + " " + script + " " + shellQuote(kTiny) + args("ref"),
+               agreidEnv());
+    const std::string job =
+        submit(twoRanks(dir.file("job.out")) + " " + script + " " + shellQuote(kTiny) + args("run"),
+               agreidEnv());
+    EXPECT_FALSE(reference.empty());
+    EXPECT_FALSE(job.empty());
+    if (reference.empty() || job.empty()) return "";
+    const auto deadline = std::chrono::steady_clock::now() + seconds(300);
+    while (!fs::exists(latest) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    const std::string ready = fs::exists(latest) && !fs::exists(final_output) ? "" : "not ready";
+    EXPECT_EQ(ready, "") << "no checkpoint yet, or training ended before the signal\n"
+                         << readFile(dir.file("job.out"));
+    const CommandResult sig = runShell("scancel --signal=USR1 --batch " + job);
+    EXPECT_EQ(sig.exit_code, 0) << sig.err;
+    const JobOutcome out = waitForJob(job, seconds(600));
+    const JobOutcome ref = waitForJob(reference, seconds(600));
+    const std::string log = readFile(dir.file("job.out"));
+    EXPECT_EQ(out.state, "COMPLETED") << log;
+    EXPECT_EQ(ref.state, "COMPLETED") << readFile(dir.file("ref.out"));
+    EXPECT_EQ(out.restarts, 1) << log;
+    EXPECT_NE(log.find("requeueing job " + job), std::string::npos) << log;
+    return log;
+  }
+
   static std::unique_ptr<TempDir> world_;
   static bool have_run_;
   static std::string setup_error_;
@@ -122,32 +161,11 @@ TEST_F(SlurmPipeline, PreemptedRunResumesToTheUninterruptedParameters) {
     s.push_back("run.out_dir=" + dir.file(name));
     return setArgs(s);
   };
-  const std::string reference = submit(
-      twoRanks(dir.file("ref.out")) + " slurm/train.sbatch " + shellQuote(kTiny) + with_out("ref"),
-      agreidEnv());
-  const std::string job = submit(
-      twoRanks(dir.file("job.out")) + " slurm/train.sbatch " + shellQuote(kTiny) + with_out("run"),
-      agreidEnv());
-  ASSERT_FALSE(reference.empty());
-  ASSERT_FALSE(job.empty());
-  // Interrupt once training has written its first checkpoint.
-  const auto deadline = std::chrono::steady_clock::now() + seconds(300);
-  while (!fs::exists(dir.file("run/checkpoints/latest")) &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ASSERT_TRUE(fs::exists(dir.file("run/checkpoints/latest"))) << readFile(dir.file("job.out"));
-  ASSERT_FALSE(fs::exists(dir.file("run/model_final.pt"))) << "training ended before the signal";
-  const CommandResult sig = runShell("scancel --signal=USR1 --batch " + job);
-  ASSERT_EQ(sig.exit_code, 0) << sig.err;
-  const JobOutcome out = waitForJob(job, seconds(600));
-  const JobOutcome ref = waitForJob(reference, seconds(600));
-  const std::string log = readFile(dir.file("job.out"));
-  ASSERT_EQ(out.state, "COMPLETED") << log;
-  ASSERT_EQ(ref.state, "COMPLETED") << readFile(dir.file("ref.out"));
-  EXPECT_EQ(out.restarts, 1) << log;
+  const std::string log =
+      preemptOnce(dir, "slurm/train.sbatch", with_out, dir.file("run/checkpoints/latest"),
+                  dir.file("run/model_final.pt"));
+  ASSERT_FALSE(HasFailure()) << log;
   EXPECT_NE(log.find("job step exited with"), std::string::npos) << log;
-  EXPECT_NE(log.find("requeueing job " + job), std::string::npos) << log;
   // The second run read the pseudo-labels back and continued training from the checkpoint.
   EXPECT_NE(log.find("pseudo-label cache hit"), std::string::npos) << log;
   std::smatch m;
@@ -164,6 +182,32 @@ TEST_F(SlurmPipeline, PreemptedRunResumesToTheUninterruptedParameters) {
     EXPECT_TRUE(at::equal(t, b.at(name))) << name << " differs after resume";
   }
   EXPECT_EQ(readFile(dir.file("run/results.json")), readFile(dir.file("ref/results.json")));
+}
+
+TEST_F(SlurmPipeline, PreemptedPretrainingResumesToTheUninterruptedClip) {
+  TempDir dir;
+  const std::string w = world_->path().string();
+  auto sets = [&](const std::string& name) {
+    return setArgs({"pretrain.data=" + w + "/world/pretrain.h5", "model.vocab=" + clipVocabPath(),
+                    "pretrain.steps=240", "run.out_dir=" + dir.file(name)});
+  };
+  const std::string log =
+      preemptOnce(dir, "slurm/pretrain.sbatch", sets, dir.file("run/checkpoints/pretrain/latest"),
+                  dir.file("run/clip.pt"));
+  ASSERT_FALSE(HasFailure()) << log;
+  EXPECT_NE(log.find("pretraining stopped on request (signal 10)"), std::string::npos) << log;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(log, m, std::regex("pretrain: resumed from \\S+ at step (\\d+)")))
+      << log;
+  EXPECT_GT(std::stoi(m[1].str()), 0) << log;
+  EXPECT_LT(std::stoi(m[1].str()), 240) << log;
+
+  const auto a = trainer::loadClip(dir.file("run/clip.pt"))->named_parameters(true);
+  const auto b = trainer::loadClip(dir.file("ref/clip.pt"))->named_parameters(true);
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& item : a) {
+    EXPECT_TRUE(at::equal(item.value(), b[item.key()])) << item.key() << " differs after resume";
+  }
 }
 
 TEST_F(SlurmPipeline, SweepOfThreePointsSharesOneCacheAndCollects) {

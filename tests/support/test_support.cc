@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -106,7 +107,10 @@ int lineCount(const std::string& s) {
 }
 
 std::string clipVocabPath() {
-  const std::string p = std::string(AGREID_SHARED_DIR) + "/clip/bpe_simple_vocab_16e6.txt.gz";
+  // AGREID_SHARED_DIR in the environment overrides the build's (a worktree elsewhere).
+  const char* env = std::getenv("AGREID_SHARED_DIR");
+  const std::string shared = env != nullptr && *env != '\0' ? env : AGREID_SHARED_DIR;
+  const std::string p = shared + "/clip/bpe_simple_vocab_16e6.txt.gz";
   return std::filesystem::exists(p) ? p : "";
 }
 

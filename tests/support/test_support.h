@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
+
 namespace agreid::testing {
 
 struct CommandResult {
@@ -48,8 +50,20 @@ std::string readFile(const std::string& path);
 // Number of non-empty lines of `s`.
 int lineCount(const std::string& s);
 
-// Path of ../shared/clip/bpe_simple_vocab_16e6.txt.gz, or "" when absent.
+// Path of <shared>/clip/bpe_simple_vocab_16e6.txt.gz, or "" when absent; <shared> is
+// $AGREID_SHARED_DIR when set, else ../shared beside the source tree.
 std::string clipVocabPath();
+
+// The message of the InputError `fn` throws, or "" when it throws none.
+template <typename Fn>
+std::string inputErrorOf(Fn&& fn) {
+  try {
+    fn();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
 
 // True when Debian's python3 can import torch (for reference checks).
 bool havePythonTorch();

@@ -24,16 +24,6 @@ struct Net : torch::nn::Module {
   torch::nn::BatchNorm1d bn{nullptr};
 };
 
-template <typename Fn>
-std::string inputErrorOf(Fn&& fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
-
 void expectOneLine(const std::string& message) {
   EXPECT_FALSE(message.empty());
   EXPECT_EQ(message.find('\n'), std::string::npos) << message;
@@ -51,7 +41,8 @@ TEST(CheckpointerTest, RoundTripsEveryPart) {
       adam.step();
     }
     Checkpointer ckpt({dir.path().string(), 3}, comm);
-    CheckpointContents contents{&a, &adam, "[run]\nseed = 7\n", "key42", {{"bank", torch::eye(2)}}};
+    CheckpointContents contents{&a,      &adam, "[run]\nseed = 7\n",
+                                "key42", 0,     {{"bank", torch::eye(2)}}};
     TrainState state;
     state.step = 11;
     state.epoch = 2;
@@ -63,7 +54,7 @@ TEST(CheckpointerTest, RoundTripsEveryPart) {
     torch::manual_seed(100);
     Net b;
     torch::optim::Adam adam_b(b.parameters(), torch::optim::AdamOptions(0.5));
-    const LoadedCheckpoint loaded = ckpt.load(ckpt.resolveResume("auto"), {&b, &adam_b});
+    const LoadedCheckpoint loaded = ckpt.load(ckpt.resolveResume("auto").path, {&b, &adam_b});
     EXPECT_EQ(loaded.state.step, 11);
     EXPECT_EQ(loaded.state.epoch, 2);
     EXPECT_EQ(loaded.state.batch_in_epoch, 1);
@@ -92,8 +83,8 @@ TEST(CheckpointerTest, KeepsTheLastNAndResolvesResume) {
   testing::TempDir dir;
   comm::runRanks(1, [&](comm::Communicator& comm) {
     Checkpointer ckpt({dir.path().string(), 2}, comm);
-    EXPECT_EQ(ckpt.resolveResume("auto"), "");  // nothing yet
-    EXPECT_EQ(ckpt.resolveResume("none"), "");
+    EXPECT_EQ(ckpt.resolveResume("auto").path, "");  // nothing yet
+    EXPECT_EQ(ckpt.resolveResume("none").path, "");
     for (int64_t step : {5, 10, 15}) {
       TrainState s;
       s.step = step;
@@ -102,14 +93,97 @@ TEST(CheckpointerTest, KeepsTheLastNAndResolvesResume) {
     EXPECT_FALSE(fs::exists(dir.file("checkpoint-5.pt")));
     EXPECT_TRUE(fs::exists(dir.file("checkpoint-10.pt")));
     EXPECT_TRUE(fs::exists(dir.file("checkpoint-15.pt")));
-    EXPECT_EQ(ckpt.resolveResume("auto"), dir.file("checkpoint-15.pt"));
-    EXPECT_EQ(ckpt.resolveResume(dir.file("checkpoint-10.pt")), dir.file("checkpoint-10.pt"));
+    EXPECT_EQ(ckpt.resolveResume("auto").path, dir.file("checkpoint-15.pt"));
+    EXPECT_TRUE(ckpt.resolveResume("auto").notes.empty());
+    EXPECT_EQ(ckpt.resolveResume(dir.file("checkpoint-10.pt")).path, dir.file("checkpoint-10.pt"));
     for (const auto& e : fs::directory_iterator(dir.path())) {
       EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
     }
-    const std::string err = inputErrorOf([&] { ckpt.resolveResume(dir.file("nope.pt")); });
+    const std::string err = testing::inputErrorOf([&] { ckpt.resolveResume(dir.file("nope.pt")); });
     expectOneLine(err);
     EXPECT_NE(err.find("nope.pt"), std::string::npos) << err;
+  });
+}
+
+TEST(CheckpointerTest, ResumeStaysInsideTheRunFolder) {
+  testing::TempDir dir;
+  comm::runRanks(1, [&](comm::Communicator& comm) {
+    Checkpointer other({dir.file("other"), 0}, comm);
+    Checkpointer ckpt({dir.file("run"), 0}, comm);
+    TrainState s;
+    s.step = 4;
+    const std::string foreign = other.save(s, {});
+    ckpt.save(s, {});
+
+    // Another run's checkpoint: refused, pointing at --init-from.
+    std::string err = testing::inputErrorOf([&] { ckpt.resolveResume(foreign); });
+    expectOneLine(err);
+    EXPECT_EQ(err, "checkpoint.resume: " + foreign + " is not a checkpoint of this run (" +
+                       dir.file("run") + "); to start a new run from its weights use --init-from " +
+                       foreign);
+
+    // A `latest` naming a file outside the folder: refused.
+    testing::writeFile(dir.file("run/latest"), "../other/checkpoint-4.pt\n");
+    err = testing::inputErrorOf([&] { ckpt.resolveResume("auto"); });
+    expectOneLine(err);
+    EXPECT_EQ(err, dir.file("run/latest") +
+                       ": names '../other/checkpoint-4.pt', which is not a checkpoint file of " +
+                       dir.file("run") + " (expected checkpoint-<step>.pt)");
+  });
+}
+
+TEST(CheckpointerTest, MissingOrDamagedLatestFallsBackToTheNewestCompleteCheckpoint) {
+  testing::TempDir dir;
+  comm::runRanks(1, [&](comm::Communicator& comm) {
+    Checkpointer ckpt({dir.path().string(), 0}, comm);
+    CheckpointContents contents;
+    contents.extra["ones"] = torch::ones({256});  // tensor bytes to corrupt below
+    for (int64_t step : {3, 6, 9}) {
+      TrainState s;
+      s.step = step;
+      ckpt.save(s, contents);
+    }
+    // No `latest`: the newest complete checkpoint, and a note saying so.
+    fs::remove(dir.file("latest"));
+    ResumeChoice c = ckpt.resolveResume("auto");
+    EXPECT_EQ(c.path, dir.file("checkpoint-9.pt"));
+    ASSERT_EQ(c.notes.size(), 2u);
+    EXPECT_EQ(c.notes[0], dir.path().string() + " has checkpoints but no 'latest' file");
+    EXPECT_EQ(c.notes[1],
+              "resuming from the newest complete checkpoint " + dir.file("checkpoint-9.pt"));
+
+    // `latest` names a file whose tensor bytes changed (a float 1.0 becomes 3.0; the zip entry's
+    // CRC-32 no longer matches): the previous complete one.
+    testing::writeFile(dir.file("latest"), "checkpoint-9.pt\n");
+    std::string bytes = testing::readFile(dir.file("checkpoint-9.pt"));
+    const std::string one("\x00\x00\x80\x3f\x00\x00\x80\x3f", 8);
+    const size_t at = bytes.find(one);
+    ASSERT_NE(at, std::string::npos);
+    bytes[at + 3] = '\x40';
+    testing::writeFile(dir.file("checkpoint-9.pt"), bytes);
+    c = ckpt.resolveResume("auto");
+    EXPECT_EQ(c.path, dir.file("checkpoint-6.pt"));
+    ASSERT_EQ(c.notes.size(), 2u);
+    EXPECT_EQ(c.notes[0].rfind(dir.file("latest") + " names checkpoint-9.pt, but ", 0), 0u)
+        << c.notes[0];
+    EXPECT_NE(c.notes[0].find("CRC"), std::string::npos) << c.notes[0];
+    // Named explicitly, the damaged checkpoint is refused.
+    const std::string damaged =
+        testing::inputErrorOf([&] { ckpt.resolveResume(dir.file("checkpoint-9.pt")); });
+    expectOneLine(damaged);
+    EXPECT_EQ(damaged.rfind("checkpoint.resume: ", 0), 0u) << damaged;
+    EXPECT_EQ(c.notes[1],
+              "resuming from the newest complete checkpoint " + dir.file("checkpoint-6.pt"));
+
+    // Every one damaged: refused.
+    for (int64_t step : {3, 6}) {
+      const std::string f = dir.file("checkpoint-" + std::to_string(step) + ".pt");
+      fs::resize_file(f, fs::file_size(f) / 2);
+    }
+    const std::string err = testing::inputErrorOf([&] { ckpt.resolveResume("auto"); });
+    expectOneLine(err);
+    EXPECT_EQ(err.rfind(dir.path().string() + ": no complete checkpoint to resume from (", 0), 0u)
+        << err;
   });
 }
 
@@ -122,7 +196,7 @@ TEST(CheckpointerTest, AnotherArchitectureNamesTheTensorAndChangesNothing) {
 
     Net wide(6);
     const at::Tensor before = wide.fc->weight.clone();
-    std::string err = inputErrorOf([&] { ckpt.load(path, {&wide}); });
+    std::string err = testing::inputErrorOf([&] { ckpt.load(path, {&wide}); });
     expectOneLine(err);
     EXPECT_NE(err.find("'fc.weight'"), std::string::npos) << err;
     EXPECT_NE(err.find("[6, 3]"), std::string::npos) << err;
@@ -131,14 +205,14 @@ TEST(CheckpointerTest, AnotherArchitectureNamesTheTensorAndChangesNothing) {
     struct Other : torch::nn::Module {
       Other() { register_module("fc", torch::nn::Linear(3, 4)); }
     } other;
-    err = inputErrorOf([&] { ckpt.load(path, {&other}); });
+    err = testing::inputErrorOf([&] { ckpt.load(path, {&other}); });
     expectOneLine(err);
     EXPECT_NE(err.find("'bn."), std::string::npos) << err;
 
     struct Bigger : Net {
       Bigger() { register_module("extra", torch::nn::Linear(2, 2)); }
     } bigger;
-    err = inputErrorOf([&] { ckpt.load(path, {&bigger}); });
+    err = testing::inputErrorOf([&] { ckpt.load(path, {&bigger}); });
     expectOneLine(err);
     EXPECT_NE(err.find("missing tensor 'extra."), std::string::npos) << err;
   });
@@ -149,7 +223,8 @@ TEST(CheckpointerTest, CorruptFileIsAnInputError) {
   testing::writeFile(dir.file("checkpoint-1.pt"), "not a checkpoint");
   comm::runRanks(1, [&](comm::Communicator& comm) {
     Checkpointer ckpt({dir.path().string(), 0}, comm);
-    const std::string err = inputErrorOf([&] { ckpt.load(dir.file("checkpoint-1.pt"), {}); });
+    const std::string err =
+        testing::inputErrorOf([&] { ckpt.load(dir.file("checkpoint-1.pt"), {}); });
     expectOneLine(err);
     EXPECT_NE(err.find("checkpoint-1.pt"), std::string::npos) << err;
   });
@@ -161,7 +236,7 @@ TEST(CheckpointerTest, UnwritableFolderFailsOnEveryRankWithoutPartialFiles) {
   std::atomic<int> failures{0};
   comm::runRanks(2, [&](comm::Communicator& comm) {
     Checkpointer ckpt({dir.file("blocker") + "/ckpt", 0}, comm);
-    const std::string err = inputErrorOf([&] { ckpt.save(TrainState{}, {}); });
+    const std::string err = testing::inputErrorOf([&] { ckpt.save(TrainState{}, {}); });
     expectOneLine(err);
     if (!err.empty()) ++failures;
   });

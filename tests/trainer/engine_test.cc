@@ -81,7 +81,7 @@ RunResult train(comm::Communicator& comm, const RunSpec& spec) {
     return c;
   };
   TrainState state;
-  const std::string resume = checkpointer.resolveResume(spec.resume);
+  const std::string resume = checkpointer.resolveResume(spec.resume).path;
   if (!resume.empty()) {
     const LoadedCheckpoint loaded = checkpointer.load(resume, contents());
     EXPECT_TRUE(loaded.rng_restored);
@@ -120,8 +120,8 @@ RunResult train(comm::Communicator& comm, const RunSpec& spec) {
     }
     ++steps_here;
     StepResult r;
-    r.loss = loss.item<double>();
-    r.loss_terms["ce"] = r.loss;
+    r.loss = loss.detach();
+    r.loss_terms["ce"] = loss.detach();
     r.images = kBatch;
     return r;
   };
@@ -205,7 +205,7 @@ TEST(EngineTest, StopRequestedOnOneRankStopsAllAtTheSameStep) {
     int64_t steps = 0;
     auto step = [&](const TrainState&) {
       ++steps;
-      return StepResult{1.0, {}, 2};
+      return StepResult{torch::ones({}), {}, 2};
     };
     // rank 1 asks to stop once it ran 3 steps; rank 0 never does
     auto stop = [&] { return comm.rank() == 1 && steps >= 3; };
@@ -225,6 +225,80 @@ TEST(EngineTest, StopRequestedOnOneRankStopsAllAtTheSameStep) {
   EXPECT_EQ(testing::readFile(dir.file("ckpt/latest")), "checkpoint-3.pt\n");
 }
 
+TEST(EngineTest, NonFiniteLossStopsAtItsStepWithoutALaterCheckpoint) {
+  testing::TempDir dir;
+  comm::runRanks(2, [&](comm::Communicator& comm) {
+    // Term "tri" is NaN from step 5 on rank 1 only; the total is inf from step 6 on both.
+    auto step = [&](const TrainState& s) {
+      const int64_t n = s.step + 1;
+      StepResult r;
+      r.loss = torch::full({}, n >= 6 ? INFINITY : 1.0);
+      r.loss_terms["id"] = torch::ones({});
+      r.loss_terms["tri"] = torch::full({}, n >= 5 && comm.rank() == 1 ? NAN : 0.5);
+      return r;
+    };
+    Checkpointer checkpointer({dir.file("ckpt"), 0}, comm);
+    std::vector<std::unique_ptr<TrainHook>> hooks;
+    MetricsHookOptions mo;
+    mo.run_dir = dir.path().string();
+    mo.log_every = 4;
+    mo.progress = ProgressStyle::kNone;
+    hooks.push_back(std::make_unique<MetricsHook>(mo, comm.rank()));
+    hooks.push_back(std::make_unique<CheckpointHook>(CheckpointHookOptions{3}, checkpointer,
+                                                     [] { return CheckpointContents{}; }));
+    EngineOptions eo{10, 2};
+    eo.name = "stage 9";
+    Engine engine(eo, step, std::move(hooks), {}, &comm);
+    TrainState state;
+    try {
+      engine.run(state);
+      ADD_FAILURE() << "no error for a NaN loss";
+    } catch (const InputError& e) {
+      EXPECT_EQ(std::string(e.what()),
+                "stage 9: non-finite loss term 'tri' at step 5; training stopped without writing "
+                "a model (lower the learning rate or check the data)");
+    }
+  });
+  EXPECT_TRUE(fs::exists(dir.file("ckpt/checkpoint-3.pt")));
+  EXPECT_FALSE(fs::exists(dir.file("ckpt/checkpoint-6.pt")));  // the read before it threw
+  // The window read at step 4 was finite and logged; nothing after it.
+  const std::string jsonl = testing::readFile(dir.file("metrics.jsonl"));
+  EXPECT_EQ(testing::lineCount(jsonl), 1) << jsonl;
+  EXPECT_NE(jsonl.find("\"step\":4,"), std::string::npos) << jsonl;
+}
+
+TEST(EngineTest, LoggedLossIsTheMeanOverTheWindowAndTheRanks) {
+  testing::TempDir dir;
+  comm::runRanks(2, [&](comm::Communicator& comm) {
+    auto step = [&](const TrainState& s) {
+      // rank 0: 1, 2, 3, ...; rank 1: 10x that
+      const double v = static_cast<double>(s.step + 1) * (comm.rank() == 0 ? 1.0 : 10.0);
+      return StepResult{torch::full({}, v), {{"half", torch::full({}, v / 2)}}, 4};
+    };
+    std::vector<std::unique_ptr<TrainHook>> hooks;
+    MetricsHookOptions mo;
+    mo.run_dir = dir.path().string();
+    mo.log_every = 2;
+    mo.progress = ProgressStyle::kNone;
+    mo.tag = "pretrain";
+    hooks.push_back(std::make_unique<MetricsHook>(mo, comm.rank()));
+    EngineOptions eo{3, 2};
+    eo.max_steps = 4;  // ends within the second epoch
+    Engine engine(eo, step, std::move(hooks), {}, &comm);
+    TrainState state;
+    EXPECT_EQ(engine.run(state), RunStatus::kCompleted);
+    EXPECT_EQ(state.step, 4);
+    EXPECT_EQ(state.totalSteps(), 4);
+  });
+  // steps 1-2: (1.5 + 15) / 2 = 8.25; step 3 was read at the epoch's end; step 4 alone: 22.
+  const std::string jsonl = testing::readFile(dir.file("metrics.jsonl"));
+  EXPECT_NE(jsonl.find("{\"stage\":\"pretrain\",\"step\":2,"), std::string::npos) << jsonl;
+  EXPECT_NE(jsonl.find("\"loss\":8.25,"), std::string::npos) << jsonl;
+  EXPECT_NE(jsonl.find("\"half\":4.125}"), std::string::npos) << jsonl;
+  EXPECT_NE(jsonl.find("\"loss\":22,"), std::string::npos) << jsonl;
+  EXPECT_EQ(testing::lineCount(jsonl), 2) << jsonl;
+}
+
 TEST(EngineTest, HookOrderAndEpochEndResume) {
   struct Recorder : TrainHook {
     explicit Recorder(std::vector<std::string>& log) : log(log) {}
@@ -239,7 +313,11 @@ TEST(EngineTest, HookOrderAndEpochEndResume) {
   std::vector<std::unique_ptr<TrainHook>> hooks;
   hooks.push_back(std::make_unique<Recorder>(log));
   Engine engine(
-      {2, 3}, [](const TrainState&) { return StepResult{}; }, std::move(hooks));
+      {2, 3},
+      [](const TrainState&) {
+        return StepResult{torch::zeros({}), {}, 0};
+      },
+      std::move(hooks));
   TrainState state;
   state.step = 2;  // resumed from a checkpoint taken after epoch 0's last step
   state.epoch = 0;
@@ -255,7 +333,11 @@ TEST(EvalHookTest, EveryNEpochsAndAtTheEndOnce) {
   hooks.push_back(std::make_unique<EvalHook>(
       EvalHookOptions{2}, [&](const TrainState& s) { evaluated.push_back(s.epoch); }));
   Engine engine(
-      {1, 4}, [](const TrainState&) { return StepResult{}; }, std::move(hooks));
+      {1, 4},
+      [](const TrainState&) {
+        return StepResult{torch::zeros({}), {}, 0};
+      },
+      std::move(hooks));
   TrainState state;
   engine.run(state);
   EXPECT_EQ(evaluated, (std::vector<int64_t>{1, 3}));

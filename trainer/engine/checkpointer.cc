@@ -1,6 +1,7 @@
 #include "trainer/engine/checkpointer.h"
 
 #include "trainer/util/atomic_file.h"
+#include "trainer/util/zip_verify.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <fcntl.h>
@@ -65,6 +66,52 @@ int64_t stepOfFile(const std::string& name) {
   return std::regex_match(name, m, re) ? std::stoll(m[1].str()) : -1;
 }
 
+// Checks every tensor of `model` against the checkpoint's (missing, unexpected or shape-
+// mismatched -> InputError naming the tensor, nothing modified), then copies them.
+void restoreModel(const std::string& path, const c10::IValue& model_value,
+                  torch::nn::Module& model) {
+  // Validate every tensor before modifying anything.
+  const auto saved = model_value.toGenericDict();
+  const auto expected = namedTensors(model);
+  for (const auto& [name, tensor] : expected) {
+    auto it = saved.find(name);
+    if (it == saved.end()) {
+      throw InputError("checkpoint " + path + ": missing tensor '" + name +
+                       "' that the model expects with shape " + shapeText(tensor.sizes()));
+    }
+    const at::Tensor& s = it->value().toTensor();
+    if (s.sizes() != tensor.sizes()) {
+      throw InputError("checkpoint " + path + ": tensor '" + name + "' has shape " +
+                       shapeText(s.sizes()) + ", the model expects " + shapeText(tensor.sizes()));
+    }
+  }
+  if (saved.size() != expected.size()) {
+    for (const auto& entry : saved) {
+      const std::string& name = entry.key().toStringRef();
+      const bool known = std::any_of(expected.begin(), expected.end(),
+                                     [&](const auto& e) { return e.first == name; });
+      if (!known) {
+        throw InputError("checkpoint " + path + ": tensor '" + name +
+                         "' is not part of the model (another architecture?)");
+      }
+    }
+  }
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, tensor] : expected) {
+    at::Tensor target = tensor;
+    target.copy_(saved.at(name).toTensor());
+  }
+}
+
+void openArchive(const std::string& path, torch::serialize::InputArchive& archive) {
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    throw InputError("checkpoint " + path + ": cannot be read as an agreid checkpoint (" +
+                     e.what_without_backtrace() + ")");
+  }
+}
+
 }  // namespace
 
 Checkpointer::Checkpointer(CheckpointerOptions opts, comm::Communicator& comm)
@@ -94,6 +141,7 @@ std::string Checkpointer::save(const TrainState& state, const CheckpointContents
       archive.write("world_size", c10::IValue(static_cast<int64_t>(comm_.size())));
       archive.write("config", c10::IValue(contents.config_toml));
       archive.write("cache_key", c10::IValue(contents.cache_key));
+      archive.write("global_batch", c10::IValue(contents.global_batch));
       archive.write("rng", rng);
       if (contents.model != nullptr) {
         archive.write("model", c10::IValue(toDict(namedTensors(*contents.model))));
@@ -151,35 +199,119 @@ void Checkpointer::prune() const {
   }
 }
 
-std::string Checkpointer::resolveResume(const std::string& resume) const {
-  if (resume == "none" || resume.empty()) return "";
-  if (resume == "auto") {
-    const fs::path latest = fs::path(opts_.dir) / kLatestName;
-    if (!fs::exists(latest)) return "";
+namespace {
+
+// The checkpoint files of `dir`, newest (highest step) first.
+std::vector<fs::path> checkpointsNewestFirst(const std::string& dir) {
+  std::vector<std::pair<int64_t, fs::path>> found;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const int64_t step = stepOfFile(entry.path().filename().string());
+    if (step >= 0) found.emplace_back(step, entry.path());
+  }
+  std::sort(found.rbegin(), found.rend());
+  std::vector<fs::path> out;
+  for (auto& f : found) out.push_back(std::move(f.second));
+  return out;
+}
+
+bool sameFile(const fs::path& a, const fs::path& b) {
+  std::error_code ec;
+  return fs::equivalent(a, b, ec);
+}
+
+}  // namespace
+
+ResumeChoice Checkpointer::resolveResume(const std::string& resume) const {
+  ResumeChoice out;
+  if (resume == "none" || resume.empty()) return out;
+  auto complete = [&](const fs::path& path, std::string* why) {
+    std::string error;
+    try {
+      verifyZipArchive(path.string());
+      return true;
+    } catch (const c10::Error& e) {
+      error = e.what_without_backtrace();
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    if (why) *why = error.substr(0, error.find('\n'));  // one line
+    return false;
+  };
+  const fs::path dir(opts_.dir);
+  if (resume != "auto") {
+    const fs::path path(resume);
+    if (!fs::exists(path)) {
+      throw InputError("checkpoint.resume: no checkpoint at " + resume +
+                       " (expected auto, none or a checkpoint file of " + opts_.dir + ")");
+    }
+    if (!sameFile(path.parent_path().empty() ? fs::path(".") : path.parent_path(), dir) ||
+        stepOfFile(path.filename().string()) < 0) {
+      throw InputError("checkpoint.resume: " + resume + " is not a checkpoint of this run (" +
+                       opts_.dir + "); to start a new run from its weights use --init-from " +
+                       resume);
+    }
+    std::string why;
+    if (!complete(path, &why)) throw InputError("checkpoint.resume: " + why);
+    out.path = path.string();
+    return out;
+  }
+  const std::vector<fs::path> all = checkpointsNewestFirst(opts_.dir);
+  const fs::path latest = dir / kLatestName;
+  fs::path named;
+  if (fs::exists(latest)) {
     std::ifstream in(latest);
     std::string name;
     std::getline(in, name);
-    const fs::path path = fs::path(opts_.dir) / name;
-    if (name.empty() || !fs::exists(path)) {
-      throw InputError(latest.string() + ": names checkpoint '" + name + "', which does not exist");
+    if (name.find('/') != std::string::npos || stepOfFile(name) < 0) {
+      throw InputError(latest.string() + ": names '" + name +
+                       "', which is not a checkpoint file of " + opts_.dir +
+                       " (expected checkpoint-<step>.pt)");
     }
-    return path.string();
+    named = dir / name;
+    std::string why = "it does not exist";
+    if (fs::exists(named) && complete(named, &why)) {
+      out.path = named.string();
+      return out;
+    }
+    out.notes.push_back(latest.string() + " names " + name + ", but " + why);
+  } else if (!all.empty()) {
+    out.notes.push_back(opts_.dir + " has checkpoints but no 'latest' file");
   }
-  if (!fs::exists(resume)) {
-    throw InputError("checkpoint.resume: no checkpoint at " + resume +
-                     " (expected auto, none or an existing checkpoint file)");
+  for (const auto& candidate : all) {
+    if (!named.empty() &&
+        stepOfFile(candidate.filename().string()) >= stepOfFile(named.filename().string())) {
+      continue;  // only older ones than the damaged latest
+    }
+    std::string why;
+    if (complete(candidate, &why)) {
+      out.notes.push_back("resuming from the newest complete checkpoint " + candidate.string());
+      out.path = candidate.string();
+      return out;
+    }
+    out.notes.push_back("skipping " + candidate.string() + ": " + why);
   }
-  return resume;
+  if (!out.notes.empty()) {
+    throw InputError(opts_.dir + ": no complete checkpoint to resume from (" + out.notes.front() +
+                     "); use checkpoint.resume = \"none\" or --restart to start over");
+  }
+  return out;
+}
+
+void Checkpointer::loadWeights(const std::string& path, torch::nn::Module& model) const {
+  verifyZipArchive(path);
+  torch::serialize::InputArchive archive;
+  openArchive(path, archive);
+  c10::IValue value;
+  if (!archive.try_read("model", value)) {
+    throw InputError("checkpoint " + path + ": has no model tensors");
+  }
+  restoreModel(path, value, model);
 }
 
 LoadedCheckpoint Checkpointer::load(const std::string& path, const CheckpointContents& contents) {
   torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path);
-  } catch (const c10::Error& e) {
-    throw InputError("checkpoint " + path + ": cannot be read as an agreid checkpoint (" +
-                     e.what_without_backtrace() + ")");
-  }
+  openArchive(path, archive);
   auto readValue = [&](const char* key) {
     c10::IValue v;
     if (!archive.try_read(key, v)) {
@@ -200,43 +332,13 @@ LoadedCheckpoint Checkpointer::load(const std::string& path, const CheckpointCon
   out.saved_world_size = static_cast<int>(readValue("world_size").toInt());
   out.config_toml = readValue("config").toStringRef();
   out.cache_key = readValue("cache_key").toStringRef();
+  c10::IValue global_batch;
+  if (archive.try_read("global_batch", global_batch)) out.global_batch = global_batch.toInt();
   for (const auto& entry : readValue("extra").toGenericDict()) {
     out.extra[entry.key().toStringRef()] = entry.value().toTensor();
   }
 
-  if (contents.model != nullptr) {
-    // Validate every tensor before modifying anything.
-    const auto saved = readValue("model").toGenericDict();
-    const auto expected = namedTensors(*contents.model);
-    for (const auto& [name, tensor] : expected) {
-      auto it = saved.find(name);
-      if (it == saved.end()) {
-        throw InputError("checkpoint " + path + ": missing tensor '" + name +
-                         "' that the model expects with shape " + shapeText(tensor.sizes()));
-      }
-      const at::Tensor& s = it->value().toTensor();
-      if (s.sizes() != tensor.sizes()) {
-        throw InputError("checkpoint " + path + ": tensor '" + name + "' has shape " +
-                         shapeText(s.sizes()) + ", the model expects " + shapeText(tensor.sizes()));
-      }
-    }
-    if (saved.size() != expected.size()) {
-      for (const auto& entry : saved) {
-        const std::string& name = entry.key().toStringRef();
-        const bool known = std::any_of(expected.begin(), expected.end(),
-                                       [&](const auto& e) { return e.first == name; });
-        if (!known) {
-          throw InputError("checkpoint " + path + ": tensor '" + name +
-                           "' is not part of the model (another architecture?)");
-        }
-      }
-    }
-    torch::NoGradGuard no_grad;
-    for (const auto& [name, tensor] : expected) {
-      at::Tensor target = tensor;
-      target.copy_(saved.at(name).toTensor());
-    }
-  }
+  if (contents.model != nullptr) restoreModel(path, readValue("model"), *contents.model);
   if (contents.optimizer != nullptr) {
     torch::serialize::InputArchive optimizer_archive;
     if (!archive.try_read("optimizer", optimizer_archive)) {

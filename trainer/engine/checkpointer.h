@@ -19,8 +19,10 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "trainer/engine/train_state.h"
 
@@ -41,6 +43,13 @@ struct CheckpointerOptions {
   int64_t keep_last = 3;
 };
 
+// resolveResume's answer: the checkpoint to resume from ("" = start afresh) and what the caller
+// should tell the user about how it was chosen (fallbacks; empty when `latest` was used as is).
+struct ResumeChoice {
+  std::string path;
+  std::vector<std::string> notes;
+};
+
 // What a checkpoint captures. The pointers may be null (nothing saved or restored for them) and
 // must stay valid during the call.
 struct CheckpointContents {
@@ -48,6 +57,7 @@ struct CheckpointContents {
   torch::optim::Optimizer* optimizer = nullptr;
   std::string config_toml;
   std::string cache_key;
+  int64_t global_batch = 0;                 // images per optimiser step over all ranks (0: n/a)
   std::map<std::string, at::Tensor> extra;  // rank 0's values are saved
 };
 
@@ -58,6 +68,7 @@ struct LoadedCheckpoint {
   std::string cache_key;
   std::map<std::string, at::Tensor> extra;
   int saved_world_size = 1;
+  int64_t global_batch = 0;   // 0: not recorded
   bool rng_restored = false;  // false when the world size differs from the saved one
 };
 
@@ -75,9 +86,17 @@ class Checkpointer {
   // throws InputError naming the tensor, before anything is modified.
   LoadedCheckpoint load(const std::string& path, const CheckpointContents& contents);
 
-  // `resume` = "none" -> ""; "auto" -> the checkpoint `latest` names in dir, or "" when there is
-  // none; anything else is a path that must exist (InputError otherwise). Not collective.
-  std::string resolveResume(const std::string& resume) const;
+  // Model parameters and buffers only (a new run initialised from a checkpoint's weights), after
+  // the CRC check and with load()'s validation. Not collective.
+  void loadWeights(const std::string& path, torch::nn::Module& model) const;
+
+  // `resume` = "none" -> start afresh. "auto" -> the checkpoint `latest` names, which must be a
+  // checkpoint file of `dir` (InputError otherwise); when it is missing or damaged (the CRC-32 of
+  // every zip entry is checked, trainer/util/zip_verify.h), the
+  // newest complete older one, with a note saying so; with no `latest` but checkpoints in `dir`,
+  // the newest complete one, with a note; with none, start afresh. A path must be a checkpoint
+  // of `dir` (InputError naming --init-from otherwise) and be undamaged. Not collective.
+  ResumeChoice resolveResume(const std::string& resume) const;
 
   const CheckpointerOptions& options() const { return opts_; }
 

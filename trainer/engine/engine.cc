@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "base/check.h"
+#include "base/error.h"
 #include "comm/communicator.h"
 
 namespace agreid::trainer {
@@ -18,6 +19,7 @@ Engine::Engine(EngineOptions opts, StepFunction step, std::vector<std::unique_pt
       comm_(comm) {
   AGREID_CHECK(opts_.steps_per_epoch > 0, "steps_per_epoch must be positive");
   AGREID_CHECK(opts_.max_epochs >= 0, "max_epochs must not be negative");
+  AGREID_CHECK(opts_.max_steps >= 0, "max_steps must not be negative");
   AGREID_CHECK(static_cast<bool>(step_), "the engine needs a step function");
 }
 
@@ -29,41 +31,58 @@ bool Engine::stopAgreed() {
   return flag.item<int>() != 0;
 }
 
+void Engine::readLoss(TrainState& state) {
+  const LossMeans m = window_.read(comm_);
+  if (m.first_non_finite_step >= 0) {
+    throw InputError(opts_.name + ": non-finite loss term '" + m.non_finite_term + "' at step " +
+                     std::to_string(m.first_non_finite_step) +
+                     "; training stopped without writing a model (lower the learning rate or "
+                     "check the data)");
+  }
+  state.loss = m.loss;
+  state.loss_terms = m.loss_terms;
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start_).count();
+  state.step_seconds = m.steps > 0 ? seconds / static_cast<double>(m.steps) : 0.0;
+  state.images_per_s = seconds > 0.0 ? static_cast<double>(m.images) / seconds : 0.0;
+  window_start_ = std::chrono::steady_clock::now();
+}
+
 RunStatus Engine::run(TrainState& state) {
-  using Clock = std::chrono::steady_clock;
   state.steps_per_epoch = opts_.steps_per_epoch;
   state.max_epochs = opts_.max_epochs;
+  state.max_steps = opts_.max_steps;
   state.stop_requested = false;
   for (auto& h : hooks_) h->beforeTrain(state);
-  while (state.epoch < opts_.max_epochs && !state.stop_requested) {
+  window_start_ = std::chrono::steady_clock::now();
+  while (state.epoch < opts_.max_epochs && !state.stop_requested && !state.finished()) {
     if (state.batch_in_epoch >= opts_.steps_per_epoch) {  // resumed at the end of an epoch
       ++state.epoch;
       state.batch_in_epoch = 0;
       continue;
     }
     for (auto& h : hooks_) h->beforeEpoch(state);
-    while (state.batch_in_epoch < opts_.steps_per_epoch) {
+    while (state.batch_in_epoch < opts_.steps_per_epoch && !state.finished()) {
       if (stopAgreed()) {
         state.stop_requested = true;
         break;
       }
       for (auto& h : hooks_) h->beforeStep(state);
-      const auto t0 = Clock::now();
-      StepResult r = step_(state);
-      const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-      state.loss = r.loss;
-      state.loss_terms = std::move(r.loss_terms);
-      state.step_seconds = seconds;
-      state.images_per_s = seconds > 0.0 ? static_cast<double>(r.images) / seconds : 0.0;
+      const StepResult r = step_(state);
       ++state.step;
       ++state.batch_in_epoch;
+      window_.add(r.loss, r.loss_terms, state.step, r.images);
+      bool read = state.batch_in_epoch == opts_.steps_per_epoch;
+      for (auto& h : hooks_) read = h->needsLoss(state) || read;
+      if (read) readLoss(state);
       for (auto& h : hooks_) h->afterStep(state);
     }
-    if (state.stop_requested) break;
+    if (state.stop_requested || state.batch_in_epoch < opts_.steps_per_epoch) break;
     for (auto& h : hooks_) h->afterEpoch(state);
     ++state.epoch;
     state.batch_in_epoch = 0;
   }
+  if (!window_.empty()) readLoss(state);
   for (auto& h : hooks_) h->afterTrain(state);
   return state.stop_requested ? RunStatus::kStopped : RunStatus::kCompleted;
 }

@@ -16,6 +16,10 @@ void CheckpointHook::afterStep(TrainState& state) {
   if (opts_.every_steps > 0 && state.step % opts_.every_steps == 0) save(state);
 }
 
+bool CheckpointHook::needsLoss(const TrainState& state) const {
+  return opts_.every_steps > 0 && state.step % opts_.every_steps == 0;
+}
+
 void CheckpointHook::afterEpoch(TrainState& state) {
   if (opts_.every_steps <= 0) save(state);
 }

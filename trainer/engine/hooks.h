@@ -26,6 +26,7 @@ class CheckpointHook : public TrainHook {
   void afterStep(TrainState& state) override;
   void afterEpoch(TrainState& state) override;
   void afterTrain(TrainState& state) override;
+  bool needsLoss(const TrainState& state) const override;
 
   // Path of the last checkpoint written ("" if none).
   const std::string& lastPath() const { return last_path_; }

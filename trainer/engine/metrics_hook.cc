@@ -80,9 +80,13 @@ void MetricsHook::beforeTrain(TrainState& state) {
   }
 }
 
+bool MetricsHook::needsLoss(const TrainState& state) const {
+  return opts_.log_every > 0 &&
+         (state.step % opts_.log_every == 0 || state.step >= state.totalSteps());
+}
+
 void MetricsHook::afterStep(TrainState& state) {
-  const bool last = state.step >= state.totalSteps();
-  if (opts_.log_every <= 0 || (state.step % opts_.log_every != 0 && !last)) return;
+  if (!needsLoss(state)) return;
   const auto now = std::chrono::steady_clock::now();
   const double seconds = std::chrono::duration<double>(now - last_time_).count();
   if (seconds > 0.0) steps_per_s_ = static_cast<double>(state.step - last_step_) / seconds;
@@ -96,12 +100,14 @@ void MetricsHook::afterStep(TrainState& state) {
   record.loss = state.loss;
   record.images_per_s = state.images_per_s;
   record.terms = state.loss_terms;
+  if (opts_.tag != "train") record.stage = opts_.tag;
   if (jsonl_) jsonl_->write(record);
   if (events_) {
-    std::map<std::string, double> scalars = {{"train/loss", state.loss},
-                                             {"train/lr", state.lr},
-                                             {"train/images_per_s", state.images_per_s}};
-    for (const auto& [name, value] : state.loss_terms) scalars["train/" + name] = value;
+    const std::string& t = opts_.tag;
+    std::map<std::string, double> scalars = {{t + "/loss", state.loss},
+                                             {t + "/lr", state.lr},
+                                             {t + "/images_per_s", state.images_per_s}};
+    for (const auto& [name, value] : state.loss_terms) scalars[t + "/" + name] = value;
     const double wall =
         std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     events_->addScalars(state.step, wall, scalars);

@@ -1,6 +1,6 @@
 // MetricsHook: every `log_every` steps (and at the last step) rank 0 appends a record to
-// <run_dir>/metrics.jsonl, writes the scalars (train/loss, train/lr, train/images_per_s,
-// train/<term>) to a TensorBoard event file in <run_dir>/tensorboard, and reports progress: a
+// <run_dir>/metrics.jsonl, writes the scalars (<tag>/loss, <tag>/lr, <tag>/images_per_s,
+// <tag>/<term>) to a TensorBoard event file in <run_dir>/tensorboard, and reports progress: a
 // one-line bar (step, it/s, ETA, loss) redrawn in place when the output is a terminal, plain
 // periodic lines otherwise. Other ranks do nothing. The loss values are whatever the step
 // function reported (it averages them over ranks). Not thread-safe.
@@ -40,6 +40,9 @@ struct MetricsHookOptions {
   int64_t log_every = 10;
   ProgressStyle progress = ProgressStyle::kAuto;
   bool tensorboard = true;
+  // The stage: TensorBoard tags are "<tag>/loss", ...; a non-empty tag other than "train" is
+  // also written as "stage" into each metrics.jsonl record.
+  std::string tag = "train";
 };
 
 class MetricsHook : public TrainHook {
@@ -49,6 +52,7 @@ class MetricsHook : public TrainHook {
   void beforeTrain(TrainState& state) override;
   void afterStep(TrainState& state) override;
   void afterTrain(TrainState& state) override;
+  bool needsLoss(const TrainState& state) const override;
 
  private:
   MetricsHookOptions opts_;

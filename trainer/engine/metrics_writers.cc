@@ -116,8 +116,14 @@ JsonlWriter::~JsonlWriter() {
 }
 
 std::string JsonlWriter::toJson(const MetricsRecord& r) {
-  std::string out =
-      "{\"step\":" + std::to_string(r.step) + ",\"epoch\":" + std::to_string(r.epoch) + ",\"lr\":";
+  std::string out = "{";
+  if (!r.stage.empty()) {
+    out += "\"stage\":";
+    appendJsonString(out, r.stage);
+    out += ',';
+  }
+  out +=
+      "\"step\":" + std::to_string(r.step) + ",\"epoch\":" + std::to_string(r.epoch) + ",\"lr\":";
   appendNumber(out, r.lr);
   out += ",\"loss\":";
   appendNumber(out, r.loss);

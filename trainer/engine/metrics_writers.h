@@ -33,6 +33,7 @@ struct MetricsRecord {
   double loss = 0.0;
   double images_per_s = 0.0;
   std::map<std::string, double> terms;
+  std::string stage;  // written first as "stage" when not empty
 };
 
 class JsonlWriter {

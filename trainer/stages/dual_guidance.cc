@@ -12,11 +12,8 @@
 #include "comm/gradient_reducer.h"
 #include "data/loader.h"
 #include "data/samplers.h"
-#include "trainer/engine/checkpointer.h"
-#include "trainer/engine/engine.h"
 #include "trainer/engine/hooks.h"
 #include "trainer/engine/lr_schedule.h"
-#include "trainer/engine/metrics_hook.h"
 #include "trainer/engine/param_groups.h"
 #include "trainer/memory/memory_bank.h"
 #include "trainer/model/attribute_encoder.h"
@@ -24,9 +21,11 @@
 #include "trainer/model/clip_model.h"
 #include "trainer/model/reid_model.h"
 #include "trainer/stages/dual_guidance_objective.h"
+#include "trainer/stages/epoch_loader.h"
 #include "trainer/stages/evaluate_model.h"
 #include "trainer/stages/reid_checkpoint.h"
 #include "trainer/stages/stage2_modules.h"
+#include "trainer/stages/stage_loop.h"
 #include "trainer/stages/training_data.h"
 
 namespace agreid::trainer {
@@ -50,18 +49,6 @@ class AutocastScope {
 
  private:
   bool enabled_;
-};
-
-// Drops the epoch's loader at the end of the epoch, before evaluation hooks open their own
-// (HDF5 has one user at a time).
-class ReleaseLoaderHook : public TrainHook {
- public:
-  explicit ReleaseLoaderHook(std::unique_ptr<data::Loader>& loader) : loader_(loader) {}
-  void afterEpoch(TrainState&) override { loader_.reset(); }
-  void afterTrain(TrainState&) override { loader_.reset(); }
-
- private:
-  std::unique_ptr<data::Loader>& loader_;
 };
 
 std::shared_ptr<AttributeEncoder> encoderFromCache(const TrainSetup& setup,
@@ -166,6 +153,7 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
   data::IdentitySampler sampler(data.indices, data.labels, setup.sampler, setup.seed,
                                 {comm.rank(), comm.size()});
   EngineOptions eo;
+  eo.name = "stage 2";
   eo.max_epochs = o.epochs;
   eo.steps_per_epoch = stepsPerEpoch(sampler, o.epochs);
   if (eo.steps_per_epoch == 0) {
@@ -180,77 +168,65 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
   DualGuidanceObjective objective(o, *model, encoder.get(), text_features, tokens, bank.get(),
                                   comm);
   const bool autocast = ctx.device.is_cuda() && setup.bf16;
-  std::unique_ptr<data::Loader> loader;
-  int64_t loader_epoch = -1;
-  auto step = [&](const TrainState& state) {
-    if (!loader || loader_epoch != state.epoch) {
-      data::LoaderPlan plan;
-      plan.batches = sampler.epochBatches(state.epoch);
-      plan.batches.resize(eo.steps_per_epoch);
-      plan.start_batch = state.batch_in_epoch;
-      plan.mode = data::TransformMode::kTrain;
-      plan.transform = setup.transform;
-      plan.seed = setup.seed;
-      plan.epoch = state.epoch;
-      loader = std::make_unique<data::Loader>(setup.dataset, plan, setup.loader);
-      loader_epoch = state.epoch;
-    }
-    auto batch = loader->next();
-    AGREID_CHECK(batch.has_value(), "loader ran out of batches at epoch ", state.epoch, " batch ",
-                 state.batch_in_epoch);
+  EpochLoader loader(setup.dataset, setup.loader, [&](int64_t epoch) {
+    data::LoaderPlan plan;
+    plan.batches = sampler.epochBatches(epoch);
+    plan.batches.resize(eo.steps_per_epoch);
+    plan.mode = data::TransformMode::kTrain;
+    plan.transform = setup.transform;
+    plan.seed = setup.seed;
+    return plan;
+  });
+
+  StageParts parts;
+  parts.engine = eo;
+  parts.step = [&](const TrainState& state) {
+    const data::Batch batch = loader.next(state);
     trainable->train();
     ObjectiveTerms terms;
     {
       AutocastScope scope(autocast);
-      terms =
-          objective.compute(batch->images.to(ctx.device, true), batch->camid.to(ctx.device, true),
-                            batch->label.to(ctx.device, true));
+      terms = objective.compute(batch.images.to(ctx.device, true), batch.camid.to(ctx.device, true),
+                                batch.label.to(ctx.device, true));
     }
     optimizer->zero_grad();
     terms.total.backward();
     reducer.finalize();
     optimizer->step();
     StepResult r;
-    r.loss = terms.values["loss"];
-    r.loss_terms = terms.values;
-    if (encoder && o.beta > 0) r.loss_terms["attr_gamma"] = terms.gamma;
+    r.loss = terms.total.detach();
+    r.loss_terms = std::move(terms.values);
+    if (encoder && o.beta > 0) {
+      r.loss_terms["attr_gamma"] = torch::full({}, terms.gamma, torch::kDouble);
+    }
     r.images = sampler.globalBatchSize();
     return r;
   };
-
-  Checkpointer checkpointer(
-      {(std::filesystem::path(setup.out_dir) / "checkpoints").string(), setup.checkpoint.keep_last},
-      comm);
-  auto contents = [&]() {
+  parts.contents = [&]() {
     CheckpointContents c;
     c.model = trainable.get();
     c.optimizer = optimizer.get();
-    c.config_toml = setup.config_toml;
-    c.cache_key = cache.key;
     if (bank) c.extra["memory_bank"] = bank->gatherFull().to(torch::kCPU);
     return c;
   };
-  std::vector<std::unique_ptr<TrainHook>> hooks;
+  parts.restore = [&](const LoadedCheckpoint& loaded) {
+    if (!bank) return;
+    auto it = loaded.extra.find("memory_bank");
+    if (it == loaded.extra.end()) throw InputError(loaded.path + ": no memory bank in checkpoint");
+    bank->loadFull(it->second.to(ctx.device));
+  };
   WarmupMultiStepOptions sched;
   sched.warmup_epochs = o.warmup_epochs;
   sched.warmup_factor = o.warmup_factor;
   sched.milestones = o.milestones;
   sched.gamma = o.gamma;
-  hooks.push_back(std::make_unique<LrScheduleHook>(*optimizer, baseLrs(groups),
-                                                   warmupMultiStepSchedule(sched)));
-  MetricsHookOptions mh;
-  mh.run_dir = setup.out_dir;
-  mh.log_every = setup.log_every;
-  mh.progress = setup.progress;
-  hooks.push_back(std::make_unique<MetricsHook>(mh, comm.rank()));
-  hooks.push_back(std::make_unique<ReleaseLoaderHook>(loader));
-  CheckpointHookOptions ch;
-  ch.every_steps = setup.checkpoint.every_steps;
-  hooks.push_back(std::make_unique<CheckpointHook>(ch, checkpointer, contents));
+  parts.hooks.push_back(std::make_unique<LrScheduleHook>(*optimizer, baseLrs(groups),
+                                                         warmupMultiStepSchedule(sched)));
+  parts.hooks.push_back(loader.releaseHook());
   if (setup.eval.eval_every > 0) {
     EvalHookOptions eh;
     eh.every_epochs = setup.eval.eval_every;
-    hooks.push_back(std::make_unique<EvalHook>(eh, [&](const TrainState& state) {
+    parts.after_hooks.push_back(std::make_unique<EvalHook>(eh, [&](const TrainState& state) {
       ModelEvalSetup es;
       es.dataset = setup.eval_dataset;
       es.transform = setup.transform;
@@ -267,37 +243,20 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
     }));
   }
 
-  TrainState state;
-  const std::string resume = checkpointer.resolveResume(setup.checkpoint.resume);
-  if (!resume.empty()) {
-    CheckpointContents c = contents();
-    const LoadedCheckpoint loaded = checkpointer.load(resume, c);
-    if (!loaded.cache_key.empty() && loaded.cache_key != cache.key) {
-      throw InputError(resume + ": checkpoint was trained with pseudo-label cache " +
-                       loaded.cache_key + ", this run uses " + cache.key);
-    }
-    if (bank) {
-      auto it = loaded.extra.find("memory_bank");
-      if (it == loaded.extra.end()) throw InputError(resume + ": no memory bank in checkpoint");
-      bank->loadFull(it->second.to(ctx.device));
-    }
-    state = loaded.state;
-    ctx.log.info("resumed from ", resume, " at step ", state.step, " (epoch ", state.epoch + 1,
-                 ", batch ", state.batch_in_epoch, ")");
-  }
-  state.steps_per_epoch = eo.steps_per_epoch;
-  state.max_epochs = eo.max_epochs;
+  StageLoopOptions lo = stageLoopOptions(
+      "train", setup.out_dir, (std::filesystem::path(setup.out_dir) / "checkpoints").string(),
+      setup.checkpoint, setup.log_every, setup.progress, setup.config_toml, setup.guards);
+  lo.global_batch = sampler.globalBatchSize();
+  lo.init_from = setup.init_from;
+  lo.cache_key = cache.key;
+  const StageOutcome run = runStageLoop(lo, std::move(parts), ctx);
 
-  Engine engine(eo, step, std::move(hooks), ctx.stop_requested, &comm);
-  const int64_t start_step = state.step;
-  const auto t_train = Clock::now();
-  const RunStatus status = engine.run(state);
   TrainResult result;
-  result.steps = state.step;
+  result.steps = run.state.step;
   result.images_per_s =
-      static_cast<double>((state.step - start_step) * sampler.globalBatchSize()) /
-      std::max(1e-9, std::chrono::duration<double>(Clock::now() - t_train).count());
-  result.completed = status == RunStatus::kCompleted;
+      static_cast<double>((run.state.step - run.start_step) * sampler.globalBatchSize()) /
+      std::max(1e-9, run.train_seconds);
+  result.completed = run.status == RunStatus::kCompleted;
   if (result.completed) {
     result.model_path = finalModelPath(setup.out_dir);
     if (comm.rank() == 0) saveReidCheckpoint(result.model_path, arch, *model, encoder.get());

@@ -16,6 +16,7 @@
 #include "trainer/options.h"
 #include "trainer/stages/pseudo_label_cache.h"
 #include "trainer/stages/stage_context.h"
+#include "trainer/stages/stage_loop.h"
 
 namespace agreid::trainer {
 
@@ -36,6 +37,8 @@ struct TrainSetup {
   ProgressStyle progress = ProgressStyle::kAuto;
   bool bf16 = true;         // autocast on CUDA
   std::string config_toml;  // saved in checkpoints
+  ResumeGuards guards;
+  std::string init_from;  // a new run starts from this checkpoint's model weights
 };
 
 struct TrainResult {

@@ -48,9 +48,9 @@ ObjectiveTerms DualGuidanceObjective::compute(const at::Tensor& images, const at
                                            batchHardTripletLoss(f_proj, y, tri_opts));
   const at::Tensor i2t = options_.w_i2t * imageToTextCrossEntropy(f_proj, text_features_, y, eps);
   at::Tensor total = id + tri + i2t;
-  out.values["loss_id"] = id.item<double>();
-  out.values["loss_tri"] = tri.item<double>();
-  out.values["loss_i2t"] = i2t.item<double>();
+  out.values["loss_id"] = id.detach();
+  out.values["loss_tri"] = tri.detach();
+  out.values["loss_i2t"] = i2t.detach();
   if (encoder_ && options_.beta > 0) {
     AttributeGuidanceOptions g;
     g.mask = options_.mask == "otsu" ? GuidanceMask::kOtsu : GuidanceMask::kNone;
@@ -58,7 +58,7 @@ ObjectiveTerms DualGuidanceObjective::compute(const at::Tensor& images, const at
     const auto guidance = attributeGuidanceLoss(predicted, tokens_.index_select(0, y), g);
     const at::Tensor attr = options_.beta * guidance.loss;
     total = total + attr;
-    out.values["loss_attr"] = attr.item<double>();
+    out.values["loss_attr"] = attr.detach();
     out.gamma = guidance.gamma;
     out.kept_fraction = guidance.kept_fraction;
   }
@@ -66,12 +66,10 @@ ObjectiveTerms DualGuidanceObjective::compute(const at::Tensor& images, const at
     const at::Tensor local = v.f_proj / v.f_proj.norm(2, 1, true).clamp_min(1e-12);
     const auto mem = bank_->forward(local, labels);
     total = total + options_.memory_weight * mem.loss;
-    out.values["loss_memory"] = options_.memory_weight * mem.global_loss;
+    out.values["loss_memory"] = torch::full({}, options_.memory_weight * mem.global_loss,
+                                            total.options().dtype(at::kDouble));
   }
   out.total = total;
-  double sum = 0;
-  for (const auto& [name, value] : out.values) sum += value;
-  out.values["loss"] = sum;
   return out;
 }
 

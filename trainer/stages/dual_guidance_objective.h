@@ -35,10 +35,10 @@ class AttributeEncoder;
 class ContrastiveMemoryBank;
 
 struct ObjectiveTerms {
-  at::Tensor total;                      // differentiable scalar
-  std::map<std::string, double> values;  // each weighted term, for metrics
-  double gamma = -1;                     // attribute-guidance threshold used
-  double kept_fraction = 1;              // tokens kept by the mask
+  at::Tensor total;                          // differentiable scalar
+  std::map<std::string, at::Tensor> values;  // each weighted term, detached, for metrics
+  double gamma = -1;                         // attribute-guidance threshold used
+  double kept_fraction = 1;                  // tokens kept by the mask
 };
 
 class DualGuidanceObjective {

@@ -16,12 +16,30 @@
 #include "trainer/model/clip_checkpoint.h"
 #include "trainer/model/clip_model.h"
 #include "trainer/model/tokenizer.h"
+#include "trainer/stages/epoch_loader.h"
 #include "trainer/stages/feature_pass.h"
+#include "trainer/stages/stage_loop.h"
 
 namespace agreid::trainer {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Stores the loss of the first step this process runs into `loss` (the engine reads the loss
+// window for it); `loss` must outlive the hook.
+class FirstLossHook : public TrainHook {
+ public:
+  explicit FirstLossHook(double& loss) : loss_(loss) {}
+  void beforeTrain(TrainState& state) override { first_step_ = state.step + 1; }
+  bool needsLoss(const TrainState& state) const override { return state.step == first_step_; }
+  void afterStep(TrainState& state) override {
+    if (state.step == first_step_) loss_ = state.loss;
+  }
+
+ private:
+  int64_t first_step_ = 1;
+  double& loss_;
+};
 
 // Image -> text Recall@1 and @5: image i's own caption is text i.
 std::pair<double, double> retrievalRecall(const at::Tensor& image, const at::Tensor& text) {
@@ -36,6 +54,10 @@ std::pair<double, double> retrievalRecall(const at::Tensor& image, const at::Ten
 }
 
 }  // namespace
+
+std::string pretrainCheckpointDir(const std::string& run_dir) {
+  return (std::filesystem::path(run_dir) / "checkpoints" / "pretrain").string();
+}
 
 PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
   const auto t0 = Clock::now();
@@ -77,7 +99,7 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
   const at::Tensor holdout_idx = std::get<0>(perm.slice(0, n - holdout).sort());
   const at::Tensor train_idx = perm.slice(0, 0, n - holdout);
   const int64_t num_train = train_idx.size(0);
-  if (num_train < o.batch_size) {
+  if (num_train < o.batch_size || o.batch_size <= 0) {
     throw InputError(o.data + ": " + std::to_string(num_train) +
                      " training pairs, fewer than pretrain.batch_size");
   }
@@ -105,14 +127,15 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
   transform.pad = 0;
   transform.erasing_prob = 0;
 
-  PretrainResult result;
   const int64_t local_batch = o.batch_size / world;
-  const int64_t batches_per_epoch = num_train / o.batch_size;
-  int64_t step = 0;
-  const auto t_train = Clock::now();
-  double loss_window = 0;
-  int64_t window = 0;
-  for (int64_t epoch = 0; step < o.steps; ++epoch) {
+  EngineOptions eo;
+  eo.name = "pretrain";
+  eo.steps_per_epoch = num_train / o.batch_size;
+  eo.max_epochs = (o.steps + eo.steps_per_epoch - 1) / eo.steps_per_epoch;
+  eo.max_steps = o.steps;
+  // Epoch e visits the training pairs in a permutation of its own; rank r takes its slice of
+  // every global batch.
+  EpochLoader loader(o.data, setup.loader, [&](int64_t epoch) {
     auto gen = at::detail::createCPUGenerator(setup.seed * 7919ULL + static_cast<uint64_t>(epoch));
     const at::Tensor order = train_idx.index_select(
         0, at::randperm(num_train, gen, at::TensorOptions().dtype(at::kLong)));
@@ -120,59 +143,66 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
     plan.mode = data::TransformMode::kTrain;
     plan.transform = transform;
     plan.seed = setup.seed;
-    plan.epoch = epoch;
-    const int64_t take = std::min(batches_per_epoch, o.steps - step);
-    for (int64_t b = 0; b < take; ++b) {
+    for (int64_t b = 0; b < eo.steps_per_epoch; ++b) {
       const at::Tensor slice = order.slice(0, b * o.batch_size + rank * local_batch,
                                            b * o.batch_size + (rank + 1) * local_batch);
       plan.batches.emplace_back(slice.data_ptr<int64_t>(),
                                 slice.data_ptr<int64_t>() + slice.numel());
     }
-    data::Loader loader(o.data, plan, setup.loader);
+    return plan;
+  });
+
+  StageParts parts;
+  parts.engine = eo;
+  parts.step = [&](const TrainState& state) {
+    const data::Batch batch = loader.next(state);
     model.train();
-    while (auto batch = loader.next()) {
-      const double lr = warmupCosineStepLr(o.lr, step, {o.warmup_steps, o.steps});
-      for (auto& group : optimizer.param_groups()) {
-        static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-      }
-      const at::Tensor images = batch->images.to(ctx.device, true);
-      const at::Tensor ids = tokens.index_select(0, batch->index).to(ctx.device, true);
-      const at::Tensor image_features = model.visual->forward(images).f_proj;
-      const at::Tensor text_features = model.text->forward(ids);
-      const at::Tensor loss =
-          clipContrastiveLoss(image_features, text_features, model.logit_scale, comm);
-      optimizer.zero_grad();
-      loss.backward();
-      reducer.finalize();
-      optimizer.step();
-      {
-        torch::NoGradGuard g;  // CLIP clamps the temperature at 1/100
-        model.logit_scale.clamp_(0, std::log(kMaxLogitScale));
-      }
-      at::Tensor global_loss = loss.detach().to(torch::kCPU, torch::kDouble).reshape({1});
-      comm.allReduce(global_loss, {comm::ReduceOp::kAvg})->wait();
-      const double l = global_loss.item<double>();
-      if (step == 0) result.first_loss = l;
-      loss_window += l;
-      ++window;
-      ++step;
-      if (step % setup.log_every == 0 || step == o.steps) {
-        const double secs = std::chrono::duration<double>(Clock::now() - t_train).count();
-        ctx.log.info("pretrain step ", step, "/", o.steps, " lr ", lr, " loss ",
-                     loss_window / window, " temperature ",
-                     1.0 / model.logit_scale.exp().item<double>(), " ",
-                     static_cast<double>(step * o.batch_size) / secs, " images/s");
-        result.final_loss = loss_window / window;
-        loss_window = 0;
-        window = 0;
-      }
-      if (ctx.stop_requested()) break;
-    }
-    if (ctx.stop_requested()) break;
+    const at::Tensor images = batch.images.to(ctx.device, true);
+    const at::Tensor ids = tokens.index_select(0, batch.index).to(ctx.device, true);
+    const at::Tensor image_features = model.visual->forward(images).f_proj;
+    const at::Tensor text_features = model.text->forward(ids);
+    const at::Tensor loss =
+        clipContrastiveLoss(image_features, text_features, model.logit_scale, comm);
+    optimizer.zero_grad();
+    loss.backward();
+    reducer.finalize();
+    optimizer.step();
+    torch::NoGradGuard g;  // CLIP clamps the temperature at 1/100
+    model.logit_scale.clamp_(0, std::log(kMaxLogitScale));
+    StepResult r;
+    r.loss = loss.detach();
+    r.loss_terms["temperature"] = model.logit_scale.detach().neg().exp();
+    r.images = o.batch_size;
+    return r;
+  };
+  parts.contents = modelAndOptimizer(model, optimizer);
+  WarmupCosineStepOptions schedule;
+  schedule.warmup_steps = o.warmup_steps;
+  schedule.total_steps = o.steps;
+  parts.hooks.push_back(std::make_unique<LrScheduleHook>(
+      optimizer, std::vector<double>(optimizer.param_groups().size(), o.lr),
+      warmupCosineStepSchedule(schedule)));
+  parts.hooks.push_back(loader.releaseHook());
+  PretrainResult result;
+  parts.hooks.push_back(std::make_unique<FirstLossHook>(result.first_loss));
+
+  StageLoopOptions lo = stageLoopOptions(
+      "pretrain", setup.run_dir, pretrainCheckpointDir(setup.run_dir), setup.checkpoint,
+      setup.log_every, setup.progress, setup.config_toml, setup.guards);
+  lo.global_batch = o.batch_size;
+  ctx.log.info("pretrain: ", num_train, " training pairs, ", o.steps, " steps, global batch ",
+               o.batch_size, " on ", world, " ranks");
+  const StageOutcome run = runStageLoop(lo, std::move(parts), ctx);
+
+  result.steps = run.state.step;
+  result.final_loss = run.state.loss;
+  result.images_per_s = static_cast<double>((run.state.step - run.start_step) * o.batch_size) /
+                        std::max(1e-9, run.train_seconds);
+  if (run.status == RunStatus::kStopped) {
+    result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    return result;
   }
-  result.steps = step;
-  result.images_per_s = static_cast<double>(step * o.batch_size) /
-                        std::chrono::duration<double>(Clock::now() - t_train).count();
+  result.completed = true;
 
   // Zero-shot retrieval on the held-out pairs.
   model.eval();

@@ -1,8 +1,11 @@
 // CLIP image-text contrastive pretraining on a captioned dataset file (design.md §4.4): symmetric
 // InfoNCE over the global batch (features all-gathered with gradient), learnable temperature,
-// AdamW with linear warmup then cosine decay per step, gradients averaged over ranks. Writes a
-// CLIP checkpoint that every later stage loads exactly like OpenAI's, and reports zero-shot
-// image->caption retrieval (Recall@1/5) on held-out pairs.
+// AdamW with linear warmup then cosine decay per step, gradients averaged over ranks, on the
+// Engine (stage_loop.h): checkpoints in <run_dir>/checkpoints/pretrain with exact resume,
+// metrics.jsonl (stage "pretrain") + TensorBoard, and a stop request agreed by all ranks. When
+// training completes it writes a CLIP checkpoint that every later stage loads exactly like
+// OpenAI's, and reports zero-shot image->caption retrieval (Recall@1/5) on held-out pairs; a
+// stopped run writes neither (result.completed is false).
 //
 // All ranks must call runPretrain() together.
 #pragma once
@@ -10,8 +13,10 @@
 #include <string>
 
 #include "data/options.h"
+#include "trainer/engine/progress_style.h"
 #include "trainer/options.h"
 #include "trainer/stages/stage_context.h"
+#include "trainer/stages/stage_loop.h"
 
 namespace agreid::trainer {
 
@@ -23,14 +28,19 @@ struct PretrainSetup {
   data::LoaderOptions loader;
   uint64_t seed = 1234;
   int64_t log_every = 10;
-  std::string metrics_dir;  // metrics.jsonl and TensorBoard events go here (rank 0)
+  ProgressStyle progress = ProgressStyle::kAuto;
+  std::string run_dir;  // metrics.jsonl, tensorboard/ (rank 0) and checkpoints/pretrain
+  CheckpointOptions checkpoint;
+  std::string config_toml;  // recorded in checkpoints
+  ResumeGuards guards;
 };
 
 struct PretrainResult {
-  std::string checkpoint;
+  bool completed = false;  // false: stopped on request after a checkpoint; no CLIP file written
+  std::string checkpoint;  // pretrain.out when completed
   int64_t steps = 0;
-  double first_loss = 0;
-  double final_loss = 0;
+  double first_loss = 0;    // loss of the first step of this call
+  double final_loss = 0;    // mean loss of the last logged window
   double images_per_s = 0;  // global
   int64_t holdout = 0;
   double recall1 = 0;  // image -> caption among the held-out pairs
@@ -39,5 +49,8 @@ struct PretrainResult {
 };
 
 PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx);
+
+// <run_dir>/checkpoints/pretrain: where pretraining keeps its checkpoints.
+std::string pretrainCheckpointDir(const std::string& run_dir);
 
 }  // namespace agreid::trainer

@@ -23,6 +23,7 @@
 #include "trainer/model/tokenizer.h"
 #include "trainer/stages/attribute_readout.h"
 #include "trainer/stages/feature_pass.h"
+#include "trainer/stages/stage_loop.h"
 #include "trainer/stages/training_data.h"
 
 namespace agreid::trainer {
@@ -91,11 +92,27 @@ struct Stage1State {
   at::Tensor labels;    // [N] int64 (device)
 };
 
-void learnPrompts(const PseudoLabelSetup& setup, const Stage1State& state, ClipModel& clip,
-                  PromptLearner& learner, AttributeEncoder* encoder, StageContext& ctx) {
+// What stage 1 trains, under one name space for its checkpoints.
+struct Stage1Modules : torch::nn::Module {
+  // `enc` may be null (CLIP-ReID's identity prompt).
+  Stage1Modules(std::shared_ptr<PromptLearner> prompt, std::shared_ptr<AttributeEncoder> enc) {
+    learner = register_module("learner", std::move(prompt));
+    if (enc) encoder = register_module("encoder", std::move(enc));
+  }
+  std::shared_ptr<PromptLearner> learner;
+  std::shared_ptr<AttributeEncoder> encoder;
+};
+
+// Learns the prompt tokens (and the attribute encoder) on the Engine; the outcome says whether a
+// stop request ended it (after a checkpoint).
+StageOutcome learnPrompts(const PseudoLabelSetup& setup, const std::string& key,
+                          const Stage1State& state, ClipModel& clip, Stage1Modules& trained,
+                          StageContext& ctx) {
   const Stage1Options& o = setup.stage1;
   comm::Communicator& comm = ctx.comm;
   const int rank = comm.rank(), world = comm.size();
+  PromptLearner& learner = *trained.learner;
+  AttributeEncoder* encoder = trained.encoder.get();
   std::vector<at::Tensor> params = {learner.ctx};
   if (encoder) {
     for (auto& p : encoder->parameters()) params.push_back(p);
@@ -104,64 +121,86 @@ void learnPrompts(const PseudoLabelSetup& setup, const Stage1State& state, ClipM
   comm::GradientReducer reducer(comm, params);
   torch::optim::Adam optimizer(params,
                                torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
+  const int64_t n = state.features.size(0);
+  if (o.batch_size <= 0 || n == 0) {
+    throw InputError(setup.dataset + ": stage 1 needs training images and stage1.batch_size > 0");
+  }
+  EngineOptions eo;
+  eo.name = "stage 1";
+  eo.steps_per_epoch = (n + o.batch_size - 1) / o.batch_size;
+  eo.max_epochs = o.epochs;
+
+  // The data source: epoch e visits the cached features in a permutation of its own.
+  at::Tensor perm;
+  int64_t perm_epoch = -1;
+  StageParts parts;
+  parts.engine = eo;
+  parts.step = [&](const TrainState& s) {
+    if (perm_epoch != s.epoch) {
+      auto gen =
+          at::detail::createCPUGenerator(setup.seed * 1000003ULL + static_cast<uint64_t>(s.epoch));
+      perm = at::randperm(n, gen, at::TensorOptions().dtype(at::kLong));
+      perm_epoch = s.epoch;
+    }
+    const int64_t begin = s.batch_in_epoch * o.batch_size;
+    const int64_t count = std::min(o.batch_size, n - begin);
+    const at::Tensor chunk = perm.slice(0, begin, begin + count).to(ctx.device);
+    const at::Tensor y = state.labels.index_select(0, chunk);
+    const at::Tensor img = state.features.index_select(0, chunk);
+    const int64_t lo = count * rank / world, hi = count * (rank + 1) / world;
+    const at::Tensor y_local = y.slice(0, lo, hi);
+    // A prompt depends only on its label: encode each label of the slice once.
+    const auto [unique, inverse] = at::_unique(y_local, /*sorted=*/true, /*return_inverse=*/true);
+    at::Tensor text = learner.textFeatures(*clip.text, unique).index_select(0, inverse);
+    if (world > 1) text = comm::allGatherWithGrad(comm, text);
+    const at::Tensor supcon = supConLoss(img, text, y, y) + supConLoss(text, img, y, y);
+    at::Tensor loss = supcon;
+    StepResult r;
+    r.loss_terms["supcon"] = supcon.detach();
+    if (encoder && o.lambda_attr > 0) {
+      // Local mean scaled so that the average over ranks is the mean over the global chunk.
+      at::Tensor attr = torch::zeros({}, img.options());
+      if (hi > lo) {
+        const at::Tensor a = encoder->forward(img.slice(0, lo, hi));
+        const at::Tensor v = learner.ctx.index_select(0, y_local);
+        const double weight = static_cast<double>((hi - lo) * world) / static_cast<double>(count);
+        attr = weight * attributeAlignmentLoss(a, v);
+      }
+      loss = loss + o.lambda_attr * attr;
+      r.loss_terms["attr_align"] = attr.detach();
+    }
+    optimizer.zero_grad();
+    loss.backward();
+    reducer.finalize();
+    optimizer.step();
+    r.loss = loss.detach();
+    r.images = count;
+    return r;
+  };
+  parts.contents = modelAndOptimizer(trained, optimizer);
   WarmupCosineEpochOptions schedule;
   schedule.warmup_epochs = o.warmup_epochs;
   schedule.warmup_lr = o.warmup_lr;
   schedule.min_lr = o.min_lr;
   schedule.epochs = o.epochs;
-  const int64_t n = state.features.size(0);
-  const auto t0 = Clock::now();
-  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
-    // timm's scheduler as CLIP-ReID steps it: epoch e uses t = e + 1.
-    const double lr = warmupCosineEpochLr(o.lr, epoch + 1, schedule);
-    for (auto& group : optimizer.param_groups()) {
-      static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
-    }
-    auto gen =
-        at::detail::createCPUGenerator(setup.seed * 1000003ULL + static_cast<uint64_t>(epoch));
-    const at::Tensor perm = at::randperm(n, gen, at::TensorOptions().dtype(at::kLong));
-    double loss_sum = 0, attr_sum = 0;
-    int64_t steps = 0;
-    for (int64_t begin = 0; begin < n; begin += o.batch_size) {
-      const int64_t count = std::min(o.batch_size, n - begin);
-      const at::Tensor chunk = perm.slice(0, begin, begin + count).to(ctx.device);
-      const at::Tensor y = state.labels.index_select(0, chunk);
-      const at::Tensor img = state.features.index_select(0, chunk);
-      const int64_t lo = count * rank / world, hi = count * (rank + 1) / world;
-      const at::Tensor y_local = y.slice(0, lo, hi);
-      // A prompt depends only on its label: encode each label of the slice once.
-      const auto [unique, inverse] = at::_unique(y_local, /*sorted=*/true, /*return_inverse=*/true);
-      at::Tensor text = learner.textFeatures(*clip.text, unique).index_select(0, inverse);
-      if (world > 1) text = comm::allGatherWithGrad(comm, text);
-      at::Tensor loss = supConLoss(img, text, y, y) + supConLoss(text, img, y, y);
-      loss_sum += loss.item<double>();
-      if (encoder && o.lambda_attr > 0 && hi > lo) {
-        const at::Tensor a = encoder->forward(img.slice(0, lo, hi));
-        const at::Tensor v = learner.ctx.index_select(0, y_local);
-        // Local mean scaled so that the average over ranks is the mean over the global chunk.
-        const double weight = static_cast<double>((hi - lo) * world) / static_cast<double>(count);
-        const at::Tensor attr = attributeAlignmentLoss(a, v);
-        attr_sum += attr.item<double>();
-        loss = loss + o.lambda_attr * weight * attr;
-      }
-      optimizer.zero_grad();
-      loss.backward();
-      reducer.finalize();
-      optimizer.step();
-      ++steps;
-    }
-    if (epoch == 0 || (epoch + 1) % std::max<int64_t>(1, o.epochs / 5) == 0 ||
-        epoch + 1 == o.epochs) {
-      ctx.log.info("stage 1 epoch ", epoch + 1, "/", o.epochs, " lr ", lr, " supcon ",
-                   loss_sum / std::max<int64_t>(1, steps),
-                   encoder ? " attr_align " + std::to_string(attr_sum / std::max<int64_t>(1, steps))
-                           : std::string(),
-                   " (", secondsSince(t0), " s)");
-    }
-  }
+  parts.hooks.push_back(std::make_unique<LrScheduleHook>(optimizer, std::vector<double>{o.lr},
+                                                         warmupCosineEpochSchedule(schedule)));
+
+  StageLoopOptions lo = stageLoopOptions(
+      "stage1", setup.run_dir, stage1CheckpointDir(setup.run_dir), setup.checkpoint,
+      setup.log_every, setup.progress, setup.config_toml, setup.guards);
+  lo.global_batch = o.batch_size;
+  lo.cache_key = key;
+  ctx.log.info("stage 1: ", n, " images, ", o.epochs, " epochs x ", eo.steps_per_epoch,
+               " steps, batch ", o.batch_size, " on ", world, " ranks");
+  return runStageLoop(lo, std::move(parts), ctx);
 }
 
 }  // namespace
+
+std::string stage1CheckpointDir(const std::string& run_dir) {
+  return (std::filesystem::path(run_dir) / "checkpoints" / "stage1").string();
+}
 
 std::string pseudoLabelKey(const PseudoLabelSetup& setup, const std::string& dataset_checksum) {
   return cacheKey(sha1File(setup.model.weights), dataset_checksum, templateOf(setup),
@@ -177,6 +216,7 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
   }
   const TrainingData data = loadTrainingData(setup.dataset);
   PseudoLabelResult result;
+  result.completed = true;
   const std::string key = pseudoLabelKey(setup, verifiedDatasetChecksum(*data.reader));
   result.path = cachePath(setup.cache_dir, key);
 
@@ -239,15 +279,22 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
   PromptLearnerOptions plo;
   plo.template_text = templateOf(setup);
   plo.num_classes = data.num_ids;
-  PromptLearner learner(tokenizer, *clip->text, plo);
-  learner.to(ctx.device);
-  std::unique_ptr<AttributeEncoder> encoder;
+  auto prompt = std::make_shared<PromptLearner>(tokenizer, *clip->text, plo);
+  std::shared_ptr<AttributeEncoder> encoder;
   if (setup.attribute_prompt) {
-    encoder = std::make_unique<AttributeEncoder>(AttributeEncoderOptions::fromConfig(
-        setup.stage1, clip->arch().embed_dim, learner.numTokens(), clip->arch().text_width));
-    encoder->to(ctx.device);
+    encoder = std::make_shared<AttributeEncoder>(AttributeEncoderOptions::fromConfig(
+        setup.stage1, clip->arch().embed_dim, prompt->numTokens(), clip->arch().text_width));
   }
-  learnPrompts(setup, state, *clip, learner, encoder.get(), ctx);
+  Stage1Modules trained(prompt, encoder);
+  trained.to(ctx.device);
+  const PromptLearner& learner = *prompt;
+  const StageOutcome learned = learnPrompts(setup, key, state, *clip, trained, ctx);
+  result.steps = learned.state.step;
+  if (learned.status == RunStatus::kStopped) {
+    result.completed = false;
+    result.seconds = secondsSince(t0);
+    return result;  // stopped: no cache is written
+  }
 
   // 3. Identity text features and attribute readout.
   PseudoLabelCache& cache = result.cache;

@@ -4,20 +4,25 @@
 //     the projected class-token features are all-gathered so every rank holds all of them.
 //  2. Learning: per identity, r prompt tokens V (the pseudo-label) in CLIP's word-embedding
 //     space, with SupCon image<->text over the global batch, and (attribute prompt) the attribute
-//     encoder E_A aligned to V by cosine (lambda). Image and text towers stay frozen.
+//     encoder E_A aligned to V by cosine (lambda). Image and text towers stay frozen. It runs on
+//     the Engine (stage_loop.h): checkpoints in <run_dir>/checkpoints/stage1 (they carry the
+//     cache key; resume is exact), metrics.jsonl (stage "stage1"), a stop agreed by all ranks.
 //  3. The prompt text features of every identity, and an attribute readout (zero-shot discrete
 //     attributes per identity) for auditing the pseudo-labels.
 //
 // The result is written to the pseudo-label cache (trainer/stages/pseudo_label_cache.h); a run
-// whose key matches reads it instead. All ranks must call obtainPseudoLabels() together.
+// whose key matches reads it instead. A stop request during step 2 returns completed = false and
+// writes no cache. All ranks must call obtainPseudoLabels() together.
 #pragma once
 
 #include <string>
 
 #include "data/options.h"
+#include "trainer/engine/progress_style.h"
 #include "trainer/options.h"
 #include "trainer/stages/pseudo_label_cache.h"
 #include "trainer/stages/stage_context.h"
+#include "trainer/stages/stage_loop.h"
 
 namespace agreid::trainer {
 
@@ -30,10 +35,19 @@ struct PseudoLabelSetup {
   bool attribute_prompt = true;  // AG-ReID: stage1.template + E_A. false: CLIP-ReID prompt only
   uint64_t seed = 1234;
   std::string cache_dir;
+  // Training loop (not part of the cache key):
+  std::string run_dir;           // metrics.jsonl, tensorboard/ and checkpoints/stage1
+  CheckpointOptions checkpoint;  // resume: "auto" or "none"
+  int64_t log_every = 10;
+  ProgressStyle progress = ProgressStyle::kAuto;
+  std::string config_toml;  // recorded in checkpoints
+  ResumeGuards guards;
 };
 
 struct PseudoLabelResult {
+  bool completed = true;  // false: stage 1 stopped on request (checkpoint written, no cache)
   PseudoLabelCache cache;
+  int64_t steps = 0;  // stage-1 steps done (0 on a cache hit)
   std::string path;
   bool cache_hit = false;
   double seconds = 0;                  // wall time of this call
@@ -43,6 +57,9 @@ struct PseudoLabelResult {
 };
 
 PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext& ctx);
+
+// <run_dir>/checkpoints/stage1: where stage 1 keeps its checkpoints.
+std::string stage1CheckpointDir(const std::string& run_dir);
 
 // The key of the cache obtainPseudoLabels() would use (hashes the weights file).
 std::string pseudoLabelKey(const PseudoLabelSetup& setup, const std::string& dataset_checksum);

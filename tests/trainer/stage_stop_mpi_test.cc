@@ -1,0 +1,201 @@
+// Pretraining and stage 1 on the Engine, under mpiexec: a stop requested on ONE rank (the stop
+// flag SIGUSR1/SIGTERM set) is agreed by all ranks, the stage returns "stopped" with a checkpoint
+// and without its final output (no CLIP file, no pseudo-label cache), and a resumed run ends with
+// parameters bit-identical to an uninterrupted one.
+#include <gtest/gtest.h>
+#include <mpi.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "base/log.h"
+#include "comm/mpi_communicator.h"
+#include "launch/config.h"
+#include "tests/support/test_support.h"
+#include "trainer/model/clip_checkpoint.h"
+#include "trainer/model/clip_model.h"
+#include "trainer/stages/pretrain.h"
+#include "trainer/stages/pseudo_label.h"
+
+namespace agreid::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+
+// One folder for all ranks (rank 0's temporary folder), with the tiny synthetic world in it.
+class StageStop : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    vocab_ = testing::clipVocabPath();
+    if (vocab_.empty()) return;
+    comm_ = new comm::MpiCommunicator();
+    std::string dir;
+    if (comm_->rank() == 0) {
+      dir_ = new testing::TempDir();
+      dir = dir_->path().string();
+      const auto r = testing::runAgreid(
+          {"synth", "--config", config(), "--out", (fs::path(dir) / "world").string()});
+      if (r.exit_code != 0) dir.clear();
+    }
+    int size = static_cast<int>(dir.size());
+    MPI_Bcast(&size, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    dir.resize(static_cast<size_t>(size));
+    MPI_Bcast(dir.data(), size, MPI_CHAR, 0, MPI_COMM_WORLD);
+    root_ = dir;
+  }
+  static void TearDownTestSuite() {
+    MPI_Barrier(MPI_COMM_WORLD);
+    delete dir_;
+    delete comm_;
+  }
+  void SetUp() override {
+    if (vocab_.empty()) GTEST_SKIP() << "CLIP vocabulary not found";
+    ASSERT_FALSE(root_.empty()) << "agreid synth failed";
+  }
+
+  static std::string config() { return std::string(AGREID_SOURCE_DIR) + "/tests/e2e/tiny.toml"; }
+  static std::string path(const std::string& name) { return (fs::path(root_) / name).string(); }
+
+  static launch::Config tinyConfig(const std::string& run) {
+    launch::ConfigSources sources;
+    sources.file = config();
+    sources.sets = {"run.out_dir=" + path(run),
+                    "run.dataset=" + path("world/reid.h5"),
+                    "pretrain.data=" + path("world/pretrain.h5"),
+                    "pretrain.out=" + path(run + "/clip.pt"),
+                    "pretrain.steps=20",
+                    "model.weights=" + path("a/clip.pt"),
+                    "model.vocab=" + vocab_,
+                    "stage1.cache_dir=" + path(run + "/cache"),
+                    "checkpoint.every_steps=4"};
+    return launch::loadConfig(sources);
+  }
+
+  static PretrainSetup pretrainSetup(const launch::Config& c) {
+    PretrainSetup s;
+    s.pretrain = c.pretrain;
+    s.arch = c.clip;
+    s.vocab = c.model.vocab;
+    s.transform = c.transform;
+    s.loader = c.loader;
+    s.seed = c.run.seed;
+    s.log_every = 3;
+    s.progress = ProgressStyle::kNone;
+    s.run_dir = c.run.out_dir;
+    s.checkpoint = c.checkpoint;
+    return s;
+  }
+
+  static PseudoLabelSetup stage1Setup(const launch::Config& c) {
+    PseudoLabelSetup s;
+    s.dataset = c.run.dataset;
+    s.model = c.model;
+    s.stage1 = c.stage1;
+    s.stage1.epochs = 3;
+    s.transform = c.transform;
+    s.loader = c.loader;
+    s.seed = c.run.seed;
+    s.cache_dir = c.stage1.cache_dir;
+    s.run_dir = c.run.out_dir;
+    s.checkpoint = c.checkpoint;
+    s.log_every = 2;
+    s.progress = ProgressStyle::kNone;
+    return s;
+  }
+
+  // A context whose stop flag rises on rank 1 only, once it was polled `polls` times.
+  static StageContext context(const Log& log, int64_t* polls, int64_t stop_after) {
+    StageContext ctx{*comm_, log};
+    if (stop_after >= 0) {
+      ctx.stop_requested = [polls, stop_after] {
+        return comm_->rank() == 1 && ++*polls > stop_after;
+      };
+    }
+    return ctx;
+  }
+
+  static void expectSameParameters(const torch::nn::Module& a, const torch::nn::Module& b) {
+    const auto pa = a.named_parameters(true);
+    const auto pb = b.named_parameters(true);
+    ASSERT_EQ(pa.size(), pb.size());
+    for (const auto& item : pa) {
+      EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
+    }
+  }
+
+  static comm::MpiCommunicator* comm_;
+  static testing::TempDir* dir_;
+  static std::string root_;
+  static std::string vocab_;
+};
+
+comm::MpiCommunicator* StageStop::comm_ = nullptr;
+testing::TempDir* StageStop::dir_ = nullptr;
+std::string StageStop::root_;
+std::string StageStop::vocab_;
+
+TEST_F(StageStop, PretrainStoppedOnOneRankResumesToTheUninterruptedModel) {
+  Log log(comm_->rank(), comm_->size());
+  int64_t polls = 0;
+  {
+    StageContext ctx = context(log, &polls, -1);
+    const auto a = runPretrain(pretrainSetup(tinyConfig("a")), ctx);
+    EXPECT_TRUE(a.completed);
+    EXPECT_EQ(a.steps, 20);
+  }
+  const launch::Config b = tinyConfig("b");
+  {
+    StageContext ctx = context(log, &polls, 7);
+    const auto stopped = runPretrain(pretrainSetup(b), ctx);
+    EXPECT_FALSE(stopped.completed);
+    EXPECT_EQ(stopped.steps, 7);
+  }
+  EXPECT_FALSE(fs::exists(b.pretrain.out)) << "a stopped pretraining wrote its final CLIP file";
+  EXPECT_TRUE(fs::exists(pretrainCheckpointDir(path("b")) + "/checkpoint-7.pt"));
+  {
+    StageContext ctx = context(log, &polls, -1);
+    const auto resumed = runPretrain(pretrainSetup(b), ctx);
+    EXPECT_TRUE(resumed.completed);
+    EXPECT_EQ(resumed.steps, 20);
+  }
+  ASSERT_TRUE(fs::exists(b.pretrain.out));
+  expectSameParameters(*loadClip(path("a/clip.pt")), *loadClip(b.pretrain.out));
+}
+
+TEST_F(StageStop, Stage1StoppedOnOneRankResumesToTheUninterruptedPseudoLabels) {
+  ASSERT_TRUE(fs::exists(path("a/clip.pt"))) << "needs the pretraining test's CLIP file";
+  Log log(comm_->rank(), comm_->size());
+  int64_t polls = 0;
+  PseudoLabelResult full;
+  {
+    StageContext ctx = context(log, &polls, -1);
+    full = obtainPseudoLabels(stage1Setup(tinyConfig("a")), ctx);
+    ASSERT_TRUE(full.completed);
+    EXPECT_FALSE(full.cache_hit);
+  }
+  const PseudoLabelSetup b = stage1Setup(tinyConfig("b1"));
+  {
+    StageContext ctx = context(log, &polls, 5);
+    const auto stopped = obtainPseudoLabels(b, ctx);
+    EXPECT_FALSE(stopped.completed);
+    EXPECT_EQ(stopped.steps, 5);
+    EXPECT_FALSE(fs::exists(stopped.path)) << "a stopped stage 1 wrote its pseudo-label cache";
+  }
+  EXPECT_TRUE(fs::exists(stage1CheckpointDir(path("b1")) + "/checkpoint-5.pt"));
+  StageContext ctx = context(log, &polls, -1);
+  const auto resumed = obtainPseudoLabels(b, ctx);
+  ASSERT_TRUE(resumed.completed);
+  EXPECT_FALSE(resumed.cache_hit);
+  EXPECT_GT(resumed.steps, 5);
+  EXPECT_EQ(resumed.cache.key, full.cache.key);
+  EXPECT_TRUE(torch::equal(resumed.cache.tokens, full.cache.tokens));
+  EXPECT_TRUE(torch::equal(resumed.cache.text_features, full.cache.text_features));
+  ASSERT_EQ(resumed.cache.encoder.size(), full.cache.encoder.size());
+  for (size_t i = 0; i < full.cache.encoder.size(); ++i) {
+    EXPECT_TRUE(torch::equal(resumed.cache.encoder[i].second, full.cache.encoder[i].second))
+        << full.cache.encoder[i].first;
+  }
+}
+
+}  // namespace
+}  // namespace agreid::trainer
