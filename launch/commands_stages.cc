@@ -9,6 +9,7 @@
 #include "launch/job.h"
 #include "launch/signals.h"
 #include "trainer/eval/results.h"
+#include "trainer/model/clip_checkpoint.h"
 #include "trainer/model/reid_model.h"
 #include "trainer/stages/dual_guidance.h"
 #include "trainer/stages/evaluate_model.h"
@@ -40,6 +41,9 @@ void writeSummaryJson(const Config& config, const std::string& name, const std::
 }
 
 trainer::PseudoLabelResult runPseudoLabelStage(const Config& config, Job& job, const Log& log) {
+  // Weights that cannot be used fail here, before any stage work (and before a cache hit hides
+  // them until stage 2).
+  if (!config.model.weights.empty()) trainer::checkClipWeights(config.model.weights);
   const auto result = trainer::obtainPseudoLabels(pseudoLabelSetup(config), job.stage());
   std::ostringstream os;
   os << "{\"cache\": \"" << result.path

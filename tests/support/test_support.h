@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,13 @@ int lineCount(const std::string& s);
 
 // Path of ../shared/clip/bpe_simple_vocab_16e6.txt.gz, or "" when absent.
 std::string clipVocabPath();
+
+// The message of the InputError `f` throws; adds a test failure when it throws none or a
+// multi-line one.
+std::string inputErrorOf(const std::function<void()>& f);
+
+// Runs Debian's python3 on `script` (a path relative to the source tree) with `args`.
+CommandResult runPythonScript(const std::string& script, const std::vector<std::string>& args);
 
 // True when Debian's python3 can import torch (for reference checks).
 bool havePythonTorch();

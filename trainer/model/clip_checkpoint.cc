@@ -13,6 +13,7 @@
 
 #include "base/check.h"
 #include "base/error.h"
+#include "trainer/model/clip_weights.h"
 
 namespace agreid::trainer {
 namespace {
@@ -99,12 +100,8 @@ bool isZipArchive(const std::string& path) {
 }
 
 bool isClipCheckpoint(const std::string& path) {
-  if (!isZipArchive(path)) return false;
   try {
-    const auto module = torch::jit::load(path, torch::kCPU);
-    for (const auto& p : module.named_parameters(true)) {
-      if (p.name == "visual.conv1.weight") return true;
-    }
+    return readClipWeights(path).tensors.count("visual.conv1.weight") > 0;
   } catch (const std::exception&) {
   }
   return false;
@@ -213,7 +210,16 @@ std::shared_ptr<ClipModel> clipFromTensors(const std::map<std::string, at::Tenso
 }  // namespace
 
 std::shared_ptr<ClipModel> loadClip(const std::string& path) {
-  return clipFromTensors(readCheckpointTensors(path), path);
+  const ClipWeights weights = readClipWeights(path);
+  return clipFromTensors(weights.tensors, weights.file);
+}
+
+void checkClipWeights(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    throw InputError(path + ": CLIP weights file not found (model.weights)");
+  }
+  loadClip(path);
 }
 
 void writeTensorArchive(const std::map<std::string, at::Tensor>& tensors, const std::string& path) {
@@ -261,9 +267,12 @@ std::string describeClip(const ClipModel& model) {
 }
 
 std::string describeCheckpoint(const std::string& path) {
-  std::string dtype;
-  const auto model = clipFromTensors(readCheckpointTensors(path, &dtype), path);
-  return "CLIP checkpoint " + path + " (stored as " + dtype + ")\n" + describeClip(*model);
+  const ClipWeights weights = readClipWeights(path);
+  const auto model = clipFromTensors(weights.tensors, weights.file);
+  std::string text = path + ": CLIP weights\nlayout: " + weights.layout + " (stored as " +
+                     weights.stored_dtype + ")\nfile: " + weights.file + "\n";
+  if (!weights.config.empty()) text += "config: " + weights.config + "\n";
+  return text + describeClip(*model);
 }
 
 }  // namespace agreid::trainer
