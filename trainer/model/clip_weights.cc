@@ -196,7 +196,10 @@ std::map<std::string, at::Tensor> fromHuggingFaceClip(std::map<std::string, at::
     throw InputError("Hugging Face config '" + config_path + "': not a JSON object");
   }
   const auto tower = [&](const char* section) {
-    TowerConfig c{root.find(section), section, config_path};
+    // Configs of early transformers releases may hold only "<section>_dict".
+    const JsonValue* json = root.find(section);
+    if (!json) json = root.find(std::string(section) + "_dict");
+    TowerConfig c{json, section, config_path};
     if (c.json && !c.json->isObject()) {
       throw InputError("Hugging Face config '" + config_path + "': " + section +
                        " is not an object");
