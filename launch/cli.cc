@@ -1,5 +1,6 @@
 #include "launch/cli.h"
 
+#include <charconv>
 #include <sstream>
 
 #include "base/error.h"
@@ -10,6 +11,20 @@ std::string ParsedArgs::get(const std::string& name, const std::string& fallback
   auto it = options.find(name);
   if (it == options.end() || it->second.empty()) return fallback;
   return it->second.back();
+}
+
+int64_t ParsedArgs::getInt(const std::string& command, const std::string& name, int64_t fallback,
+                           int64_t lo, int64_t hi) const {
+  if (!has(name)) return fallback;
+  const std::string value = get(name);
+  int64_t parsed = 0;
+  const char* end = value.data() + value.size();
+  const auto [ptr, ec] = std::from_chars(value.data(), end, parsed);
+  if (value.empty() || ec != std::errc() || ptr != end || parsed < lo || parsed > hi) {
+    throw InputError("agreid " + command + ": --" + name + " expects an integer in " +
+                     std::to_string(lo) + ".." + std::to_string(hi) + ", got '" + value + "'");
+  }
+  return parsed;
 }
 
 const std::vector<std::string>& ParsedArgs::all(const std::string& name) const {

@@ -31,6 +31,10 @@ struct ParsedArgs {
   // Last value of an option, or `fallback`.
   std::string get(const std::string& name, const std::string& fallback = "") const;
   const std::vector<std::string>& all(const std::string& name) const;
+  // Last value of an option as a whole decimal integer in [lo, hi], or `fallback` when absent.
+  // Throws InputError "agreid COMMAND: --NAME expects an integer in lo..hi, got 'VALUE'".
+  int64_t getInt(const std::string& command, const std::string& name, int64_t fallback, int64_t lo,
+                 int64_t hi) const;
 };
 
 struct CommandContext {

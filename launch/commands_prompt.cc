@@ -49,19 +49,8 @@ int runPrompt(const ParsedArgs& args, CommandContext&) {
         "(bpe_simple_vocab_16e6.txt.gz)");
   }
   trainer::TokenizeOptions options;
-  if (args.has("context")) {
-    const std::string value = args.get("context");
-    try {
-      std::size_t used = 0;
-      options.context_length = std::stoll(value, &used);
-      if (used != value.size()) throw std::invalid_argument(value);
-    } catch (const std::exception&) {
-      throw InputError("agreid prompt: --context expects an integer, got '" + value + "'");
-    }
-    if (options.context_length < 2) {
-      throw InputError("agreid prompt: --context must be at least 2, got " + value);
-    }
-  }
+  // A context longer than any CLIP model is a typo, and its padding would be allocated.
+  options.context_length = args.getInt("prompt", "context", options.context_length, 2, 4096);
   options.truncate = args.has("truncate");
   const trainer::ClipTokenizer tokenizer(vocab);
   auto ids = tokenizer.tokenize(args.positionals[0], options);

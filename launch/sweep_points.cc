@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "base/error.h"
 #include "launch/sweep_internal.h"
 #include "launch/sweep_spec.h"
 
@@ -58,6 +59,10 @@ std::string drawValue(const SweepParam& p, SplitMix64& rng) {
 }  // namespace
 
 std::vector<SweepPoint> expandSweep(const SweepSpec& spec) {
+  if (sweepPointCount(spec) > kMaxSweepPoints) {
+    throw InputError(spec.path + ": the sweep has more than " + std::to_string(kMaxSweepPoints) +
+                     " points");
+  }
   // Grid combinations (odometer, last key fastest).
   std::vector<std::vector<size_t>> combos(1);
   for (const auto& p : spec.grid) {

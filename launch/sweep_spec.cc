@@ -399,7 +399,28 @@ SweepSpec loadSweepSpec(const std::string& path, const std::string& dir_override
   spec.path = path;
   spec.name = fs::path(path).stem().string();
   SpecParser(spec, root).parse(dir_override);
+  const int64_t points = sweepPointCount(spec);
+  if (points > kMaxSweepPoints) {
+    std::string shape;
+    for (const auto& p : spec.grid) {
+      shape += (shape.empty() ? "" : " x ") + std::to_string(p.values.size());
+    }
+    if (!spec.random.empty()) {
+      shape += (shape.empty() ? "" : " x ") + std::to_string(spec.samples) + " draws";
+    }
+    throw InputError(path + ": the sweep has more than " + std::to_string(kMaxSweepPoints) +
+                     " points (" + shape + "); split it into several sweeps");
+  }
   return spec;
+}
+
+int64_t sweepPointCount(const SweepSpec& spec) {
+  int64_t total = spec.random.empty() ? 1 : std::max<int64_t>(spec.samples, 0);
+  for (const auto& p : spec.grid) {
+    const int64_t n = static_cast<int64_t>(p.values.size());
+    total = (n != 0 && total > (kMaxSweepPoints + 1) / n) ? kMaxSweepPoints + 1 : total * n;
+  }
+  return std::min(total, kMaxSweepPoints + 1);
 }
 
 }  // namespace agreid::launch

@@ -76,7 +76,15 @@ struct SweepPoint {
   std::vector<std::pair<std::string, std::string>> params;  // the swept keys and their values
 };
 
-// Reads and checks `path`. `dir_override` (non-empty) replaces [sweep] dir. Throws InputError.
+// The most points one sweep may have: a SLURM job array beyond this is a mistake more often than a
+// plan (SLURM's own default MaxArraySize is 1001), and every point is validated when planned.
+inline constexpr int64_t kMaxSweepPoints = 10000;
+
+// The number of points of `spec` (grid product times draws), saturating at kMaxSweepPoints + 1.
+int64_t sweepPointCount(const SweepSpec& spec);
+
+// Reads and checks `path`. `dir_override` (non-empty) replaces [sweep] dir. Throws InputError,
+// also when the sweep has more than kMaxSweepPoints points.
 SweepSpec loadSweepSpec(const std::string& path, const std::string& dir_override = "");
 
 // The points of `spec`, numbered from 0: the grid's cartesian product (the last key varies

@@ -16,6 +16,10 @@ packages=(
 if [[ "${AGREID_WITH_SLURM:-0}" == 1 ]]; then
   packages+=(slurm-wlm slurm-client munge libpmix-dev)
 fi
+# The test suite's sanitizer and fuzzing stage: clang with its sanitizer and libFuzzer runtimes.
+if [[ "${AGREID_WITH_CLANG:-0}" == 1 ]]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

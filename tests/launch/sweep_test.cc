@@ -177,6 +177,21 @@ INSTANTIATE_TEST_SUITE_P(
                 "[sweep]\nbase_config = \"nope.toml\"\n[grid]\n\"stage2.lr\" = [1e-5]\n",
                 "nope.toml' not found"},
         BadSpec{"BadTopLevelTable", "[grids]\n\"stage2.lr\" = [1e-5]\n", "unknown table 'grids'"},
+        BadSpec{"TooManyDraws",
+                "[random]\nsamples = 100000000\n\"stage2.lr\" = { uniform = [1e-6, 1e-5] }\n",
+                "more than 10000 points (100000000 draws); split it"},
+        BadSpec{"GridTooLarge",
+                [] {
+                  std::string t = "[grid]\n";
+                  for (const char* key : {"stage2.lr", "stage2.beta", "stage2.margin"}) {
+                    t += std::string("\"") + key + "\" = [";
+                    for (int i = 1; i <= 25; ++i)
+                      t += (i > 1 ? ", 0.0" : "0.0") + std::to_string(100 + i);
+                    t += "]\n";
+                  }
+                  return t;
+                }(),
+                "more than 10000 points (25 x 25 x 25)"},
         BadSpec{"InvalidToml", "[grid]\n\"stage2.lr\" = [1e-5\n", "invalid TOML"}),
     [](const ::testing::TestParamInfo<BadSpec>& info) { return info.param.name; });
 

@@ -64,6 +64,18 @@ TEST(PromptCommand, TooLongPromptFailsUnlessTruncated) {
   EXPECT_NE(r.out.find("\"length\": 77}"), std::string::npos) << r.out;
 }
 
+TEST(PromptCommand, ContextOutsideItsRangeIsOneLineInputError) {
+  REQUIRE_VOCAB();
+  for (const std::string bad : {"999999999999", "1", "77x", "", "-5", "0x10"}) {
+    const auto r = runAgreid({"prompt", "--vocab", vocab, "--context", bad, "a person"});
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.err;
+    EXPECT_EQ(lineCount(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find("--context expects an integer in 2..4096, got '" + bad + "'"),
+              std::string::npos)
+        << r.err;
+  }
+}
+
 TEST(PromptCommand, VocabularyErrors) {
   TempDir dir;
   auto r = runAgreid({"prompt", "a person"});

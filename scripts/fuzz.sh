@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The long fuzzing run (docs/errors.md, "Fuzzing"): builds the clang ASan + UBSan + libFuzzer tree
+# in build-asan/ if needed, then runs each fuzz target for RUNS executions (default 1000000) from
+# its seed corpus and prints one line per target. Findings are kept in build-asan/tests/fuzz/findings.
+# Usage: scripts/fuzz.sh [RUNS] [TARGET...]   (targets: config sweep tokenizer csv dataset
+# features weights; default all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs="${1:-1000000}"
+shift || true
+targets=("$@")
+((${#targets[@]})) || targets=(config sweep tokenizer csv dataset features weights)
+AGREID_WITH_CLANG=1 scripts/install-deps.sh >/dev/null
+CC=clang CXX=clang++ AGREID_BUILD_DIR=build-asan scripts/build.sh \
+  -DAGREID_SANITIZE=ON -DAGREID_FUZZ=ON -DAGREID_BUILD_BENCH=OFF >/dev/null
+(cd build-asan && ctest -R '^fuzz_seeds$' >/dev/null)
+export AGREID_CLIP_VOCAB="${AGREID_CLIP_VOCAB:-$PWD/../shared/clip/bpe_simple_vocab_16e6.txt.gz}"
+status=0
+for t in "${targets[@]}"; do
+  # The seed folders are the ones the CTest entry uses.
+  seeds=$(cd build-asan && ctest -R "^fuzz_$t\$" -N -V | sed -n 's/.*findings //p' | head -1)
+  start=$SECONDS
+  set +e
+  out=$(eval tests/fuzz/run_fuzz.sh "build-asan/tests/fuzz/fuzz_$t" "$runs" \
+    build-asan/tests/fuzz/findings $seeds 2>&1)
+  rc=$?
+  set -e
+  done_line=$(grep -E '^Done [0-9]+ runs' <<<"$out" | tail -1)
+  cov=$(grep -E 'cov: [0-9]+' -o <<<"$out" | tail -1)
+  printf 'fuzz_%-10s rc=%d  %s  %s  (%ds)\n' "$t" "$rc" "${done_line:-no summary}" "$cov" \
+    $((SECONDS - start))
+  if ((rc != 0)); then
+    status=1
+    grep -E 'ERROR|SUMMARY|Test unit written|==[0-9]+==' <<<"$out" | head -20
+  fi
+done
+exit "$status"

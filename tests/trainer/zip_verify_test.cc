@@ -1,0 +1,111 @@
+// verifyZipArchive against archives LibTorch writes (stored entries), a deflated archive written
+// by Python's zipfile, and the damage a disk or a copy can do: a flipped bit in tensor bytes, a
+// truncated file, a file that is not a zip at all.
+#include "trainer/util/zip_verify.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <fstream>
+
+#include "base/error.h"
+#include "tests/support/test_support.h"
+
+namespace agreid::trainer {
+namespace {
+
+using agreid::testing::TempDir;
+
+std::string saveTensors(const TempDir& dir) {
+  const std::string path = dir.file("t.pt");
+  torch::manual_seed(3);
+  std::vector<torch::Tensor> tensors = {torch::randn({64, 32}), torch::arange(1000)};
+  torch::save(tensors, path);
+  return path;
+}
+
+std::string bytesOf(const std::string& path) { return agreid::testing::readFile(path); }
+
+// Index of the first occurrence of `needle` (the raw bytes of a tensor) in the archive.
+size_t find(const std::string& hay, const torch::Tensor& t) {
+  const std::string needle(static_cast<const char*>(t.data_ptr()), t.nbytes());
+  const size_t at = hay.find(needle);
+  EXPECT_NE(at, std::string::npos);
+  return at;
+}
+
+std::string errorOf(const std::string& path) {
+  try {
+    verifyZipArchive(path);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ZipVerify, AcceptsLibTorchArchive) {
+  TempDir dir;
+  const std::string path = saveTensors(dir);
+  const ZipSummary s = verifyZipArchive(path);
+  EXPECT_GE(s.entries, 3);  // data.pkl, version and one entry per tensor storage
+  EXPECT_GE(s.data_bytes, 64 * 32 * 4 + 1000 * 8);
+}
+
+TEST(ZipVerify, FlippedTensorBitIsNamed) {
+  TempDir dir;
+  const std::string path = saveTensors(dir);
+  std::string bytes = bytesOf(path);
+  torch::manual_seed(3);
+  const torch::Tensor first = torch::randn({64, 32});
+  bytes[find(bytes, first) + 100] ^= 0x10;
+  agreid::testing::writeFile(path, bytes);
+  const std::string err = errorOf(path);
+  EXPECT_NE(err.find(path), std::string::npos) << err;
+  EXPECT_NE(err.find("CRC-32"), std::string::npos) << err;
+  EXPECT_NE(err.find("data/"), std::string::npos) << err;  // the tensor's entry is named
+  EXPECT_EQ(err.find('\n'), std::string::npos);
+}
+
+TEST(ZipVerify, TruncatedArchiveIsRejected) {
+  TempDir dir;
+  const std::string path = saveTensors(dir);
+  const std::string bytes = bytesOf(path);
+  for (size_t keep : {size_t{0}, size_t{10}, bytes.size() / 2, bytes.size() - 1}) {
+    agreid::testing::writeFile(path, bytes.substr(0, keep));
+    const std::string err = errorOf(path);
+    EXPECT_NE(err.find(path), std::string::npos) << "kept " << keep << ": " << err;
+  }
+}
+
+TEST(ZipVerify, NotAZip) {
+  TempDir dir;
+  const std::string path = dir.file("plain.txt");
+  agreid::testing::writeFile(path, std::string(200, 'x'));
+  EXPECT_NE(errorOf(path).find("no end-of-central-directory"), std::string::npos);
+  EXPECT_NE(errorOf(dir.file("missing.pt")).find("cannot open"), std::string::npos);
+}
+
+TEST(ZipVerify, DeflatedEntriesAreInflatedAndChecked) {
+  TempDir dir;
+  const std::string path = dir.file("deflated.zip");
+  const std::string script =
+      "import sys, zipfile\n"
+      "with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:\n"
+      "    z.writestr('a/words', 'occluded person ' * 5000)\n"
+      "    z.writestr('a/empty', '')\n"
+      "    z.writestr('b/bytes', bytes(range(256)) * 300)\n";
+  agreid::testing::writeFile(dir.file("mk.py"), script);
+  const auto made = agreid::testing::runShell("python3 " + dir.file("mk.py") + " " + path);
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const ZipSummary s = verifyZipArchive(path);
+  EXPECT_EQ(s.entries, 3);
+  EXPECT_EQ(s.data_bytes, 16 * 5000 + 256 * 300);
+  // Damage inside the compressed stream: either inflate fails or the CRC does.
+  std::string bytes = bytesOf(path);
+  bytes[60] ^= 0x01;
+  agreid::testing::writeFile(path, bytes);
+  EXPECT_NE(errorOf(path).find("damaged archive"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace agreid::trainer
