@@ -19,6 +19,7 @@
 #include "trainer/model/torch_save.h"
 #include "trainer/stages/pseudo_label_cache.h"
 #include "trainer/stages/reid_checkpoint.h"
+#include "trainer/util/zip_verify.h"
 
 namespace agreid::launch {
 namespace {
@@ -61,7 +62,15 @@ std::string describeClipFile(const std::string& path, const ParsedArgs&) {
   return trainer::describeCheckpoint(path);
 }
 
+// "  integrity: ..." after verifying every zip entry's CRC-32 (throws InputError when damaged).
+std::string zipIntegrity(const std::string& path) {
+  const trainer::ZipSummary zip = trainer::verifyZipArchive(path);
+  return "  integrity:        CRC-32 of all " + std::to_string(zip.entries) +
+         " archive entries verified\n";
+}
+
 std::string describeReidFile(const std::string& path, const ParsedArgs&) {
+  const std::string integrity = zipIntegrity(path);
   const auto model = trainer::loadReidCheckpoint(path);
   const trainer::ReidModelOptions& o = model->options();
   const trainer::VisionConfig& v = model->visual->config();
@@ -82,7 +91,8 @@ std::string describeReidFile(const std::string& path, const ParsedArgs&) {
      << "  test feature:     " << model->featureDim() << " (cat(f, f_proj), L2-normalised)\n"
      << "  parameters:       " << trainer::countParameters(*model) << "\n"
      << "  attribute encoder: "
-     << (encoder ? std::to_string(encoder) + " parameters" : std::string("none")) << "\n";
+     << (encoder ? std::to_string(encoder) + " parameters" : std::string("none")) << "\n"
+     << integrity;
   return os.str();
 }
 
@@ -102,6 +112,7 @@ bool isTrainingCheckpoint(const std::string& path) {
 }
 
 std::string describeTrainingCheckpoint(const std::string& path, const ParsedArgs&) {
+  const std::string integrity = zipIntegrity(path);
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path);
@@ -152,7 +163,7 @@ std::string describeTrainingCheckpoint(const std::string& path, const ParsedArgs
     }
     os << "\n";
   }
-  os << "  config recorded:\n";
+  os << integrity << "  config recorded:\n";
   std::istringstream config(text("config"));
   for (std::string line; std::getline(config, line);) {
     os << (line.empty() ? "" : "    ") << line << "\n";
@@ -216,7 +227,8 @@ CommandSpec inspectCommand() {
       "Training checkpoints (checkpoint-N.pt): step, epoch, world size, pseudo-label key and the\n"
       "configuration the run recorded.\n"
       "Pseudo-label caches: key, identity tokens, attribute readout, stage-1 settings.\n"
-      "Features files: rows x dimension, kind, identities, cameras, split, source dataset.";
+      "Features files: rows x dimension, kind, identities, cameras, split, source dataset.\n"
+      "Zip archives (weights, models, checkpoints) are verified against every entry's CRC-32.";
   spec.options = {
       {"verify", "", "datasets: recompute the checksum and decode every image"},
   };

@@ -59,6 +59,7 @@ TEST(InspectCommand, ReidModel) {
   EXPECT_CONTAINS(out, "cameras:          3, SIE on (coefficient 1.5");
   EXPECT_CONTAINS(out, "test feature:     " + std::to_string(model.featureDim()));
   EXPECT_CONTAINS(out, "parameters:       " + std::to_string(countParameters(model)));
+  EXPECT_CONTAINS(out, "integrity:        CRC-32 of all ");
 }
 
 TEST(InspectCommand, TrainingCheckpoint) {
@@ -88,6 +89,7 @@ TEST(InspectCommand, TrainingCheckpoint) {
   EXPECT_CONTAINS(out, "optimizer state:  yes");
   EXPECT_CONTAINS(out, "pseudo-label key: key42");
   EXPECT_CONTAINS(out, "extra tensors:    bank [2, 2]");
+  EXPECT_CONTAINS(out, "integrity:        CRC-32 of all ");
   EXPECT_CONTAINS(out, "config recorded:\n    [run]\n    seed = 7\n\n    [stage2]\n");
 }
 

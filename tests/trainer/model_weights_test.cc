@@ -186,6 +186,29 @@ TEST_F(ClipLayouts, TruncatedFilesOfEachLayoutFailInOneLine) {
   }
 }
 
+TEST_F(ClipLayouts, FlippedBitInZipLayoutsIsCaughtByTheCrc) {
+  for (const char* name : {"a_ts.pt", "a_state_dict.pt", "a_hf_bin/pytorch_model.bin"}) {
+    const std::string path = truncated(name, fs::file_size(file(name)));  // a full copy
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(fs::file_size(path) / 2));
+    char c = 0;
+    f.get(c);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(path) / 2));
+    f.put(static_cast<char>(c ^ 0x10));
+    f.close();
+    const fs::path config = fs::path(file(name)).parent_path() / "config.json";
+    if (fs::exists(config)) {
+      fs::copy_file(config, scratch_.file("config.json"), fs::copy_options::overwrite_existing);
+    }
+    const std::string msg = inputErrorOf([&] { loadClip(path); });
+    EXPECT_CONTAINS(msg, path + ": damaged archive: ");
+    const auto r = agreid::testing::runAgreid({"inspect", path});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_EQ(agreid::testing::lineCount(r.err), 1) << r.err;
+    EXPECT_CONTAINS(r.err, "damaged archive");
+  }
+}
+
 // Safetensors files with a hand-written header and `data` bytes after it.
 std::string safetensorsBytes(const std::string& header, const std::string& data) {
   std::string out(8, '\0');

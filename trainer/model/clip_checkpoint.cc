@@ -48,22 +48,15 @@ const at::Tensor& require(const std::map<std::string, at::Tensor>& t, const std:
   return it->second;
 }
 
-int64_t countLayers(const std::map<std::string, at::Tensor>& t, const std::string& prefix) {
-  int64_t layers = 0;
-  for (const auto& [name, tensor] : t) {
-    if (name.rfind(prefix, 0) != 0) continue;
-    const std::size_t dot = name.find('.', prefix.size());
-    const std::string index = name.substr(prefix.size(), dot - prefix.size());
-    if (index.empty() || index.find_first_not_of("0123456789") != std::string::npos) continue;
-    layers = std::max<int64_t>(layers, std::stoll(index) + 1);
-  }
-  return layers;
-}
-
 int64_t heads(const std::map<std::string, at::Tensor>& t, const char* key, int64_t width,
               const std::string& path) {
   const auto it = t.find(key);
-  if (it != t.end()) return it->second.item<int64_t>();
+  if (it != t.end()) {
+    if (it->second.numel() != 1 || it->second.item<int64_t>() <= 0) {
+      fail(path, std::string("tensor '") + key + "' must hold one positive head count");
+    }
+    return it->second.item<int64_t>();
+  }
   if (width % 64 != 0) {
     fail(path, "width " + std::to_string(width) +
                    " is not a multiple of 64 and the archive has no '" + key +
@@ -91,6 +84,25 @@ void addTensor(torch::jit::Module& root, const std::string& dotted, const at::Te
 }
 
 }  // namespace
+
+int64_t countBlocks(const std::map<std::string, at::Tensor>& t, const std::string& prefix,
+                    const std::string& path) {
+  std::set<int64_t> indices;
+  for (const auto& [name, tensor] : t) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::size_t dot = name.find('.', prefix.size());
+    const std::string index = name.substr(prefix.size(), dot - prefix.size());
+    if (index.empty() || index.size() > 6 ||
+        index.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    indices.insert(std::stoll(index));
+  }
+  const int64_t blocks = indices.empty() ? 0 : *indices.rbegin() + 1;
+  for (int64_t i = 0; i < blocks; ++i) {
+    if (!indices.count(i)) fail(path, "missing tensor '" + prefix + std::to_string(i) + ".*'");
+  }
+  return blocks;
+}
 
 bool isZipArchive(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -140,7 +152,7 @@ ClipArch inferClipArch(const std::map<std::string, at::Tensor>& t, const std::st
   const auto& conv1 = require(t, "visual.conv1.weight", path, 4);
   a.vision_width = conv1.size(0);
   a.patch_size = conv1.size(3);
-  a.vision_layers = countLayers(t, "visual.transformer.resblocks.");
+  a.vision_layers = countBlocks(t, "visual.transformer.resblocks.", path);
   if (a.vision_layers == 0) fail(path, "missing tensor 'visual.transformer.resblocks.0.*'");
   a.vision_heads = heads(t, kVisionHeads, a.vision_width, path);
   const auto& vpos = require(t, "visual.positional_embedding", path, 2);
@@ -162,9 +174,13 @@ ClipArch inferClipArch(const std::map<std::string, at::Tensor>& t, const std::st
   a.context_length = require(t, "positional_embedding", path, 2).size(0);
   a.vocab_size = require(t, "token_embedding.weight", path, 2).size(0);
   a.text_width = require(t, "ln_final.weight", path, 1).size(0);
-  a.text_layers = countLayers(t, "transformer.resblocks.");
+  a.text_layers = countBlocks(t, "transformer.resblocks.", path);
   if (a.text_layers == 0) fail(path, "missing tensor 'transformer.resblocks.0.*'");
   a.text_heads = heads(t, kTextHeads, a.text_width, path);
+  for (const int64_t v : {a.vision_width, a.patch_size, a.grid_h, a.grid_w, a.embed_dim,
+                          a.context_length, a.vocab_size, a.text_width}) {
+    if (v <= 0) fail(path, "a tensor that defines the architecture has an empty dimension");
+  }
   if (a.vision_width % a.vision_heads != 0 || a.text_width % a.text_heads != 0) {
     fail(path, "head counts do not divide the widths");
   }

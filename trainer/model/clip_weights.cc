@@ -13,6 +13,7 @@
 #include "trainer/model/json_value.h"
 #include "trainer/model/safetensors.h"
 #include "trainer/model/torch_save.h"
+#include "trainer/util/zip_verify.h"
 
 namespace agreid::trainer {
 namespace fs = std::filesystem;
@@ -130,22 +131,9 @@ struct TowerConfig {
   }
 };
 
-int64_t layersOf(const std::map<std::string, at::Tensor>& t, const std::string& prefix) {
-  int64_t layers = 0;
-  for (const auto& [name, tensor] : t) {
-    if (!startsWith(name, prefix)) continue;
-    const std::string index =
-        name.substr(prefix.size(), name.find('.', prefix.size()) - prefix.size());
-    if (!index.empty() && index.find_first_not_of("0123456789") == std::string::npos) {
-      layers = std::max<int64_t>(layers, std::stoll(index) + 1);
-    }
-  }
-  return layers;
-}
-
 void checkAgainstConfig(const std::map<std::string, at::Tensor>& t, const TowerConfig& vision,
                         const TowerConfig& text, const JsonValue& root,
-                        const std::string& config_path) {
+                        const std::string& config_path, const std::string& file) {
   const auto size = [&](const char* name, int64_t dim) -> int64_t {
     const auto it = t.find(name);
     return it != t.end() && it->second.dim() > dim ? it->second.size(dim) : -1;
@@ -161,7 +149,7 @@ void checkAgainstConfig(const std::map<std::string, at::Tensor>& t, const TowerC
                     "vision_model.embeddings.position_embedding.weight");
     }
   }
-  vision.expect("num_hidden_layers", layersOf(t, "visual.transformer.resblocks."),
+  vision.expect("num_hidden_layers", countBlocks(t, "visual.transformer.resblocks.", file),
                 "vision_model.encoder.layers.N");
   if (const int64_t w = size("token_embedding.weight", 1); w > 0) {
     text.expect("hidden_size", w, "text_model.embeddings.token_embedding.weight");
@@ -171,7 +159,7 @@ void checkAgainstConfig(const std::map<std::string, at::Tensor>& t, const TowerC
   if (const int64_t n = size("positional_embedding", 0); n > 0) {
     text.expect("max_position_embeddings", n, "text_model.embeddings.position_embedding.weight");
   }
-  text.expect("num_hidden_layers", layersOf(t, "transformer.resblocks."),
+  text.expect("num_hidden_layers", countBlocks(t, "transformer.resblocks.", file),
               "text_model.encoder.layers.N");
   if (const int64_t d = size("text_projection", 1); d > 0) {
     if (const JsonValue* v = root.find("projection_dim")) {
@@ -287,7 +275,7 @@ std::map<std::string, at::Tensor> fromHuggingFaceClip(std::map<std::string, at::
   };
   heads(vision, 12, "visual.transformer.heads");  // transformers' CLIPVisionConfig default
   heads(text, 8, "transformer.heads");            // CLIPTextConfig default
-  checkAgainstConfig(out, vision, text, root, config_path);
+  checkAgainstConfig(out, vision, text, root, config_path, file);
   return out;
 }
 
@@ -302,14 +290,17 @@ ClipWeights readClipWeights(const std::string& path) {
   } else {
     switch (zipKind(w.file)) {
       case ZipKind::kTorchScript:
+        verifyZipArchive(w.file);  // LibTorch's reader does not check the entries' CRC-32
         container = "TorchScript archive";
         w.tensors = readCheckpointTensors(w.file, &w.stored_dtype);
         break;
       case ZipKind::kTorchSave:
+        verifyZipArchive(w.file);
         container = "torch.save";
         w.tensors = readTorchSaveStateDict(w.file, &w.stored_dtype);
         break;
       case ZipKind::kOtherZip:
+        verifyZipArchive(w.file);  // names the damage when there is some
         throw InputError("CLIP weights '" + w.file +
                          "': a zip archive that is neither a TorchScript archive nor a torch.save "
                          "file (damaged?)");

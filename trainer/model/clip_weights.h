@@ -36,7 +36,9 @@ struct ClipWeights {
 };
 
 // Reads the CLIP weights at `path` (a file, or a folder holding a Hugging Face or open_clip
-// checkpoint) in whichever layout it is. Tensor shapes are checked later, when a ClipModel is
+// checkpoint) in whichever layout it is. Zip archives (TorchScript, torch.save) are verified
+// first: every entry against its CRC-32 (trainer/util/zip_verify.h), since LibTorch's reader would
+// load a flipped bit silently. Tensor shapes are checked later, when a ClipModel is
 // built from them (clip_checkpoint.h loadClip).
 ClipWeights readClipWeights(const std::string& path);
 

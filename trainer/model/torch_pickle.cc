@@ -377,7 +377,9 @@ class Unpickler {
       return a[0];
     }
     if (name == "torch._tensor._rebuild_from_type_v2") {
-      if (a.size() < 3) bad("malformed tensor record");
+      if (a.size() < 3 || (a[0]->kind == PyValue::kGlobal && a[0]->s == name)) {
+        bad("malformed tensor record");
+      }
       return call(a[0], a[2]);
     }
     auto v = make(PyValue::kOpaque);

@@ -46,10 +46,12 @@ at::Tensor loadStorage(caffe2::serialize::PyTorchStreamReader& zip, const std::s
   }
   if (!type) fail(path, "storage type " + storage_type + " is not supported");
   const std::string record = "data/" + key;
-  if (!zip.hasRecord(record)) fail(path, "storage '" + record + "' is missing from the archive");
   at::DataPtr data;
   std::size_t bytes = 0;
   try {
+    if (!zip.hasRecord(record)) {
+      fail(path, "storage '" + record + "' is missing from the archive");
+    }
     std::tie(data, bytes) = zip.getRecord(record);
   } catch (const c10::Error& e) {
     fail(path,
