@@ -186,6 +186,12 @@ TEST_F(ClipLayouts, TruncatedFilesOfEachLayoutFailInOneLine) {
   }
 }
 
+TEST_F(ClipLayouts, LegacyTorchSaveIsRefusedInOneLine) {
+  const std::string msg = inputErrorOf([&] { loadClip(file("a_legacy.pt")); });
+  EXPECT_CONTAINS(msg, file("a_legacy.pt"));
+  EXPECT_CONTAINS(msg, "the legacy format of PyTorch < 1.6 is not supported");
+}
+
 TEST_F(ClipLayouts, FlippedBitInZipLayoutsIsCaughtByTheCrc) {
   for (const char* name : {"a_ts.pt", "a_state_dict.pt", "a_hf_bin/pytorch_model.bin"}) {
     const std::string path = truncated(name, fs::file_size(file(name)));  // a full copy

@@ -12,6 +12,7 @@ Model "a" (64-wide towers, 1 head each: width / 64, which state dicts imply) is 
   a_state_dict.pt               torch.save(state_dict()), OpenAI/open_clip names
   a_openclip_checkpoint.pt      torch.save({"epoch", "state_dict": {"module.<name>"}, "optimizer"})
   a_openclip.safetensors        OpenAI/open_clip names, F32
+  a_legacy.pt                   torch.save in the pre-1.6 format (refused with a clear error)
   a_hf/                         model.safetensors (F32) + config.json
   a_hf_f16/                     model.safetensors (F16) + config.json
   a_hf_bin/                     pytorch_model.bin (torch.save, Hugging Face names) + config.json
@@ -159,6 +160,7 @@ def main():
     torch.save({"epoch": 2, "name": "tiny", "state_dict": {"module." + k: v for k, v in sd.items()},
                 "optimizer": optimizer.state_dict()}, f"{out}/a_openclip_checkpoint.pt")
     write_safetensors(f"{out}/a_openclip.safetensors", sd)
+    torch.save(sd, f"{out}/a_legacy.pt", _use_new_zipfile_serialization=False)
     hf = to_hf(sd, 2, 2)
     config = hf_config(64, 2, 1, 32, 8, 32, 1000, 77)
     write_hf_folder(f"{out}/a_hf", hf, config)
