@@ -186,6 +186,15 @@ TEST_F(ClipLayouts, TruncatedFilesOfEachLayoutFailInOneLine) {
   }
 }
 
+TEST_F(ClipLayouts, ShapesImplyingMoreValuesThanStoredAreRefusedBeforeAllocation) {
+  auto tensors = readClipWeights(file("a_ts.pt")).tensors;
+  tensors["visual.conv1.weight"] = torch::zeros({2048, 3, 8, 8});  // width 2048, 2 layers
+  const std::string path = scratch_.file("wide.pt");
+  writeTensorArchive(tensors, path);
+  EXPECT_CONTAINS(inputErrorOf([&] { loadClip(path); }),
+                  "holds fewer values than the architecture its tensor shapes imply");
+}
+
 TEST_F(ClipLayouts, LegacyTorchSaveIsRefusedInOneLine) {
   const std::string msg = inputErrorOf([&] { loadClip(file("a_legacy.pt")); });
   EXPECT_CONTAINS(msg, file("a_legacy.pt"));

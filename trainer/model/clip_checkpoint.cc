@@ -192,6 +192,19 @@ namespace {
 std::shared_ptr<ClipModel> clipFromTensors(const std::map<std::string, at::Tensor>& tensors,
                                            const std::string& path) {
   const ClipArch arch = inferClipArch(tensors, path);
+  // Every block holds 12 width^2 weights (in_proj, out_proj, c_fc, c_proj): a file holding fewer
+  // values than its shapes imply is refused before the model is allocated.
+  double stored = 0;
+  for (const auto& [name, tensor] : tensors) stored += static_cast<double>(tensor.numel());
+  const auto blocks = [](int64_t layers, int64_t width) {
+    return 12.0 * static_cast<double>(layers) * static_cast<double>(width) *
+           static_cast<double>(width);
+  };
+  if (stored <
+      blocks(arch.vision_layers, arch.vision_width) + blocks(arch.text_layers, arch.text_width)) {
+    fail(path, "holds fewer values than the architecture its tensor shapes imply (" +
+                   arch.summary() + "): tensors are missing");
+  }
   auto model = std::make_shared<ClipModel>(arch);
   std::set<std::string> expected;
   torch::NoGradGuard no_grad;

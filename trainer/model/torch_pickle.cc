@@ -337,7 +337,11 @@ class Unpickler {
     for (std::size_t d = 0; d < size.size(); ++d) {
       if (size[d] < 0 || stride[d] < 0) bad("negative tensor size or stride");
       if (size[d] == 0) empty = true;
-      last += (size[d] - 1) * stride[d];
+      int64_t reach = 0;
+      if (size[d] > 0 && (__builtin_mul_overflow(size[d] - 1, stride[d], &reach) ||
+                          __builtin_add_overflow(last, reach, &last))) {
+        bad("tensor size or stride out of range");
+      }
     }
     if (offset < 0 || (!empty && last >= storage.numel())) {
       bad("tensor reaches past the end of its storage (" + std::to_string(storage.numel()) +
