@@ -10,6 +10,7 @@
 #include "launch/job.h"
 #include "launch/signals.h"
 #include "trainer/eval/results.h"
+#include "trainer/model/clip_checkpoint.h"
 #include "trainer/model/reid_model.h"
 #include "trainer/stages/dual_guidance.h"
 #include "trainer/stages/evaluate_model.h"
@@ -107,6 +108,9 @@ int stoppedOnRequest(const std::string& stage, int64_t steps, const Log& log) {
 
 trainer::PseudoLabelResult runPseudoLabelStage(const Config& config, const ProcessEnv& env,
                                                Job& job, const Log& log) {
+  // Weights that cannot be used fail here, before any stage work (and before a cache hit hides
+  // them until stage 2).
+  if (!config.model.weights.empty()) trainer::checkClipWeights(config.model.weights);
   const auto result = trainer::obtainPseudoLabels(pseudoLabelSetup(config, env), job.stage());
   if (!result.completed) return result;
   std::ostringstream os;

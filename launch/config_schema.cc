@@ -122,7 +122,8 @@ std::vector<KeySpec> configKeys(Config& c) {
       .appendTo(keys);
 
   KeyList("model")
-      .add("weights", &c.model.weights, "CLIP checkpoint (OpenAI ViT-*.pt or agreid pretrain)")
+      .add("weights", &c.model.weights,
+           "CLIP weights: OpenAI ViT-*.pt, agreid pretrain, state dict or HF folder")
       .add("vocab", &c.model.vocab, "CLIP BPE vocabulary (bpe_simple_vocab_16e6.txt.gz)")
       .add("stride", &c.model.stride, "patch stride (16; 12 = overlapping patches, OLP)", 1, 256)
       .add("sie", &c.model.sie, "side information embedding: camera embedding on the class token")

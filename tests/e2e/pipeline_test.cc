@@ -156,6 +156,12 @@ TEST_F(Pipeline, MissingWeightsOrDataset) {
   expectOneLineError(
       run(1, {"pseudo-label", "--config", config()}, {"run.dataset=" + path("absent.h5")}),
       "absent.h5: dataset file not found");
+  // Damaged weights fail before any stage work, even where a pseudo-label cache would hit.
+  const std::string cut = path("cut-clip.pt");
+  fs::copy_file(path("clip.pt"), cut, fs::copy_options::overwrite_existing);
+  fs::resize_file(cut, fs::file_size(cut) / 2);
+  expectOneLineError(run(1, {"train", "--config", config()}, {"model.weights=" + cut}),
+                     "CLIP weights '" + cut + "'");
 }
 
 TEST_F(Pipeline, DatasetWithoutTrainSplit) {

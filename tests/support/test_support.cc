@@ -1,6 +1,8 @@
 #include "tests/support/test_support.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +12,8 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+
+#include "base/error.h"
 
 namespace agreid::testing {
 
@@ -112,6 +116,25 @@ std::string clipVocabPath() {
   const std::string shared = env != nullptr && *env != '\0' ? env : AGREID_SHARED_DIR;
   const std::string p = shared + "/clip/bpe_simple_vocab_16e6.txt.gz";
   return std::filesystem::exists(p) ? p : "";
+}
+
+std::string inputErrorOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << "multi-line error: " << msg;
+    return msg;
+  }
+  ADD_FAILURE() << "expected an InputError";
+  return "";
+}
+
+CommandResult runPythonScript(const std::string& script, const std::vector<std::string>& args) {
+  std::string command =
+      shellQuote(AGREID_PYTHON) + " " + shellQuote(std::string(AGREID_SOURCE_DIR) + "/" + script);
+  for (const std::string& a : args) command += " " + shellQuote(a);
+  return runShell(command);
 }
 
 bool havePythonTorch() {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -54,16 +55,12 @@ int lineCount(const std::string& s);
 // $AGREID_SHARED_DIR when set, else ../shared beside the source tree.
 std::string clipVocabPath();
 
-// The message of the InputError `fn` throws, or "" when it throws none.
-template <typename Fn>
-std::string inputErrorOf(Fn&& fn) {
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
+// The message of the InputError `f` throws; adds a test failure when it throws none or a
+// multi-line one.
+std::string inputErrorOf(const std::function<void()>& f);
+
+// Runs Debian's python3 on `script` (a path relative to the source tree) with `args`.
+CommandResult runPythonScript(const std::string& script, const std::vector<std::string>& args);
 
 // True when Debian's python3 can import torch (for reference checks).
 bool havePythonTorch();

@@ -19,6 +19,7 @@
 namespace agreid::trainer {
 namespace {
 
+using agreid::testing::inputErrorOf;
 using agreid::testing::TempDir;
 
 // Max |a - b| / max|b|: "within 1e-5 relative" for a whole feature tensor.
@@ -26,28 +27,13 @@ double relError(const at::Tensor& a, const at::Tensor& b) {
   return (a - b).abs().max().item<double>() / b.abs().max().item<double>();
 }
 
-std::string errorOf(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << "multi-line error: " << msg;
-    return msg;
-  }
-  ADD_FAILURE() << "expected an InputError";
-  return "";
-}
-
 class TinyClip : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (!agreid::testing::havePythonTorch()) return;
     dir_ = std::make_unique<TempDir>();
-    const auto r = agreid::testing::runShell(
-        agreid::testing::shellQuote(AGREID_PYTHON) + " " +
-        agreid::testing::shellQuote(std::string(AGREID_SOURCE_DIR) +
-                                    "/tests/trainer/reference/make_tiny_clip.py") +
-        " " + agreid::testing::shellQuote(dir_->path().string()));
+    const auto r = agreid::testing::runPythonScript("tests/trainer/reference/make_tiny_clip.py",
+                                                    {dir_->path().string()});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     auto ref = torch::jit::load(dir_->file("reference.pt"));
     for (const auto& b : ref.named_buffers()) refs_[b.name] = b.value;
@@ -134,7 +120,7 @@ TEST_F(TinyClip, ReidVisionModeMatchesReference) {
   EXPECT_LT(relError(v.f, ref("reid_f")), 1e-5);
   EXPECT_LT(relError(v.f_proj, ref("reid_f_proj")), 1e-5);
   // A wrong image size is an input error naming both grids.
-  const std::string msg = errorOf([&] {
+  const std::string msg = inputErrorOf([&] {
     reid.forward(torch::zeros({1, 3, 64, 36}), ref("reid_cams").narrow(0, 0, 1));
   });
   EXPECT_NE(msg.find("15x8 token grid, the model expects 16x8"), std::string::npos) << msg;
@@ -167,7 +153,7 @@ TEST_F(TinyClip, BrokenCheckpointsAreInputErrors) {
   auto missing = tensors;
   missing.erase("visual.transformer.resblocks.1.ln_2.bias");
   writeTensorArchive(missing, out.file("missing.pt"));
-  std::string msg = errorOf([&] { loadClip(out.file("missing.pt")); });
+  std::string msg = inputErrorOf([&] { loadClip(out.file("missing.pt")); });
   EXPECT_NE(msg.find(out.file("missing.pt")), std::string::npos) << msg;
   EXPECT_NE(msg.find("missing tensor 'visual.transformer.resblocks.1.ln_2.bias'"),
             std::string::npos)
@@ -177,24 +163,24 @@ TEST_F(TinyClip, BrokenCheckpointsAreInputErrors) {
   extra["visual.extra_head.weight"] = torch::zeros({2, 2});
   extra["zz_unknown"] = torch::zeros({3});
   writeTensorArchive(extra, out.file("extra.pt"));
-  msg = errorOf([&] { loadClip(out.file("extra.pt")); });
+  msg = inputErrorOf([&] { loadClip(out.file("extra.pt")); });
   EXPECT_NE(msg.find("unexpected tensors: visual.extra_head.weight, zz_unknown"), std::string::npos)
       << msg;
 
   auto wrong = tensors;
   wrong["transformer.resblocks.0.mlp.c_fc.weight"] = torch::zeros({10, 64});
   writeTensorArchive(wrong, out.file("wrong.pt"));
-  msg = errorOf([&] { loadClip(out.file("wrong.pt")); });
+  msg = inputErrorOf([&] { loadClip(out.file("wrong.pt")); });
   EXPECT_NE(msg.find("tensor 'transformer.resblocks.0.mlp.c_fc.weight' has shape [10, 64], "
                      "expected [256, 64]"),
             std::string::npos)
       << msg;
 
   agreid::testing::writeFile(out.file("text.pt"), "not a checkpoint\n");
-  msg = errorOf([&] { loadClip(out.file("text.pt")); });
+  msg = inputErrorOf([&] { loadClip(out.file("text.pt")); });
   EXPECT_NE(msg.find("'" + out.file("text.pt") + "': not a TorchScript archive"), std::string::npos)
       << msg;
-  msg = errorOf([&] { loadClip(out.file("absent.pt")); });
+  msg = inputErrorOf([&] { loadClip(out.file("absent.pt")); });
   EXPECT_NE(msg.find("no such file"), std::string::npos) << msg;
 }
 

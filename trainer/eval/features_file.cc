@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 
 #include <filesystem>
+#include <set>
+#include <sstream>
 
 #include "base/check.h"
 #include "base/error.h"
@@ -92,6 +94,14 @@ FeatureSet readFeaturesFile(const std::string& path) {
       set.features.size(1) == 0) {
     throw InputError(path + ": field 'features' must be a float array [N, D] with D > 0");
   }
+  const at::Tensor finite = at::isfinite(set.features);
+  if (!finite.all().item<bool>()) {
+    const at::Tensor first = at::logical_not(finite).nonzero()[0];
+    throw InputError(path +
+                     ": dataset 'features' holds a non-finite value (NaN or infinity) at row " +
+                     std::to_string(first[0].item<int64_t>()) + ", column " +
+                     std::to_string(first[1].item<int64_t>()));
+  }
   const int64_t n = set.features.size(0);
   for (const char* name : {"pid", "camid", "index"}) {
     if (!reader.hasTensor(name)) {
@@ -115,6 +125,39 @@ FeatureSet readFeaturesFile(const std::string& path) {
   set.info.kind = attribute("kind");
   set.info.weights = attribute("weights");
   return set;
+}
+
+bool isFeaturesFile(const std::string& path) {
+  try {
+    ArrayFileReader reader(path);
+    return reader.hasAttribute("format_version") && reader.hasTensor("features") &&
+           reader.hasTensor("pid");
+  } catch (const InputError&) {
+    return false;
+  }
+}
+
+std::string describeFeaturesFile(const std::string& path) {
+  const FeatureSet set = readFeaturesFile(path);
+  std::set<int64_t> ids(set.pid.begin(), set.pid.end());
+  std::set<int64_t> cameras(set.camid.begin(), set.camid.end());
+  std::ostringstream os;
+  const auto value = [](const std::string& s) { return s.empty() ? std::string("-") : s; };
+  os << path << ": agreid features file (format " << kFeaturesFormatVersion << ")\n"
+     << "  features:         " << set.size() << " x " << set.dim() << " (kind "
+     << value(set.info.kind) << ")\n"
+     << "  identities:       " << ids.size() << "\n"
+     << "  cameras:          " << cameras.size() << "\n";
+  if (set.hasOccluded()) {
+    int64_t occluded = 0;
+    for (uint8_t o : set.occluded) occluded += o;
+    os << "  occluded:         " << occluded << " of " << set.size() << "\n";
+  }
+  os << "  split:            " << value(set.info.split) << "\n"
+     << "  dataset:          " << value(set.info.dataset) << "\n"
+     << "  dataset checksum: " << value(set.info.dataset_checksum) << "\n"
+     << "  weights:          " << value(set.info.weights) << "\n";
+  return os.str();
 }
 
 }  // namespace agreid::trainer

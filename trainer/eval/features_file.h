@@ -9,6 +9,10 @@
 //   root string attributes: format_version ("1"), dataset (source dataset path),
 //     dataset_checksum, split, kind ("reid" or "clip"), weights (checkpoint of the features)
 //
+// Files written by other tools (h5py with its defaults) read too: string attributes of fixed or
+// variable length (an integer format_version as well), features of any float type (converted to
+// float32), ids of any integer type, occluded as integers or numpy bools.
+//
 // Stored through ArrayFile (trainer/util/array_file.h): writing goes to a temporary file, which is
 // renamed to `path` once complete, so a failure never leaves a half-written file. Reading validates
 // every field and throws InputError naming the file and the field. Not thread-safe (HDF5); call
@@ -53,7 +57,14 @@ void checkFeatureSet(const FeatureSet& set);
 void writeFeaturesFile(const std::string& path, const FeatureSet& set);
 
 // Throws InputError naming `path` for: missing file, not HDF5, missing field, wrong element type
-// or shape, fields of different lengths, newer format version.
+// or shape, fields of different lengths, a non-finite feature value, newer format version.
 FeatureSet readFeaturesFile(const std::string& path);
+
+// True when `path` is an HDF5 file with a format_version attribute and features/pid arrays.
+// Never throws.
+bool isFeaturesFile(const std::string& path);
+
+// What `agreid inspect FILE` prints for a features file (reads and validates the whole file).
+std::string describeFeaturesFile(const std::string& path);
 
 }  // namespace agreid::trainer

@@ -14,6 +14,7 @@
 #include "base/atomic_file.h"
 #include "base/check.h"
 #include "base/error.h"
+#include "trainer/model/clip_weights.h"
 
 namespace agreid::trainer {
 namespace {
@@ -48,22 +49,15 @@ const at::Tensor& require(const std::map<std::string, at::Tensor>& t, const std:
   return it->second;
 }
 
-int64_t countLayers(const std::map<std::string, at::Tensor>& t, const std::string& prefix) {
-  int64_t layers = 0;
-  for (const auto& [name, tensor] : t) {
-    if (name.rfind(prefix, 0) != 0) continue;
-    const std::size_t dot = name.find('.', prefix.size());
-    const std::string index = name.substr(prefix.size(), dot - prefix.size());
-    if (index.empty() || index.find_first_not_of("0123456789") != std::string::npos) continue;
-    layers = std::max<int64_t>(layers, std::stoll(index) + 1);
-  }
-  return layers;
-}
-
 int64_t heads(const std::map<std::string, at::Tensor>& t, const char* key, int64_t width,
               const std::string& path) {
   const auto it = t.find(key);
-  if (it != t.end()) return it->second.item<int64_t>();
+  if (it != t.end()) {
+    if (it->second.numel() != 1 || it->second.item<int64_t>() <= 0) {
+      fail(path, std::string("tensor '") + key + "' must hold one positive head count");
+    }
+    return it->second.item<int64_t>();
+  }
   if (width % 64 != 0) {
     fail(path, "width " + std::to_string(width) +
                    " is not a multiple of 64 and the archive has no '" + key +
@@ -92,6 +86,25 @@ void addTensor(torch::jit::Module& root, const std::string& dotted, const at::Te
 
 }  // namespace
 
+int64_t countBlocks(const std::map<std::string, at::Tensor>& t, const std::string& prefix,
+                    const std::string& path) {
+  std::set<int64_t> indices;
+  for (const auto& [name, tensor] : t) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::size_t dot = name.find('.', prefix.size());
+    const std::string index = name.substr(prefix.size(), dot - prefix.size());
+    if (index.empty() || index.size() > 6 ||
+        index.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    indices.insert(std::stoll(index));
+  }
+  const int64_t blocks = indices.empty() ? 0 : *indices.rbegin() + 1;
+  for (int64_t i = 0; i < blocks; ++i) {
+    if (!indices.count(i)) fail(path, "missing tensor '" + prefix + std::to_string(i) + ".*'");
+  }
+  return blocks;
+}
+
 bool isZipArchive(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   char magic[4] = {0, 0, 0, 0};
@@ -100,12 +113,8 @@ bool isZipArchive(const std::string& path) {
 }
 
 bool isClipCheckpoint(const std::string& path) {
-  if (!isZipArchive(path)) return false;
   try {
-    const auto module = torch::jit::load(path, torch::kCPU);
-    for (const auto& p : module.named_parameters(true)) {
-      if (p.name == "visual.conv1.weight") return true;
-    }
+    return readClipWeights(path).tensors.count("visual.conv1.weight") > 0;
   } catch (const std::exception&) {
   }
   return false;
@@ -144,7 +153,7 @@ ClipArch inferClipArch(const std::map<std::string, at::Tensor>& t, const std::st
   const auto& conv1 = require(t, "visual.conv1.weight", path, 4);
   a.vision_width = conv1.size(0);
   a.patch_size = conv1.size(3);
-  a.vision_layers = countLayers(t, "visual.transformer.resblocks.");
+  a.vision_layers = countBlocks(t, "visual.transformer.resblocks.", path);
   if (a.vision_layers == 0) fail(path, "missing tensor 'visual.transformer.resblocks.0.*'");
   a.vision_heads = heads(t, kVisionHeads, a.vision_width, path);
   const auto& vpos = require(t, "visual.positional_embedding", path, 2);
@@ -166,9 +175,13 @@ ClipArch inferClipArch(const std::map<std::string, at::Tensor>& t, const std::st
   a.context_length = require(t, "positional_embedding", path, 2).size(0);
   a.vocab_size = require(t, "token_embedding.weight", path, 2).size(0);
   a.text_width = require(t, "ln_final.weight", path, 1).size(0);
-  a.text_layers = countLayers(t, "transformer.resblocks.");
+  a.text_layers = countBlocks(t, "transformer.resblocks.", path);
   if (a.text_layers == 0) fail(path, "missing tensor 'transformer.resblocks.0.*'");
   a.text_heads = heads(t, kTextHeads, a.text_width, path);
+  for (const int64_t v : {a.vision_width, a.patch_size, a.grid_h, a.grid_w, a.embed_dim,
+                          a.context_length, a.vocab_size, a.text_width}) {
+    if (v <= 0) fail(path, "a tensor that defines the architecture has an empty dimension");
+  }
   if (a.vision_width % a.vision_heads != 0 || a.text_width % a.text_heads != 0) {
     fail(path, "head counts do not divide the widths");
   }
@@ -180,6 +193,19 @@ namespace {
 std::shared_ptr<ClipModel> clipFromTensors(const std::map<std::string, at::Tensor>& tensors,
                                            const std::string& path) {
   const ClipArch arch = inferClipArch(tensors, path);
+  // Every block holds 12 width^2 weights (in_proj, out_proj, c_fc, c_proj): a file holding fewer
+  // values than its shapes imply is refused before the model is allocated.
+  double stored = 0;
+  for (const auto& [name, tensor] : tensors) stored += static_cast<double>(tensor.numel());
+  const auto blocks = [](int64_t layers, int64_t width) {
+    return 12.0 * static_cast<double>(layers) * static_cast<double>(width) *
+           static_cast<double>(width);
+  };
+  if (stored <
+      blocks(arch.vision_layers, arch.vision_width) + blocks(arch.text_layers, arch.text_width)) {
+    fail(path, "holds fewer values than the architecture its tensor shapes imply (" +
+                   arch.summary() + "): tensors are missing");
+  }
   auto model = std::make_shared<ClipModel>(arch);
   std::set<std::string> expected;
   torch::NoGradGuard no_grad;
@@ -214,7 +240,16 @@ std::shared_ptr<ClipModel> clipFromTensors(const std::map<std::string, at::Tenso
 }  // namespace
 
 std::shared_ptr<ClipModel> loadClip(const std::string& path) {
-  return clipFromTensors(readCheckpointTensors(path), path);
+  const ClipWeights weights = readClipWeights(path);
+  return clipFromTensors(weights.tensors, weights.file);
+}
+
+void checkClipWeights(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    throw InputError(path + ": CLIP weights file not found (model.weights)");
+  }
+  loadClip(path);
 }
 
 void writeTensorArchive(const std::map<std::string, at::Tensor>& tensors, const std::string& path) {
@@ -257,9 +292,12 @@ std::string describeClip(const ClipModel& model) {
 }
 
 std::string describeCheckpoint(const std::string& path) {
-  std::string dtype;
-  const auto model = clipFromTensors(readCheckpointTensors(path, &dtype), path);
-  return "CLIP checkpoint " + path + " (stored as " + dtype + ")\n" + describeClip(*model);
+  const ClipWeights weights = readClipWeights(path);
+  const auto model = clipFromTensors(weights.tensors, weights.file);
+  std::string text = path + ": CLIP weights\nlayout: " + weights.layout + " (stored as " +
+                     weights.stored_dtype + ")\nfile: " + weights.file + "\n";
+  if (!weights.config.empty()) text += "config: " + weights.config + "\n";
+  return text + describeClip(*model);
 }
 
 }  // namespace agreid::trainer

@@ -18,6 +18,7 @@
 #include "trainer/model/attribute_encoder.h"
 #include "trainer/model/clip_checkpoint.h"
 #include "trainer/model/clip_layers.h"
+#include "trainer/model/clip_weights.h"
 #include "trainer/model/prompt_learner.h"
 #include "trainer/model/reid_model.h"
 #include "trainer/model/tokenizer.h"
@@ -203,8 +204,14 @@ std::string stage1CheckpointDir(const std::string& run_dir) {
 }
 
 std::string pseudoLabelKey(const PseudoLabelSetup& setup, const std::string& dataset_checksum) {
-  return cacheKey(sha1File(setup.model.weights), dataset_checksum, templateOf(setup),
-                  settingsText(setup));
+  // A single weights file keys by its SHA-1; a Hugging Face folder by its files' SHA-1s.
+  const auto files = clipWeightsFiles(setup.model.weights);
+  std::string weights_sha1 = sha1File(files[0]);
+  if (files.size() > 1) {
+    for (std::size_t i = 1; i < files.size(); ++i) weights_sha1 += sha1File(files[i]);
+    weights_sha1 = sha1Hex(weights_sha1);
+  }
+  return cacheKey(weights_sha1, dataset_checksum, templateOf(setup), settingsText(setup));
 }
 
 PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext& ctx) {

@@ -167,12 +167,16 @@ at::Tensor ArrayFileReader::readTensor(const std::string& name) const {
   if (H5Tget_class(type.get()) == H5T_INTEGER)
     st = H5Tget_size(type.get()) == 8 ? at::kLong : at::kInt;
   std::vector<int64_t> shape(dims.begin(), dims.end());
+  // numpy bool arrays (h5py: an enum over int8) are read as their bytes, then as int32.
+  const bool bool_enum = H5Tget_class(type.get()) == H5T_ENUM && H5Tget_size(type.get()) == 1;
+  if (bool_enum) st = at::kChar;
   at::Tensor out = at::empty(shape, at::TensorOptions().dtype(st));
-  if (out.numel() > 0 &&
-      H5Dread(set.get(), memType(st), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data_ptr()) < 0) {
+  H5Id native(bool_enum ? H5Tget_native_type(type.get(), H5T_DIR_ASCEND) : H5I_INVALID_HID);
+  if (out.numel() > 0 && H5Dread(set.get(), bool_enum ? native.get() : memType(st), H5S_ALL,
+                                 H5S_ALL, H5P_DEFAULT, out.data_ptr()) < 0) {
     throw InputError(impl_->path + ": cannot read array '" + name + "' (truncated file?)");
   }
-  return out;
+  return bool_enum ? out.to(at::kInt) : out;
 }
 
 bool ArrayFileReader::hasAttribute(const std::string& name) const {
@@ -183,13 +187,33 @@ std::string ArrayFileReader::readAttribute(const std::string& name) const {
   if (!hasAttribute(name)) throw InputError(impl_->path + ": missing attribute '" + name + "'");
   H5Id attr(H5Aopen(impl_->file, name.c_str(), H5P_DEFAULT));
   H5Id type(H5Aget_type(attr.get()));
-  const size_t size = H5Tget_size(type.get());
-  std::string value(size, '\0');
-  H5Id mem(H5Tcopy(H5T_C_S1));
-  H5Tset_size(mem.get(), size);
-  if (H5Aread(attr.get(), mem.get(), value.data()) < 0) {
-    throw InputError(impl_->path + ": cannot read attribute '" + name + "'");
+  const auto fail = [&]() -> std::string {
+    throw InputError(impl_->path + ": cannot read attribute '" + name +
+                     "' (expected a string or an integer)");
+  };
+  // Integers (h5py writes a Python int so) are returned as their decimal text.
+  if (H5Tget_class(type.get()) == H5T_INTEGER) {
+    int64_t v = 0;
+    if (H5Aread(attr.get(), H5T_NATIVE_INT64, &v) < 0) fail();
+    return std::to_string(v);
   }
+  if (H5Tget_class(type.get()) != H5T_STRING) fail();
+  H5Id mem(H5Tcopy(H5T_C_S1));
+  H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
+  if (H5Tis_variable_str(type.get()) > 0) {  // h5py's default for a Python str
+    H5Tset_size(mem.get(), H5T_VARIABLE);
+    char* text = nullptr;
+    if (H5Aread(attr.get(), mem.get(), &text) < 0) fail();
+    std::string value = text ? text : "";
+    H5free_memory(text);
+    return value;
+  }
+  // One more byte than stored: a null-padded string (numpy.bytes_) may fill all of its bytes,
+  // and the null-terminated memory type needs room for the terminator.
+  const size_t size = H5Tget_size(type.get()) + 1;
+  std::string value(size, '\0');
+  H5Tset_size(mem.get(), size);
+  if (H5Aread(attr.get(), mem.get(), value.data()) < 0) fail();
   while (!value.empty() && value.back() == '\0') value.pop_back();
   return value;
 }

@@ -1,0 +1,173 @@
+#include "trainer/model/safetensors.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <utility>
+#include <vector>
+
+#include "base/error.h"
+#include "trainer/model/json_value.h"
+
+namespace agreid::trainer {
+namespace {
+
+// Headers beyond this are refused (Hugging Face's own reader uses the same bound).
+constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+
+struct DtypeInfo {
+  const char* name;
+  at::ScalarType type;
+  int64_t bytes;
+};
+
+const DtypeInfo kDtypes[] = {
+    {"F32", at::kFloat, 4}, {"F16", at::kHalf, 2}, {"BF16", at::kBFloat16, 2},
+    {"I64", at::kLong, 8},  {"I32", at::kInt, 4},
+};
+
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+  throw InputError("safetensors file '" + path + "': " + what);
+}
+
+uint64_t readLittleEndian64(const unsigned char* b) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | b[i];
+  return v;
+}
+
+struct Entry {
+  std::string name;
+  const DtypeInfo* dtype;
+  std::vector<int64_t> shape;
+  uint64_t begin, end;
+};
+
+Entry parseEntry(const std::string& path, const std::string& name, const JsonValue& v) {
+  const auto bad = [&](const std::string& what) { fail(path, "tensor '" + name + "': " + what); };
+  if (!v.isObject()) bad("header entry is not an object");
+  Entry e{name, nullptr, {}, 0, 0};
+  const JsonValue* dtype = v.find("dtype");
+  if (!dtype || !dtype->isString()) bad("no string 'dtype'");
+  for (const DtypeInfo& d : kDtypes) {
+    if (dtype->string() == d.name) e.dtype = &d;
+  }
+  if (!e.dtype) bad("dtype '" + dtype->string() + "' is not supported (F32, F16, BF16, I64, I32)");
+  const JsonValue* shape = v.find("shape");
+  if (!shape || !shape->isArray()) bad("no array 'shape'");
+  uint64_t elements = 1;
+  for (const JsonValue& d : shape->array()) {
+    if (!d.isInteger() || d.integer() < 0) bad("'shape' holds something other than sizes >= 0");
+    e.shape.push_back(d.integer());
+    if (d.integer() != 0 && elements > (uint64_t{1} << 62) / static_cast<uint64_t>(d.integer())) {
+      bad("'shape' is implausibly large");
+    }
+    elements *= static_cast<uint64_t>(d.integer());
+  }
+  const JsonValue* offsets = v.find("data_offsets");
+  if (!offsets || !offsets->isArray() || offsets->array().size() != 2 ||
+      !offsets->array()[0].isInteger() || !offsets->array()[1].isInteger() ||
+      offsets->array()[0].integer() < 0 ||
+      offsets->array()[1].integer() < offsets->array()[0].integer()) {
+    bad("'data_offsets' must be two integers [begin, end] with 0 <= begin <= end");
+  }
+  e.begin = static_cast<uint64_t>(offsets->array()[0].integer());
+  e.end = static_cast<uint64_t>(offsets->array()[1].integer());
+  const uint64_t bytes = elements * static_cast<uint64_t>(e.dtype->bytes);
+  if (e.end - e.begin != bytes) {
+    bad("data_offsets span " + std::to_string(e.end - e.begin) + " bytes, but " + dtype->string() +
+        " of this shape needs " + std::to_string(bytes));
+  }
+  return e;
+}
+
+}  // namespace
+
+bool isSafetensorsFile(const std::string& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec || size < 9) return false;
+  std::ifstream in(path, std::ios::binary);
+  unsigned char head[9];
+  in.read(reinterpret_cast<char*>(head), 9);
+  if (in.gcount() != 9) return false;
+  const uint64_t n = readLittleEndian64(head);
+  return n >= 2 && n <= kMaxHeaderBytes && head[8] == '{';
+}
+
+std::map<std::string, at::Tensor> readSafetensors(const std::string& path,
+                                                  std::string* stored_dtype) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) fail(path, "no such file");
+  const uint64_t file_size = std::filesystem::file_size(path, ec);
+  if (ec) fail(path, "cannot read its size (" + ec.message() + ")");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, "cannot be opened");
+  unsigned char head[8];
+  in.read(reinterpret_cast<char*>(head), 8);
+  if (in.gcount() != 8) fail(path, "shorter than the 8-byte header length (truncated?)");
+  const uint64_t header_bytes = readLittleEndian64(head);
+  if (header_bytes > kMaxHeaderBytes || header_bytes > file_size - 8) {
+    fail(path, "header length " + std::to_string(header_bytes) + " exceeds the file (" +
+                   std::to_string(file_size) + " bytes; truncated or not safetensors)");
+  }
+  std::string header(header_bytes, '\0');
+  in.read(header.data(), static_cast<std::streamsize>(header_bytes));
+  if (static_cast<uint64_t>(in.gcount()) != header_bytes) fail(path, "truncated header");
+  const JsonValue root = JsonValue::parse(header, "safetensors file '" + path + "' header");
+  if (!root.isObject()) fail(path, "header is not a JSON object");
+
+  const uint64_t data_start = 8 + header_bytes;
+  const uint64_t data_bytes = file_size - data_start;
+  std::vector<Entry> entries;
+  for (const auto& [name, value] : root.object()) {
+    if (name == "__metadata__") {
+      if (!value.isObject()) fail(path, "'__metadata__' is not an object");
+      continue;
+    }
+    entries.push_back(parseEntry(path, name, value));
+    if (entries.back().end > data_bytes) {
+      fail(path, "tensor '" + name + "': data_offsets end at byte " +
+                     std::to_string(entries.back().end) + " of a " + std::to_string(data_bytes) +
+                     "-byte data section (truncated?)");
+    }
+  }
+  // Tensors must not share bytes.
+  std::vector<const Entry*> by_offset;
+  for (const Entry& e : entries) by_offset.push_back(&e);
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const Entry* a, const Entry* b) { return a->begin < b->begin; });
+  const Entry* furthest = nullptr;  // the entry reaching furthest so far
+  for (const Entry* e : by_offset) {
+    if (e->end == e->begin) continue;
+    if (furthest && e->begin < furthest->end) {
+      fail(path,
+           "tensors '" + furthest->name + "' and '" + e->name + "' overlap in the data section");
+    }
+    if (!furthest || e->end > furthest->end) furthest = e;
+  }
+
+  std::map<std::string, at::Tensor> out;
+  for (const Entry& e : entries) {
+    at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(e.dtype->type));
+    const uint64_t bytes = e.end - e.begin;
+    in.seekg(static_cast<std::streamoff>(data_start + e.begin));
+    in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(bytes));
+    if (!in || static_cast<uint64_t>(in.gcount()) != bytes) {
+      fail(path, "tensor '" + e.name + "': cannot read its " + std::to_string(bytes) + " bytes");
+    }
+    if (t.is_floating_point()) {
+      if (stored_dtype && stored_dtype->empty()) *stored_dtype = e.dtype->name;
+      t = t.to(at::kFloat);
+    } else {
+      t = t.to(at::kLong);
+    }
+    out.emplace(e.name, t);
+  }
+  return out;
+}
+
+}  // namespace agreid::trainer
