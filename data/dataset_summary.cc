@@ -14,7 +14,11 @@ std::array<SplitStats, 3> splitStats(const SampleTable& samples) {
     const int s = samples.split[i];
     if (s > 2) continue;  // the reader rejects such files; the importer never writes them
     ++stats[s].images;
-    pids[s].insert(samples.pid[i]);
+    if (samples.pid[i] == 0) {
+      ++stats[s].distractors;
+    } else {
+      pids[s].insert(samples.pid[i]);
+    }
     cams[s].insert(samples.camid[i]);
     if (samples.occluded[i]) ++stats[s].occluded;
   }
@@ -30,13 +34,15 @@ std::string formatSplitStats(const std::array<SplitStats, 3>& stats) {
   for (int s = 0; s < 3; ++s) {
     const SplitStats& st = stats[s];
     const double occluded_pct = st.images ? 100.0 * st.occluded / st.images : 0.0;
-    char line[160];
+    char line[200];
     std::snprintf(line, sizeof(line),
-                  "  %-8s %8lld images  %6lld identities  %3lld cameras  %5.1f%% occluded\n",
+                  "  %-8s %8lld images  %6lld identities  %3lld cameras  %5.1f%% occluded",
                   splitName(static_cast<Split>(s)), static_cast<long long>(st.images),
                   static_cast<long long>(st.identities), static_cast<long long>(st.cameras),
                   occluded_pct);
     os << line;
+    if (st.distractors > 0) os << "  (" << st.distractors << " distractor images, pid 0)";
+    os << "\n";
   }
   return os.str();
 }

@@ -14,9 +14,10 @@ namespace agreid::data {
 
 struct SplitStats {
   int64_t images = 0;
-  int64_t identities = 0;  // distinct pids
-  int64_t cameras = 0;     // distinct camids
-  int64_t occluded = 0;    // images flagged occluded
+  int64_t identities = 0;   // distinct pids, the distractor pid 0 not counted
+  int64_t distractors = 0;  // images of pid 0 (Market's "0000" background and distractors)
+  int64_t cameras = 0;      // distinct camids
+  int64_t occluded = 0;     // images flagged occluded
 };
 
 // Indexed by static_cast<int>(Split). Uses pid, camid, split and occluded of `samples`.

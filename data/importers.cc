@@ -192,9 +192,12 @@ ImportSummary importDataset(const ImportOptions& o, const ImportProgressFn& prog
   for (int s = 0; s < 3; ++s) kept[s] = summary.splits[s].images;
   requireSplits(o, r, kept, "after skipping unusable images");
   // Labels must stay contiguous: a skipped image can remove an identity's last training image.
-  if (summary.splits[0].identities != static_cast<int64_t>(train_pids.size())) {
+  // (splitStats does not count the distractor pid 0 as an identity; a training pid 0 is one.)
+  const int64_t kept_train_ids =
+      summary.splits[0].identities + (summary.splits[0].distractors > 0 ? 1 : 0);
+  if (kept_train_ids != static_cast<int64_t>(train_pids.size())) {
     throw InputError(o.root + ": " +
-                     std::to_string(train_pids.size() - summary.splits[0].identities) +
+                     std::to_string(static_cast<int64_t>(train_pids.size()) - kept_train_ids) +
                      " training identities lost every image to skipped files; fix or remove them");
   }
 

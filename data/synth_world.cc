@@ -85,6 +85,14 @@ const std::vector<std::vector<std::string>>& synthAttributeValues() {
   return values;
 }
 
+namespace {
+// "a red top", "an orange top": the indefinite article English puts before `phrase`.
+std::string withArticle(const std::string& phrase) {
+  const bool vowel = !phrase.empty() && std::string("aeiou").find(phrase[0]) != std::string::npos;
+  return (vowel ? "an " : "a ") + phrase;
+}
+}  // namespace
+
 std::string readoutPrompt(int attribute, int value) {
   AGREID_CHECK(attribute >= 0 && attribute < kNumSynthAttributes, "attribute ", attribute);
   const auto& names = synthAttributeValues()[attribute];
@@ -98,13 +106,14 @@ std::string readoutPrompt(int attribute, int value) {
     case kAttrHairLength:
       return photo + "a person with " + v + " hair";
     case kAttrHat:
-      return value == 0 ? photo + "a person without a hat" : photo + "a person wearing a " + v;
+      return value == 0 ? photo + "a person without a hat"
+                        : photo + "a person wearing " + withArticle(v);
     case kAttrUpperColour:
-      return photo + "a person wearing a " + v + " top";
+      return photo + "a person wearing " + withArticle(v + " top");
     case kAttrUpperType:
-      return photo + "a person wearing a " + v;
+      return photo + "a person wearing " + withArticle(v);
     case kAttrUpperPattern:
-      return photo + "a person wearing a " + v + " top";
+      return photo + "a person wearing " + withArticle(v + " top");
     case kAttrLowerColour:
       return photo + "a person wearing " + v + " bottoms";
     case kAttrLowerType:
@@ -112,10 +121,11 @@ std::string readoutPrompt(int attribute, int value) {
     case kAttrShoesColour:
       return photo + "a person wearing " + v + " shoes";
     case kAttrBagType:
-      return value == 0 ? photo + "a person carrying no bag" : photo + "a person carrying a " + v;
+      return value == 0 ? photo + "a person carrying no bag"
+                        : photo + "a person carrying " + withArticle(v);
     case kAttrBagColour:
       return value == 0 ? photo + "a person carrying no bag"
-                        : photo + "a person carrying a " + v + " bag";
+                        : photo + "a person carrying " + withArticle(v + " bag");
     default:
       break;
   }
@@ -213,16 +223,17 @@ std::string caption(const Person& p, OccluderKind occluder, CounterRng& rng) {
       valueName(p, kAttrHairLength) + " " + valueName(p, kAttrHairColour) + " hair";
   std::string upper = valueName(p, kAttrUpperColour);
   if (p.attributes[kAttrUpperPattern] != 0) upper += " " + valueName(p, kAttrUpperPattern);
-  upper = "a " + upper + " " + valueName(p, kAttrUpperType);
+  upper = withArticle(upper + " " + valueName(p, kAttrUpperType));
   const std::string& lower_type = valueName(p, kAttrLowerType);
-  const std::string lower =
-      (lower_type == "skirt" ? "a " : "") + valueName(p, kAttrLowerColour) + " " + lower_type;
+  const std::string lower = lower_type == "skirt"
+                                ? withArticle(valueName(p, kAttrLowerColour) + " skirt")
+                                : valueName(p, kAttrLowerColour) + " " + lower_type;
   const std::string shoes = valueName(p, kAttrShoesColour) + " shoes";
   const bool has_bag = p.attributes[kAttrBagType] != 0;
   const std::string bag =
-      has_bag ? "a " + valueName(p, kAttrBagColour) + " " + valueName(p, kAttrBagType) : "";
+      has_bag ? withArticle(valueName(p, kAttrBagColour) + " " + valueName(p, kAttrBagType)) : "";
   const bool has_hat = p.attributes[kAttrHat] != 0;
-  const std::string hat = has_hat ? "a " + valueName(p, kAttrHat) : "";
+  const std::string hat = has_hat ? withArticle(valueName(p, kAttrHat)) : "";
 
   std::string s;
   switch (rng.below(4)) {

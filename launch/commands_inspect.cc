@@ -144,6 +144,11 @@ std::string describeTrainingCheckpoint(const std::string& path, const ParsedArgs
      << "  epoch:            " << integer("epoch") << " (batch " << integer("batch_in_epoch")
      << " within it)\n"
      << "  world size:       " << integer("world_size") << "\n";
+  c10::IValue global_batch;
+  if (archive.try_read("global_batch", global_batch) && global_batch.isInt() &&
+      global_batch.toInt() > 0) {
+    os << "  global batch:     " << global_batch.toInt() << " images per step\n";
+  }
   c10::IValue model;
   if (archive.try_read("model", model) && model.isGenericDict()) {
     int64_t elements = 0;

@@ -51,6 +51,17 @@ std::string formatDouble(double v) {
   return s;
 }
 
+// "lo, hi" of a numeric key: integers for integer keys ("0, 1024"), floats otherwise.
+std::string rangeText(const KeySpec& spec) {
+  const bool integer =
+      std::holds_alternative<int64_t*>(spec.field) || std::holds_alternative<uint64_t*>(spec.field);
+  auto bound = [&](const std::optional<double>& b, const char* none) -> std::string {
+    if (!b || !std::isfinite(*b)) return b && *b < 0 ? "-inf" : (b ? "inf" : none);
+    return integer ? std::to_string(static_cast<int64_t>(*b)) : formatDouble(*b);
+  };
+  return bound(spec.min, "-inf") + ", " + bound(spec.max, "inf");
+}
+
 std::string nodeTypeName(const toml::node& node) {
   switch (node.type()) {
     case toml::node_type::table:
@@ -312,8 +323,7 @@ void validateConfig(Config& config) {
     if (numeric && ((spec.min && v < *spec.min) || (spec.max && v > *spec.max))) {
       std::ostringstream os;
       os << "key '" << spec.key << "' = " << tomlValue(spec.field) << " is out of range ["
-         << (spec.min ? formatDouble(*spec.min) : "-inf") << ", "
-         << (spec.max ? formatDouble(*spec.max) : "inf") << "]";
+         << rangeText(spec) << "]";
       throw InputError(os.str());
     }
     if (!spec.choices.empty()) {
@@ -383,8 +393,7 @@ std::string configReferenceMarkdown() {
     }
     std::string range;
     if (spec.min || spec.max) {
-      range = "[" + (spec.min ? formatDouble(*spec.min) : std::string("-inf")) + ", " +
-              (spec.max ? formatDouble(*spec.max) : std::string("inf")) + "]";
+      range = "[" + rangeText(spec) + "]";
     }
     for (const auto& c : spec.choices) range += (range.empty() ? "" : " \\| ") + c;
     std::string def = tomlValue(spec.field);

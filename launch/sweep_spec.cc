@@ -128,8 +128,9 @@ class SpecParser {
   void parseSweepTable(const std::string& dir_override) {
     std::string dir = "runs/sweeps/" + spec_.name;
     if (auto sweep = root_["sweep"].as_table()) {
-      for (auto&& [k, node] : *sweep) {
-        const std::string key(k.str());
+      for (auto&& entry : *sweep) {  // not a structured binding: lambdas below capture node
+        const std::string key(entry.first.str());
+        const toml::node& node = entry.second;
         const std::string where = at(node) + ": sweep." + key;
         auto str = [&]() {
           if (!node.is_string()) throw InputError(where + " expects a string");

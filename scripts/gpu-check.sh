@@ -227,7 +227,7 @@ cache_get() { awk -F= -v k="$1" 'index($1, k":")==1{print $2; exit}' "$cache"; }
 note "MPI C compiler" "$(cache_get MPI_C_COMPILER)"
 note "MPI headers" "$(cache_get MPI_C_HEADER_DIR)"
 note "HDF5 h5cc" "$(cache_get HDF5_C_COMPILER_EXECUTABLE)"
-note "Boost" "$(cache_get Boost_DIR)"
+note "OpenSSL" "$(cache_get OPENSSL_CRYPTO_LIBRARY)"
 note "TOML++" "$(cache_get tomlplusplus_DIR)"
 note "GTest" "$(cache_get GTest_DIR)"
 note "zlib" "$(cache_get ZLIB_LIBRARY_RELEASE)"

@@ -47,7 +47,7 @@ roots=(
   libtomlplusplus-dev libtomlplusplus3                              # TOML++
   libgtest-dev googletest                                           # GoogleTest
   libturbojpeg0-dev libturbojpeg0 libjpeg62-turbo-dev libjpeg62-turbo  # libjpeg-turbo
-  libboost-dev libboost1.74-dev libboost-iostreams-dev              # Boost headers, iostreams
+  libssl-dev libssl3                                                # OpenSSL (SHA-256 cache keys)
   libtiff-dev libtiff6 libpng-dev libpng16-16                       # TIFF and PNG (data/)
   zlib1g-dev                                                        # zlib headers
   pkgconf                                                           # pkg-config for turbojpeg

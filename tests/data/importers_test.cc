@@ -86,7 +86,8 @@ TEST(ImportersTest, Market1501ParsesNamesRelabelsAndCounts) {
   EXPECT_EQ(s.splits[0].cameras, 4);
   EXPECT_EQ(s.splits[1].images, 2);
   EXPECT_EQ(s.splits[2].images, 3);
-  EXPECT_EQ(s.splits[2].identities, 3);  // 0 (distractor), 2, 7
+  EXPECT_EQ(s.splits[2].identities, 2);  // 2 and 7; pid 0 is a distractor, not an identity
+  EXPECT_EQ(s.splits[2].distractors, 1);
   EXPECT_EQ(s.junk_dropped, 2);
   EXPECT_EQ(s.skipped.at("not a .jpg file"), 3);  // Thumbs.db, readme.txt, extra/
   EXPECT_EQ(s.skipped.at("name does not match ([-\\d]+)_c(\\d)"), 1);

@@ -101,6 +101,11 @@ TEST(SynthTest, SplitsFollowTheOccludedDukeProtocol) {
   EXPECT_EQ(pretrain.size(), o.pretrain_images);
   EXPECT_TRUE(pretrain.info().has_captions);
   for (size_t i = 0; i < pretrain.samples().size(); ++i) {
+    // "an orange skirt", never "a orange skirt".
+    const std::string c = " " + pretrain.caption(static_cast<int64_t>(i));
+    for (const char* wrong : {" a a", " a e", " a i", " a o", " a u", " an b", " an r"}) {
+      EXPECT_EQ(c.find(wrong), std::string::npos) << c;
+    }
     EXPECT_GT(pretrain.samples().pid[i], o.identities);
     EXPECT_EQ(pretrain.samples().split[i], static_cast<uint8_t>(Split::kTrain));
   }
@@ -139,6 +144,7 @@ TEST(SynthTest, ReadoutPromptsCoverEveryValue) {
     EXPECT_EQ(distinct.size(), prompts[a].size()) << synthAttributeNames()[a];
   }
   EXPECT_EQ(readoutPrompt(kAttrUpperColour, 3), "a photo of a person wearing a red top");
+  EXPECT_EQ(readoutPrompt(kAttrUpperColour, 9), "a photo of a person wearing an orange top");
 }
 
 TEST(SynthTest, AttributesNarrowButDoNotSettleIdentity) {

@@ -163,6 +163,9 @@ TEST(Config, EveryKeyDocumented) {
   const std::string doc =
       agreid::testing::readFile(std::string(AGREID_SOURCE_DIR) + "/docs/configuration.md");
   ASSERT_FALSE(doc.empty()) << "docs/configuration.md missing";
+  // Integer keys show integer bounds, unbounded ones "inf".
+  EXPECT_NE(doc.find("| `run.threads` | integer | `0` | [0, 1024] |"), std::string::npos);
+  EXPECT_NE(doc.find("| `run.log_every` | integer | `10` | [1, inf] |"), std::string::npos);
   Config c;
   std::set<std::string> seen;
   for (const auto& k : configKeys(c)) {

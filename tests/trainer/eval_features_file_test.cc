@@ -27,7 +27,13 @@ TEST(FeaturesFile, RoundTrip) {
   testing::TempDir tmp;
   const std::string path = tmp.file("q.h5");
   writeFeaturesFile(path, data.query);
-  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  // Only the file itself remains: no temporary beside it.
+  int entries = 0;
+  for (const auto& e : std::filesystem::directory_iterator(tmp.path())) {
+    EXPECT_EQ(e.path().filename(), "q.h5");
+    ++entries;
+  }
+  EXPECT_EQ(entries, 1);
   const FeatureSet back = readFeaturesFile(path);
   EXPECT_TRUE(at::equal(back.features, data.query.features));
   EXPECT_EQ(back.pid, data.query.pid);

@@ -69,11 +69,8 @@ TEST(InspectCommand, TrainingCheckpoint) {
     torch::nn::Linear net(3, 4);
     torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(0.1));
     Checkpointer ckpt({dir.path().string(), 3}, comm);
-    CheckpointContents contents{net.get(),
-                                &adam,
-                                "[run]\nseed = 7\n\n[stage2]\nepochs = 3\n",
-                                "key42",
-                                {{"bank", torch::eye(2)}}};
+    CheckpointContents contents{net.get(), &adam, "[run]\nseed = 7\n\n[stage2]\nepochs = 3\n",
+                                "key42",   64,    {{"bank", torch::eye(2)}}};
     TrainState state;
     state.step = 11;
     state.epoch = 2;
@@ -83,6 +80,7 @@ TEST(InspectCommand, TrainingCheckpoint) {
   const std::string out = inspect(path);
   EXPECT_CONTAINS(out, "agreid training checkpoint (format 1)");
   EXPECT_CONTAINS(out, "step:             11\n");
+  EXPECT_CONTAINS(out, "global batch:     64 images per step\n");
   EXPECT_CONTAINS(out, "epoch:            2 (batch 1 within it)");
   EXPECT_CONTAINS(out, "world size:       1\n");
   EXPECT_CONTAINS(out, "model:            2 tensors, 16 elements");

@@ -47,10 +47,11 @@ TEST(PseudoLabelCache, KeyDependsOnEveryInput) {
 }
 
 TEST(PseudoLabelCache, Sha1KnownAnswer) {
-  EXPECT_EQ(sha1Hex("abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+  // FIPS 180-2's test vector.
+  EXPECT_EQ(sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   TempDir dir;
   agreid::testing::writeFile(dir.file("f"), "abc");
-  EXPECT_EQ(sha1File(dir.file("f")), sha1Hex("abc"));
+  EXPECT_EQ(sha256File(dir.file("f")), sha256Hex("abc"));
 }
 
 TEST(PseudoLabelCache, RoundTrip) {

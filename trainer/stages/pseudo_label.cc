@@ -206,12 +206,12 @@ std::string stage1CheckpointDir(const std::string& run_dir) {
 std::string pseudoLabelKey(const PseudoLabelSetup& setup, const std::string& dataset_checksum) {
   // A single weights file keys by its SHA-1; a Hugging Face folder by its files' SHA-1s.
   const auto files = clipWeightsFiles(setup.model.weights);
-  std::string weights_sha1 = sha1File(files[0]);
+  std::string weights_sha256 = sha256File(files[0]);
   if (files.size() > 1) {
-    for (std::size_t i = 1; i < files.size(); ++i) weights_sha1 += sha1File(files[i]);
-    weights_sha1 = sha1Hex(weights_sha1);
+    for (std::size_t i = 1; i < files.size(); ++i) weights_sha256 += sha256File(files[i]);
+    weights_sha256 = sha256Hex(weights_sha256);
   }
-  return cacheKey(weights_sha1, dataset_checksum, templateOf(setup), settingsText(setup));
+  return cacheKey(weights_sha256, dataset_checksum, templateOf(setup), settingsText(setup));
 }
 
 PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext& ctx) {

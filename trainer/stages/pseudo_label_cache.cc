@@ -5,12 +5,14 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <boost/uuid/detail/sha1.hpp>
+#include <openssl/evp.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <sstream>
+#include <stdexcept>
 
 #include "base/error.h"
 #include "trainer/util/array_file.h"
@@ -18,13 +20,40 @@
 namespace agreid::trainer {
 namespace {
 
-std::string digestHex(boost::uuids::detail::sha1& sha) {
-  boost::uuids::detail::sha1::digest_type digest;
-  sha.get_digest(digest);
-  std::ostringstream os;
-  for (unsigned int word : digest) os << std::hex << std::setw(8) << std::setfill('0') << word;
-  return os.str();
-}
+// SHA-256 through OpenSSL's EVP interface, fed in pieces.
+class Sha256 {
+ public:
+  Sha256() : ctx_(EVP_MD_CTX_new()) {
+    if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) {
+      EVP_MD_CTX_free(ctx_);
+      throw std::runtime_error("OpenSSL: cannot start a SHA-256 digest");
+    }
+  }
+  ~Sha256() { EVP_MD_CTX_free(ctx_); }
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
+  void update(const void* data, size_t n) {
+    if (n > 0 && EVP_DigestUpdate(ctx_, data, n) != 1) {
+      throw std::runtime_error("OpenSSL: SHA-256 update failed");
+    }
+  }
+  std::string hex() {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (EVP_DigestFinal_ex(ctx_, digest, &len) != 1) {
+      throw std::runtime_error("OpenSSL: SHA-256 final failed");
+    }
+    std::ostringstream os;
+    for (unsigned int i = 0; i < len; ++i) {
+      os << std::hex << std::setw(2) << std::setfill('0') << static_cast<int>(digest[i]);
+    }
+    return os.str();
+  }
+
+ private:
+  EVP_MD_CTX* ctx_;
+};
 
 // Throws unless `t` is a tensor of `dims` dimensions (and floating point when `floating`).
 void requireTensor(const at::Tensor& t, const std::string& path, const std::string& name,
@@ -107,31 +136,32 @@ std::string verifiedDatasetChecksum(const data::DatasetReader& dataset) {
   return stored;
 }
 
-std::string sha1Hex(const std::string& bytes) {
-  boost::uuids::detail::sha1 sha;
-  sha.process_bytes(bytes.data(), bytes.size());
-  return digestHex(sha);
+std::string sha256Hex(const std::string& bytes) {
+  Sha256 sha;
+  sha.update(bytes.data(), bytes.size());
+  return sha.hex();
 }
 
-std::string sha1File(const std::string& path) {
+std::string sha256File(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path + ": cannot read file");
-  boost::uuids::detail::sha1 sha;
+  Sha256 sha;
   std::vector<char> buf(1 << 20);
   while (in) {
     in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    sha.process_bytes(buf.data(), static_cast<size_t>(in.gcount()));
+    sha.update(buf.data(), static_cast<size_t>(in.gcount()));
   }
-  return digestHex(sha);
+  if (in.bad()) throw InputError(path + ": read error");
+  return sha.hex();
 }
 
-std::string cacheKey(const std::string& weights_sha1, const std::string& dataset_checksum,
+std::string cacheKey(const std::string& weights_sha256, const std::string& dataset_checksum,
                      const std::string& template_text, const std::string& settings) {
   std::ostringstream os;
-  os << "agreid-pseudo-label-v" << kCacheFormatVersion << "\nweights=" << weights_sha1
+  os << "agreid-pseudo-label-v" << kCacheFormatVersion << "\nweights=" << weights_sha256
      << "\ndataset=" << dataset_checksum << "\ntemplate=" << template_text << "\n"
      << settings;
-  return sha1Hex(os.str()).substr(0, 20);
+  return sha256Hex(os.str()).substr(0, 20);
 }
 
 std::string cachePath(const std::string& cache_dir, const std::string& key) {

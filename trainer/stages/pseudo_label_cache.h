@@ -37,11 +37,11 @@ struct PseudoLabelCache {
   at::Tensor readout_truth;  // [num_ids, groups] int64 ground truth (undefined: unknown)
 };
 
-// Lower-case hex SHA-1 of a file's bytes. Throws InputError when unreadable.
-std::string sha1File(const std::string& path);
-std::string sha1Hex(const std::string& bytes);
+// Lower-case hex SHA-256 (OpenSSL) of a file's bytes. Throws InputError when unreadable.
+std::string sha256File(const std::string& path);
+std::string sha256Hex(const std::string& bytes);
 
-std::string cacheKey(const std::string& weights_sha1, const std::string& dataset_checksum,
+std::string cacheKey(const std::string& weights_sha256, const std::string& dataset_checksum,
                      const std::string& template_text, const std::string& settings);
 
 // The checksum stored in the dataset file after recomputing it from the content (every image and
