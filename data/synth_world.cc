@@ -246,9 +246,11 @@ std::string caption(const Person& p, OccluderKind occluder, CounterRng& rng) {
           (has_hat ? ", wearing " + hat : "") + (has_bag ? ", carrying " + bag : "");
       break;
     case 2:
-      s = "a photo of " + subject + " wearing a " + valueName(p, kAttrUpperColour) + " top and " +
+      s = "a photo of " + subject + " wearing " +
+          withArticle(valueName(p, kAttrUpperColour) + " top") + " and " +
           valueName(p, kAttrLowerColour) + " bottoms with " + shoes +
-          (has_bag ? ", carrying a " + valueName(p, kAttrBagColour) + " bag" : ", carrying no bag");
+          (has_bag ? ", carrying " + withArticle(valueName(p, kAttrBagColour) + " bag")
+                   : ", carrying no bag");
       break;
     default:
       s = subject + " wearing " + lower + ", " + upper + " and " + shoes + ", " + hair +

@@ -108,7 +108,8 @@ TEST(ImportCliTest, InspectBadFiles) {
   expectInputError({"inspect", dir.file("absent.h5")}, "absent.h5: no such file");
   writeFile(dir.file("notes.txt"), "hello\n");
   expectInputError({"inspect", dir.file("notes.txt")},
-                   "notes.txt: not an agreid dataset, cache or checkpoint");
+                   "notes.txt: not an agreid dataset, pseudo-label cache, features file, re-ID "
+                   "model, training checkpoint or CLIP weights");
 
   makeMarket(dir.file("market"));
   const std::string good = dir.file("good.h5");

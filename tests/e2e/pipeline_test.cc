@@ -160,8 +160,9 @@ TEST_F(Pipeline, MissingWeightsOrDataset) {
   const std::string cut = path("cut-clip.pt");
   fs::copy_file(path("clip.pt"), cut, fs::copy_options::overwrite_existing);
   fs::resize_file(cut, fs::file_size(cut) / 2);
-  expectOneLineError(run(1, {"train", "--config", config()}, {"model.weights=" + cut}),
-                     "CLIP weights '" + cut + "'");
+  expectOneLineError(run(1, {"train", "--config", config()},
+                         {"model.weights=" + cut, "run.out_dir=" + path("runs/cut")}),
+                     "unusable CLIP weights (model.weights): " + cut + ": damaged archive");
 }
 
 TEST_F(Pipeline, DatasetWithoutTrainSplit) {

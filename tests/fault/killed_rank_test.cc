@@ -57,16 +57,17 @@ TEST(Fault, KilledRankEndsTheTrainingJob) {
   const std::string log = dir.file("job.log"), rc = dir.file("rc");
   runShell("(" + cmd + " >" + shellQuote(log) + " 2>&1; echo $? >" + shellQuote(rc) +
            ") >/dev/null 2>&1 &");
-  // Mid-step: stage 2 has started and written its first metrics.
-  const bool training =
-      waitFor([&] { return fs::exists(dir.file("run/metrics.jsonl")) || fs::exists(rc); },
-              std::chrono::seconds(600));
+  // Mid-step: stage 2 has announced itself and run for a few seconds (400 epochs take minutes).
+  const bool training = waitFor(
+      [&] { return readFile(log).find("stage 2 (") != std::string::npos || fs::exists(rc); },
+      std::chrono::seconds(600));
   ASSERT_TRUE(training && !fs::exists(rc)) << readFile(log);
+  std::this_thread::sleep_for(std::chrono::seconds(3));
   // One of the two ranks (the `agreid run` processes of this folder, not mpiexec) is killed.
   const std::string ranks =
       "^" + std::string(AGREID_BINARY) + " run .*run.out_dir=" + dir.file("run");
   const auto pids = runShell("pgrep -f -- " + shellQuote(ranks));
-  ASSERT_EQ(lineCount(pids.out), 2) << pids.out;
+  ASSERT_EQ(lineCount(pids.out), 2) << pids.out << "\n" << readFile(log);
   const std::string victim = pids.out.substr(0, pids.out.find('\n'));
   const auto killed_at = Clock::now();
   ASSERT_EQ(runShell("kill -9 " + victim).exit_code, 0);

@@ -159,7 +159,7 @@ TEST(EvalCommand, BadInputs) {
   const std::string nan_path = f.tmp.file("nan.h5");
   writeFeaturesFile(nan_path, nan);
   expectRefused({"eval", "--features", nan_path, "--gallery", f.gallery, "--out", out},
-                {"nan.h5: dataset 'features' holds non-finite values", "row 2"}, out);
+                {"nan.h5: dataset 'features' holds a non-finite value", "row 2, column 3"}, out);
   expectRefused({"eval", "--features", f.query, "--gallery", f.query, "--out", out},
                 {"--features and --gallery name the same file"}, out);
   expectRefused({"eval", "--checkpoint", f.tmp.file("model.pt"), "--features", f.query, "--data",

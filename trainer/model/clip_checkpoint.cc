@@ -249,7 +249,11 @@ void checkClipWeights(const std::string& path) {
   if (!std::filesystem::exists(path, ec)) {
     throw InputError(path + ": CLIP weights file not found (model.weights)");
   }
-  loadClip(path);
+  try {
+    loadClip(path);
+  } catch (const InputError& e) {
+    throw InputError(std::string("unusable CLIP weights (model.weights): ") + e.what());
+  }
 }
 
 void writeTensorArchive(const std::map<std::string, at::Tensor>& tensors, const std::string& path) {

@@ -39,7 +39,8 @@ std::shared_ptr<ClipModel> loadClip(const std::string& path);
 
 // What every stage does with model.weights before it starts: checks that the CLIP weights at
 // `path` are complete and load -- the layout, every tensor's name and shape. Throws InputError
-// naming the file ("<path>: CLIP weights file not found (model.weights)" when absent).
+// naming the file ("<path>: CLIP weights file not found (model.weights)" when absent, else
+// "unusable CLIP weights (model.weights): <what the loader found>").
 void checkClipWeights(const std::string& path);
 
 // Writes `model` as a TorchScript archive that loadClip() reads (OpenAI names plus metadata).
