@@ -66,6 +66,21 @@ TEST(ZipVerify, FlippedTensorBitIsNamed) {
   EXPECT_EQ(err.find('\n'), std::string::npos);
 }
 
+TEST(ZipVerify, DamagedEntryNameIsCaught) {
+  TempDir dir;
+  const std::string path = saveTensors(dir);
+  const std::string bytes = bytesOf(path);
+  // Flip one bit of the first entry name, in the local header and then in the central directory.
+  const size_t local = bytes.find("PK\x03\x04") + 30;
+  const size_t central = bytes.find("PK\x01\x02") + 46;
+  for (size_t at : {local, central}) {
+    std::string damaged = bytes;
+    damaged[at + 2] ^= 0x02;
+    agreid::testing::writeFile(path, damaged);
+    EXPECT_NE(errorOf(path).find("names it differently"), std::string::npos) << errorOf(path);
+  }
+}
+
 TEST(ZipVerify, TruncatedArchiveIsRejected) {
   TempDir dir;
   const std::string path = saveTensors(dir);

@@ -226,6 +226,14 @@ ZipSummary verifyZipArchive(const std::string& path) {
     }
     const std::vector<unsigned char> local = ar.read(e.local_offset, 30, "local header");
     if (le(local.data(), 4) != kLocalSig) ar.fail("entry '" + e.name + "': bad local header");
+    // Names are outside every CRC: the local header must repeat the directory's name exactly,
+    // so that a damaged name (which readers resolve records by) is caught too.
+    const uint64_t local_name_len = le(local.data() + 26, 2);
+    const std::vector<unsigned char> local_name =
+        ar.read(e.local_offset + 30, local_name_len, "local header name");
+    if (std::string(local_name.begin(), local_name.end()) != e.name) {
+      ar.fail("entry '" + e.name + "': its local header names it differently");
+    }
     const uint64_t data_offset =
         e.local_offset + 30 + le(local.data() + 26, 2) + le(local.data() + 28, 2);
     if (data_offset > dir.offset || e.compressed > dir.offset - data_offset) {
