@@ -46,16 +46,6 @@ void requireSameDataset(const data::DatasetReader& images, const trainer::Featur
                    " (the features come from another version of the dataset)");
 }
 
-// Rejects features with NaN or infinite values (a diverged model): their ranks are meaningless.
-void requireFinite(const trainer::FeatureSet& set, const std::string& path) {
-  const at::Tensor bad = set.features.isfinite().logical_not().any(1);
-  if (!bad.any().item<bool>()) return;
-  const int64_t row = bad.nonzero()[0][0].item<int64_t>();
-  throw InputError(
-      path + ": dataset 'features' holds non-finite values (NaN or Inf), first in row " +
-      std::to_string(row) + " of " + std::to_string(set.size()) + " (was the model diverged?)");
-}
-
 // Files and folders an evaluation writes, removed again when it fails part-way.
 class OutputsInProgress {
  public:
@@ -127,8 +117,6 @@ int runEval(const ParsedArgs& args, CommandContext& ctx) {
   }
   const trainer::FeatureSet query = trainer::readFeaturesFile(query_path);
   const trainer::FeatureSet gallery = trainer::readFeaturesFile(gallery_path);
-  requireFinite(query, query_path);
-  requireFinite(gallery, gallery_path);
   if (query.size() == 0) throw InputError(query_path + ": the query features file has no rows");
   if (gallery.size() == 0) {
     throw InputError(gallery_path + ": the gallery features file has no rows");
