@@ -119,7 +119,9 @@ trainer::PseudoLabelResult runPseudoLabelStage(const Config& config, const Proce
      << ", \"seconds\": " << result.seconds
      << ", \"caching_images_per_s\": " << result.caching_images_per_s
      << ", \"readout_accuracy\": " << result.readout_accuracy
-     << ", \"image_readout_accuracy\": " << result.image_readout_accuracy << "}\n";
+     << ", \"image_readout_accuracy\": " << result.image_readout_accuracy
+     << ", \"probe_attributes\": " << result.probe.attributes.size()
+     << ", \"probe_own_block_best\": " << trainer::diagonalWins(result.probe) << "}\n";
   writeSummaryJson(config, "pseudo_label.json", os.str(), log);
   return result;
 }
@@ -133,6 +135,7 @@ int runPretrainCommand(const ParsedArgs& args, CommandContext& ctx) {
   setup.pretrain = config.pretrain;
   setup.arch = config.clip;
   setup.vocab = config.model.vocab;
+  setup.readout_vocabulary = config.stage1.attribute_vocabulary;
   setup.transform = config.transform;
   setup.loader = config.loader;
   setup.seed = config.run.seed;
@@ -144,12 +147,21 @@ int runPretrainCommand(const ParsedArgs& args, CommandContext& ctx) {
   setup.guards = resumeGuards(config, RunScope::kPretrain);
   const auto r = trainer::runPretrain(setup, job.stage());
   if (!r.completed) return stoppedOnRequest("pretraining", r.steps, ctx.log);
+  const trainer::ZeroShotReport& z = r.zero_shot;
   std::ostringstream os;
   os << "{\"checkpoint\": \"" << r.checkpoint << "\", \"steps\": " << r.steps
      << ", \"first_loss\": " << r.first_loss << ", \"final_loss\": " << r.final_loss
-     << ", \"images_per_s\": " << r.images_per_s << ", \"holdout\": " << r.holdout
-     << ", \"recall1\": " << r.recall1 << ", \"recall5\": " << r.recall5
-     << ", \"seconds\": " << r.seconds << "}\n";
+     << ", \"images_per_s\": " << r.images_per_s << ", \"holdout_people\": " << z.people
+     << ", \"holdout_images\": " << z.images << ", \"recall1\": " << z.recall1
+     << ", \"recall5\": " << z.recall5 << ", \"colour_accuracy\": " << z.colour_accuracy
+     << ", \"colour_majority\": " << z.colour_majority << ", \"zero_shot\": {";
+  for (size_t i = 0; i < z.attributes.size(); ++i) {
+    const auto& a = z.attributes[i];
+    os << (i ? ", " : "") << "\"" << a.name << "\": {\"accuracy\": " << a.accuracy
+       << ", \"majority\": " << a.majority << ", \"values\": " << a.values
+       << ", \"images\": " << a.images << "}";
+  }
+  os << "}, \"seconds\": " << r.seconds << "}\n";
   writeSummaryJson(config, "pretrain.json", os.str(), ctx.log);
   return 0;
 }
@@ -172,7 +184,8 @@ CommandSpec pretrainCommand() {
   spec.details =
       "Trains a CLIP of the [clip] architecture on pretrain.data (symmetric InfoNCE over the\n"
       "global batch, learnable temperature, warmup + cosine), writes pretrain.out (default\n"
-      "<run.out_dir>/clip.pt) and reports image->caption Recall@1/5 on pretrain.holdout pairs.\n"
+      "<run.out_dir>/clip.pt) and reports, on pretrain.holdout held-out people, zero-shot\n"
+      "attribute accuracy next to the majority baseline and image->caption Recall@1/5.\n"
       "Checkpoints: <run.out_dir>/checkpoints/pretrain (resumed automatically); SIGUSR1/SIGTERM:\n"
       "checkpoint and exit 75 without writing pretrain.out. A folder recording another\n"
       "pretraining configuration (config.toml) is refused; --restart clears it. Run under mpiexec\n"

@@ -118,7 +118,8 @@ std::vector<KeySpec> configKeys(Config& c) {
       .add("warmup_steps", &c.pretrain.warmup_steps, "linear warmup steps, then cosine", 0, 1e9)
       .add("init_temperature", &c.pretrain.init_temperature, "initial InfoNCE temperature", 1e-4,
            10)
-      .add("holdout", &c.pretrain.holdout, "held-out pairs for zero-shot retrieval", 0, 1e9)
+      .add("holdout", &c.pretrain.holdout,
+           "held-out people for the zero-shot report (at most a fifth)", 0, 1e9)
       .appendTo(keys);
 
   KeyList("model")
@@ -142,6 +143,15 @@ std::vector<KeySpec> configKeys(Config& c) {
       .add("warmup_lr", &c.stage1.warmup_lr, "learning rate at the start of warmup", 0, 10)
       .add("min_lr", &c.stage1.min_lr, "final cosine learning rate", 0, 10)
       .add("lambda_attr", &c.stage1.lambda_attr, "weight of the attribute alignment loss", 0, 1e3)
+      .choice("attr_reduction", &c.stage1.attr_reduction,
+              "L_attrA over images: mean, or sum (Eq. 8 as printed)", {"mean", "sum"})
+      .add("joint", &c.stage1.joint,
+           "tokens V get the gradient of L_attrA (Eq. 9 literally); false: stop-gradient")
+      .choice("pseudo_labels", &c.stage1.pseudo_labels,
+              "learned; oracle (true attribute words) or permuted (oracle shuffled across ids)",
+              {"learned", "oracle", "permuted"})
+      .add("token_attributes", &c.stage1.token_attributes,
+           "stored attribute each template placeholder stands for (\"\": none)")
       .add("encoder_layers", &c.stage1.encoder_layers, "attribute encoder layers", 1, 64)
       .add("encoder_width", &c.stage1.encoder_width, "attribute encoder width", 8, 8192)
       .add("encoder_heads", &c.stage1.encoder_heads, "attribute encoder heads", 1, 64)
@@ -170,8 +180,14 @@ std::vector<KeySpec> configKeys(Config& c) {
       .add("beta", &c.stage2.beta, "weight of attribute guidance (ag-reid)", 0, 1e3)
       .add("margin", &c.stage2.margin, "triplet margin", 0, 100)
       .add("label_smoothing", &c.stage2.label_smoothing, "label smoothing epsilon", 0, 1)
-      .choice("mask", &c.stage2.mask, "noise mask of attribute guidance: otsu, or none (gamma=-1)",
-              {"otsu", "none"})
+      .choice("attr_reduction", &c.stage2.attr_reduction,
+              "L_attrG over images: mean, or sum (Eq. 14 as printed)", {"mean", "sum"})
+      .choice("mask", &c.stage2.mask,
+              "noise mask threshold: otsu, none (gamma=-1), or percentile p50/p75/p90",
+              {"otsu", "none", "p50", "p75", "p90"})
+      .choice("threshold_scope", &c.stage2.threshold_scope,
+              "gamma from each batch, or from the previous epoch's similarities",
+              {"batch", "epoch"})
       .add("encoder_lr_factor", &c.stage2.encoder_lr_factor, "attribute encoder lr factor", 0, 1e4)
       .add("memory_bank", &c.stage2.memory_bank, "add the sharded contrastive memory bank loss")
       .add("memory_weight", &c.stage2.memory_weight, "weight of the memory bank loss", 0, 1e3)

@@ -8,20 +8,9 @@
 # over; otherwise finished steps are reused).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
-AGREID_TARGETS=agreid scripts/build.sh
-
-vocab="${AGREID_CLIP_VOCAB:-../shared/clip/bpe_simple_vocab_16e6.txt.gz}"
-if [[ ! -f "$vocab" ]]; then
-  echo "quickstart: CLIP's vocabulary bpe_simple_vocab_16e6.txt.gz not found at $vocab;" \
-       "set AGREID_CLIP_VOCAB to its path" >&2
-  exit 2
-fi
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-agreid=build/launch/agreid
+source scripts/pipeline_env.sh
 config=configs/demo.toml
 out=runs/demo
-ranks=(mpiexec -n 2 --oversubscribe)
 [[ "${AGREID_FRESH:-0}" == 1 ]] && rm -rf "$out"
 mkdir -p "$out"
 log="$out/quickstart.log"
@@ -46,7 +35,9 @@ for method in clip-reid ag-reid; do
 done
 
 step "results"
-echo "Synthetic occluded world, $(grep -o '"recall1": [0-9.e-]*' "$out/pretrain.json" 2>/dev/null |
-  sed 's/"recall1": /pretrained CLIP caption R@1 = /'); values in percent:"
+pj() { grep -o "\"$1\": [0-9.e-]*" "$out/pretrain.json" 2>/dev/null | head -1 | sed 's/.*: //'; }
+echo "Synthetic occluded world; pretrained CLIP on held-out people: caption R@1 = $(pj recall1)," \
+  "zero-shot colour accuracy = $(pj colour_accuracy) (majority baseline $(pj colour_majority));" \
+  "values in percent:"
 "$agreid" report "$out/clip-reid" "$out/ag-reid" | tee "$out/results.md"
 echo "(pipeline time: $((SECONDS - start)) s; details in $out/)"

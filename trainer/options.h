@@ -34,7 +34,7 @@ struct PretrainOptions {
   double weight_decay = 0.1;
   int64_t warmup_steps = 50;
   double init_temperature = 0.07;
-  int64_t holdout = 1000;  // held-out image-caption pairs for zero-shot retrieval
+  int64_t holdout = 1000;  // held-out people (all their images) for the zero-shot report
 };
 
 // The re-ID model on top of a CLIP checkpoint (method.md §1.1).
@@ -61,6 +61,29 @@ struct Stage1Options {
   double warmup_lr = 1e-5;
   double min_lr = 1e-6;
   double lambda_attr = 1.0;
+  std::string attr_reduction = "mean";  // L_attrA over images: "mean" or "sum" (Eq. 8 as printed)
+  bool joint = false;                   // V gets L_attrA's gradient (Eq. 9 read literally)
+  // "learned" (the method), "oracle" (each identity's true attribute words, frozen) or "permuted"
+  // (oracle tokens shuffled across identities): the arms of scripts/mechanism.sh.
+  std::string pseudo_labels = "learned";
+  // The stored attribute each placeholder of `template_text` stands for ("" for none): used by
+  // oracle tokens and the token-block probe.
+  std::vector<std::string> token_attributes = {"gender",
+                                               "",
+                                               "hair_colour",
+                                               "hair_length",
+                                               "upper_colour",
+                                               "upper_pattern",
+                                               "upper_type",
+                                               "lower_colour",
+                                               "lower_type",
+                                               "",
+                                               "shoes_colour",
+                                               "",
+                                               "bag_colour",
+                                               "bag_type",
+                                               "",
+                                               ""};
   int64_t encoder_layers = 4;
   int64_t encoder_width = 256;
   int64_t encoder_heads = 4;
@@ -86,8 +109,10 @@ struct Stage2Options {
   double beta = 0.01;  // attribute guidance weight
   double margin = 0.3;
   double label_smoothing = 0.1;
-  std::string mask = "otsu";       // "otsu" or "none" (gamma = -1)
-  double encoder_lr_factor = 1.0;  // E_A learning rate relative to lr
+  std::string attr_reduction = "mean";  // L_attrG over images: "mean" or "sum" (Eq. 14 as printed)
+  std::string mask = "otsu";            // "otsu", "none" (gamma = -1), "p50", "p75" or "p90"
+  std::string threshold_scope = "batch";  // gamma from each batch, or "epoch": the previous epoch's
+  double encoder_lr_factor = 1.0;         // E_A learning rate relative to lr
   bool memory_bank = false;
   double memory_weight = 1.0;
   double memory_temperature = 0.05;

@@ -190,6 +190,76 @@ TEST(OtsuThresholdTest, SplitsTwoClusters) {
   EXPECT_EQ(v.gt(t).sum().item<int64_t>(), 30);
 }
 
+// Two images, r = 2 tokens in 2-d: cosines image 0: (1, 0), image 1: (0, -1).
+// Per image mean over tokens: 0.5 and -0.5.
+struct TwoImageTokens {
+  at::Tensor a = torch::tensor({1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0}, torch::kDouble)
+                     .view({2, 2, 2})
+                     .requires_grad_(true);
+  at::Tensor v = torch::tensor({2.0, 0.0, 0.0, 3.0, 1.0, 1.0, -1.0, 0.0}, torch::kDouble)
+                     .view({2, 2, 2})
+                     .requires_grad_(true);
+};
+
+TEST(AttributeLossFormsTest, AlignmentMeanAndSumHandComputed) {
+  // cos: image 0 = (1, 0); image 1 = (cos(45deg), -1) = (0.70711, -1).
+  // per image: 0.5, -0.14645. mean: -(0.17678) ; sum: -(0.35355).
+  TwoImageTokens t;
+  const double c = std::sqrt(0.5);
+  const double mean = -((1.0 + 0.0) / 2 + (c - 1.0) / 2) / 2;
+  AlignmentOptions o;
+  EXPECT_NEAR(attributeAlignmentLoss(t.a, t.v, o).item<double>(), mean, 1e-12);
+  o.reduction = AttrReduction::kSum;
+  EXPECT_NEAR(attributeAlignmentLoss(t.a, t.v, o).item<double>(), 2 * mean, 1e-12);
+}
+
+TEST(AttributeLossFormsTest, GradientReachesTokensOnlyWhenJoint) {
+  for (bool joint : {false, true}) {
+    TwoImageTokens t;
+    AlignmentOptions o;
+    o.joint = joint;
+    attributeAlignmentLoss(t.a, t.v, o).backward();
+    ASSERT_TRUE(t.a.grad().defined());
+    EXPECT_GT(t.a.grad().abs().sum().item<double>(), 0.0);
+    if (joint) {
+      ASSERT_TRUE(t.v.grad().defined());
+      EXPECT_GT(t.v.grad().abs().sum().item<double>(), 0.0);
+    } else {
+      EXPECT_FALSE(t.v.grad().defined() && t.v.grad().abs().sum().item<double>() > 0.0);
+    }
+  }
+}
+
+TEST(AttributeLossFormsTest, GuidanceSumIsBatchTimesMeanAndMaskedByPercentile) {
+  TwoImageTokens t;
+  const double c = std::sqrt(0.5);
+  AttributeGuidanceOptions o;
+  o.mask = GuidanceMask::kNone;
+  const double mean = attributeGuidanceLoss(t.a, t.v, o).loss.item<double>();
+  EXPECT_NEAR(mean, -((1.0 + 0.0) / 2 + (c - 1.0) / 2) / 2, 1e-12);
+  o.reduction = AttrReduction::kSum;
+  EXPECT_NEAR(attributeGuidanceLoss(t.a, t.v, o).loss.item<double>(), 2 * mean, 1e-12);
+  // Cosines sorted: -1, 0, 0.70711, 1. P50 = (0 + 0.70711) / 2: keeps 0.70711 and 1.
+  o.mask = GuidanceMask::kPercentile;
+  o.percentile = 50;
+  const AttributeGuidance g = attributeGuidanceLoss(t.a, t.v, o);
+  EXPECT_NEAR(g.gamma, c / 2, 1e-12);
+  EXPECT_DOUBLE_EQ(g.kept_fraction, 0.5);
+  EXPECT_NEAR(g.loss.item<double>(), -(1.0 / 2 + c / 2), 1e-12);
+  // A threshold fixed from outside (an epoch's) wins over the batch's own.
+  o.fixed_gamma = 0.9;
+  EXPECT_DOUBLE_EQ(attributeGuidanceLoss(t.a, t.v, o).kept_fraction, 0.25);
+}
+
+TEST(AttributeLossFormsTest, PercentileMatchesNumpyInterpolation) {
+  const at::Tensor v = torch::tensor({3.0, 1.0, 2.0, 4.0, 10.0});
+  // numpy.percentile([1,2,3,4,10], 75) = 4.0; 90 -> 4 + 0.6 * 6 = 7.6; 0 -> 1; 100 -> 10.
+  EXPECT_NEAR(percentileThreshold(v, 75), 4.0, 1e-12);
+  EXPECT_NEAR(percentileThreshold(v, 90), 7.6, 1e-6);
+  EXPECT_NEAR(percentileThreshold(v, 0), 1.0, 1e-12);
+  EXPECT_NEAR(percentileThreshold(v, 100), 10.0, 1e-12);
+}
+
 TEST(TripletLossTest, OneDimensionalHandComputed) {
   // Points 0, 1 (label 0) and 3, 3.5 (label 1): anchor 0: d_ap 1, d_an 3 -> 0; anchor 1:
   // d_ap 1, d_an 2 -> 0; anchor 3: d_ap .5, d_an 2 -> 0; anchor 3.5: d_ap .5, d_an 2.5 -> 0.

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <array>
+#include <cmath>
 #include <vector>
 
 #include "base/check.h"
@@ -25,8 +26,30 @@ at::Tensor tokenCosine(const at::Tensor& predicted, const at::Tensor& targets) {
   return torch::cosine_similarity(predicted, targets, /*dim=*/2, /*eps=*/1e-8);
 }
 
-at::Tensor attributeAlignmentLoss(const at::Tensor& predicted, const at::Tensor& targets) {
-  return -tokenCosine(predicted, targets.detach()).mean();
+namespace {
+// Mean over tokens, then the reduction over images, of a [B, r] tensor.
+at::Tensor reduceImages(const at::Tensor& per_token, AttrReduction reduction) {
+  const at::Tensor per_image = per_token.mean(1);
+  return reduction == AttrReduction::kSum ? per_image.sum() : per_image.mean();
+}
+}  // namespace
+
+at::Tensor attributeAlignmentLoss(const at::Tensor& predicted, const at::Tensor& targets,
+                                  const AlignmentOptions& opts) {
+  return -reduceImages(tokenCosine(predicted, opts.joint ? targets : targets.detach()),
+                       opts.reduction);
+}
+
+double percentileThreshold(const at::Tensor& values, double q) {
+  AGREID_CHECK(values.numel() > 0, "percentileThreshold needs at least one value");
+  AGREID_CHECK(q >= 0 && q <= 100, "percentile ", q, " outside [0, 100]");
+  const at::Tensor sorted =
+      std::get<0>(values.detach().to(torch::kCPU, torch::kDouble).reshape(-1).sort());
+  const double pos = q / 100.0 * static_cast<double>(sorted.numel() - 1);
+  const int64_t lo = static_cast<int64_t>(std::floor(pos));
+  const int64_t hi = std::min<int64_t>(lo + 1, sorted.numel() - 1);
+  const double a = sorted[lo].item<double>(), b = sorted[hi].item<double>();
+  return a + (pos - static_cast<double>(lo)) * (b - a);
 }
 
 double otsuThreshold(const at::Tensor& values) {
@@ -70,10 +93,21 @@ AttributeGuidance attributeGuidanceLoss(const at::Tensor& predicted, const at::T
                                         const AttributeGuidanceOptions& opts) {
   const at::Tensor cos = tokenCosine(predicted, targets);
   AttributeGuidance out;
-  out.gamma = opts.mask == GuidanceMask::kOtsu ? otsuThreshold(cos) : -1.0;
-  const at::Tensor keep = cos.detach().gt(out.gamma).to(cos.scalar_type());
-  out.kept_fraction = keep.mean().item<double>();
-  out.loss = -(keep * cos).mean();
+  if (!std::isnan(opts.fixed_gamma)) {
+    out.gamma = opts.fixed_gamma;
+  } else if (opts.mask == GuidanceMask::kOtsu) {
+    out.gamma = otsuThreshold(cos);
+  } else if (opts.mask == GuidanceMask::kPercentile) {
+    out.gamma = percentileThreshold(cos, opts.percentile);
+  } else {
+    out.gamma = -1.0;
+  }
+  out.cosine = cos.detach();
+  // No mask keeps every token, a cosine of exactly -1 included.
+  const bool all = opts.mask == GuidanceMask::kNone && std::isnan(opts.fixed_gamma);
+  out.keep = (all ? torch::ones_like(out.cosine) : out.cosine.gt(out.gamma).to(cos.scalar_type()));
+  out.kept_fraction = out.keep.mean().item<double>();
+  out.loss = -reduceImages(out.keep * cos, opts.reduction);
   return out;
 }
 

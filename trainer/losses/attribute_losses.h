@@ -8,13 +8,29 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <limits>
+
 namespace agreid::trainer {
 
 // cos(a_ij, v_ij) over the last dimension: [B, r] (torch's cosine_similarity, eps 1e-8).
 at::Tensor tokenCosine(const at::Tensor& predicted, const at::Tensor& targets);
 
-// L_attrA = -mean_i mean_j cos(a_ij, sg(v_ij)): the gradient reaches `predicted` only.
-at::Tensor attributeAlignmentLoss(const at::Tensor& predicted, const at::Tensor& targets);
+// How the attribute losses reduce over the n images of a batch (always a mean over the r tokens).
+enum class AttrReduction {
+  kMean,  // -(1/n) sum_i (1/r) sum_j ...: independent of the batch size
+  kSum,   // -sum_i (1/r) sum_j ...: Eq. 8 / Eq. 14 as printed (weight grows with the batch)
+};
+
+struct AlignmentOptions {
+  AttrReduction reduction = AttrReduction::kMean;
+  // false: the targets are detached (sg(v)): only `predicted` gets a gradient. true: Eq. 9 read
+  // as joint training: the targets (the pseudo-label tokens V) get L_attrA's gradient too.
+  bool joint = false;
+};
+
+// L_attrA = -reduce_i mean_j cos(a_ij, v_ij) (Eq. 8), v detached unless opts.joint.
+at::Tensor attributeAlignmentLoss(const at::Tensor& predicted, const at::Tensor& targets,
+                                  const AlignmentOptions& opts = {});
 
 // Otsu's threshold of `values` (any shape, read as doubles): a 256-bin histogram on [-1, 1]
 // (bin k = [-1 + k h, -1 + (k+1) h), h = 2/256, values outside clamped into the end bins); for
@@ -23,23 +39,37 @@ at::Tensor attributeAlignmentLoss(const at::Tensor& predicted, const at::Tensor&
 // first on ties), as skimage.filters.threshold_otsu does. Values above it form the upper class.
 double otsuThreshold(const at::Tensor& values);
 
+// The threshold gamma of the noise mask D_ij = [cos(a_ij, v_ij) > gamma] (Eq. 13).
 enum class GuidanceMask {
-  kOtsu,  // gamma = otsuThreshold(detached cosines of the batch), for occluded training sets
-  kNone,  // gamma = -1: every token counts (holistic sets)
+  kOtsu,       // gamma = otsuThreshold(detached cosines), for occluded training sets
+  kNone,       // gamma = -1: every token counts, cos = -1 included (holistic sets)
+  kPercentile  // gamma = the q-th percentile of the detached cosines (Table 6's P50/P75/P90)
 };
 
 struct AttributeGuidanceOptions {
   GuidanceMask mask = GuidanceMask::kOtsu;
+  double percentile = 50;  // kPercentile: q in [0, 100]
+  // When set (not NaN), used as gamma instead of computing it from this batch (a threshold
+  // computed over a whole epoch, stage2.threshold_scope = "epoch").
+  double fixed_gamma = std::numeric_limits<double>::quiet_NaN();
+  AttrReduction reduction = AttrReduction::kMean;
 };
+
+// The q-th percentile of `values` (linear interpolation between order statistics, as
+// numpy.percentile's default).
+double percentileThreshold(const at::Tensor& values, double q);
 
 struct AttributeGuidance {
   at::Tensor loss;             // scalar, differentiable
   double gamma = -1.0;         // threshold used
   double kept_fraction = 1.0;  // fraction of tokens with D_ij = 1
+  at::Tensor keep;             // [B, r] D_ij (float, detached)
+  at::Tensor cosine;           // [B, r] cos(a_ij, v_ij) (detached)
 };
 
-// L_attrG = -(1 / (B r)) sum_ij D_ij cos(a_ij, v_ij) with D_ij = [cos(a_ij, v_ij) > gamma]
-// computed on detached cosines (normalised by the full r, not by the kept tokens).
+// L_attrG = -reduce_i (1/r) sum_j D_ij cos(a_ij, v_ij) with D_ij = [cos(a_ij, v_ij) > gamma]
+// computed on detached cosines (normalised by the full r, not by the kept tokens); reduce is the
+// mean over images or, as Eq. 14 prints it, the sum.
 AttributeGuidance attributeGuidanceLoss(const at::Tensor& predicted, const at::Tensor& targets,
                                         const AttributeGuidanceOptions& opts = {});
 

@@ -3,11 +3,14 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 
 #include "base/error.h"
 #include "data/dataset.h"
 #include "data/synth_world.h"
+#include "trainer/model/text_transformer.h"
+#include "trainer/model/tokenizer.h"
 
 namespace agreid::trainer {
 namespace {
@@ -81,6 +84,26 @@ ReadoutVocabulary readoutVocabulary(const data::DatasetReader& reader,
   return vocab;
 }
 
+std::vector<at::Tensor> readoutPromptFeatures(const ClipTokenizer& tokenizer,
+                                              const TextTransformer& text,
+                                              const ReadoutVocabulary& vocab, c10::Device device) {
+  at::NoGradGuard no_grad;
+  TokenizeOptions opts;
+  opts.context_length = text.config().context_length;
+  std::vector<at::Tensor> out;
+  for (const auto& prompts : vocab.prompts) {
+    std::vector<int64_t> ids;
+    for (const auto& p : prompts) {
+      const auto t = tokenizer.tokenize(p, opts);
+      ids.insert(ids.end(), t.begin(), t.end());
+    }
+    const at::Tensor batch =
+        at::tensor(ids, at::kLong).view({static_cast<int64_t>(prompts.size()), -1});
+    out.push_back(text.forward(batch.to(device)).to(at::kCPU));
+  }
+  return out;
+}
+
 at::Tensor readoutAttributes(const at::Tensor& features,
                              const std::vector<at::Tensor>& value_features) {
   auto normalize = [](const at::Tensor& x) {
@@ -122,6 +145,29 @@ at::Tensor readoutGroundTruth(const data::DatasetReader& reader, const ReadoutVo
     }
   }
   return truth;
+}
+
+std::vector<std::string> describeReadout(const std::vector<std::string>& groups,
+                                         const at::Tensor& predicted, const at::Tensor& image,
+                                         const at::Tensor& truth) {
+  std::vector<std::string> lines;
+  if (!predicted.defined() || !truth.defined()) return lines;
+  lines.emplace_back("  attribute       pseudo-label  image  majority");
+  char buf[160];
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const at::Tensor t = truth.select(1, static_cast<int64_t>(g));
+    const at::Tensor valid = t.ge(0);
+    const int64_t n = valid.sum().item<int64_t>();
+    if (n == 0) continue;
+    auto accuracy = [&](const at::Tensor& p) {
+      return p.select(1, static_cast<int64_t>(g)).eq(t).logical_and(valid).sum().item<double>() / n;
+    };
+    const double majority = at::bincount(t.masked_select(valid)).max().item<double>() / n;
+    std::snprintf(buf, sizeof(buf), "  %-15s %12.3f %6.3f %9.3f", groups[g].c_str(),
+                  accuracy(predicted), image.defined() ? accuracy(image) : -1.0, majority);
+    lines.emplace_back(buf);
+  }
+  return lines;
 }
 
 double readoutAccuracy(const at::Tensor& predicted, const at::Tensor& truth) {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <string>
 #include <vector>
@@ -21,6 +22,9 @@ class DatasetReader;
 }
 
 namespace agreid::trainer {
+
+class ClipTokenizer;
+class TextTransformer;
 
 struct ReadoutVocabulary {
   std::vector<std::string> groups;                // group names
@@ -34,6 +38,12 @@ struct ReadoutVocabulary {
 ReadoutVocabulary readoutVocabulary(const data::DatasetReader& reader,
                                     const std::vector<std::string>& configured);
 
+// Text features of every group's prompts through `text`, without gradient: [values_g, D] on the
+// CPU per group.
+std::vector<at::Tensor> readoutPromptFeatures(const ClipTokenizer& tokenizer,
+                                              const TextTransformer& text,
+                                              const ReadoutVocabulary& vocab, c10::Device device);
+
 // features [num_ids, D]; value_features[g] [values_g, D]. Returns [num_ids, groups] int64.
 at::Tensor readoutAttributes(const at::Tensor& features,
                              const std::vector<at::Tensor>& value_features);
@@ -43,6 +53,12 @@ at::Tensor readoutAttributes(const at::Tensor& features,
 at::Tensor readoutGroundTruth(const data::DatasetReader& reader, const ReadoutVocabulary& vocab,
                               const std::vector<int64_t>& indices,
                               const std::vector<int64_t>& labels, int64_t num_ids);
+
+// One line per group with ground truth: the pseudo-label readout's accuracy, the image readout's,
+// and the majority-class baseline over the same identities.
+std::vector<std::string> describeReadout(const std::vector<std::string>& groups,
+                                         const at::Tensor& predicted, const at::Tensor& image,
+                                         const at::Tensor& truth);
 
 // Fraction of (identity, group) cells with ground truth that match; -1 when none.
 double readoutAccuracy(const at::Tensor& predicted, const at::Tensor& truth);

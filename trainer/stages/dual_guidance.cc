@@ -187,7 +187,8 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
     {
       AutocastScope scope(autocast);
       terms = objective.compute(batch.images.to(ctx.device, true), batch.camid.to(ctx.device, true),
-                                batch.label.to(ctx.device, true));
+                                batch.label.to(ctx.device, true),
+                                batch.occluded.to(ctx.device, true), state.epoch);
     }
     optimizer->zero_grad();
     terms.total.backward();
@@ -207,9 +208,11 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
     c.model = trainable.get();
     c.optimizer = optimizer.get();
     if (bank) c.extra["memory_bank"] = bank->gatherFull().to(torch::kCPU);
+    for (auto& [name, t] : objective.thresholdState()) c.extra[name] = t;
     return c;
   };
   parts.restore = [&](const LoadedCheckpoint& loaded) {
+    objective.restoreThresholdState(loaded.extra);
     if (!bank) return;
     auto it = loaded.extra.find("memory_bank");
     if (it == loaded.extra.end()) throw InputError(loaded.path + ": no memory bank in checkpoint");

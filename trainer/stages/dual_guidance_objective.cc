@@ -2,6 +2,11 @@
 
 #include <torch/torch.h>
 
+#include <limits>
+
+#include "base/check.h"
+#include "base/error.h"
+
 #include "comm/all_gather_autograd.h"
 #include "comm/communicator.h"
 #include "trainer/losses/attribute_losses.h"
@@ -22,10 +27,42 @@ DualGuidanceObjective::DualGuidanceObjective(const Stage2Options& options, ReidM
       text_features_(std::move(text_features)),
       tokens_(std::move(tokens)),
       bank_(bank),
-      comm_(comm) {}
+      comm_(comm),
+      epoch_gamma_(std::numeric_limits<double>::quiet_NaN()) {}
+
+double guidanceThreshold(const std::string& mask, const at::Tensor& cosines) {
+  if (mask == "otsu") return otsuThreshold(cosines);
+  if (mask == "none") return -1.0;
+  AGREID_CHECK(mask.size() == 3 && mask[0] == 'p', "unknown stage2.mask ", mask);
+  return percentileThreshold(cosines, std::stod(mask.substr(1)));
+}
+
+std::map<std::string, at::Tensor> DualGuidanceObjective::thresholdState() const {
+  if (options_.threshold_scope != "epoch") return {};
+  std::map<std::string, at::Tensor> state;
+  state["guidance_gamma"] = torch::tensor({epoch_gamma_, static_cast<double>(epoch_)});
+  state["guidance_cosines"] = epoch_cosines_.empty()
+                                  ? torch::zeros({0}, torch::kFloat)
+                                  : torch::cat(epoch_cosines_).to(torch::kCPU, torch::kFloat);
+  return state;
+}
+
+void DualGuidanceObjective::restoreThresholdState(const std::map<std::string, at::Tensor>& state) {
+  if (options_.threshold_scope != "epoch") return;
+  const auto gamma = state.find("guidance_gamma");
+  const auto cosines = state.find("guidance_cosines");
+  if (gamma == state.end() || cosines == state.end()) {
+    throw InputError("checkpoint holds no guidance threshold state (stage2.threshold_scope)");
+  }
+  epoch_gamma_ = gamma->second[0].item<double>();
+  epoch_ = static_cast<int64_t>(gamma->second[1].item<double>());
+  epoch_cosines_.clear();
+  if (cosines->second.numel() > 0) epoch_cosines_.push_back(cosines->second);
+}
 
 ObjectiveTerms DualGuidanceObjective::compute(const at::Tensor& images, const at::Tensor& cameras,
-                                              const at::Tensor& labels) {
+                                              const at::Tensor& labels, const at::Tensor& occluded,
+                                              int64_t epoch) {
   const auto v = model_.visual->forward(images, cameras);
   at::Tensor f_last = v.f_last, f = v.f, f_proj = v.f_proj, y = labels;
   if (comm_.size() > 1) {  // Note [Global-batch losses]
@@ -53,14 +90,40 @@ ObjectiveTerms DualGuidanceObjective::compute(const at::Tensor& images, const at
   out.values["loss_i2t"] = i2t.detach();
   if (encoder_ && options_.beta > 0) {
     AttributeGuidanceOptions g;
-    g.mask = options_.mask == "otsu" ? GuidanceMask::kOtsu : GuidanceMask::kNone;
+    g.mask = options_.mask == "otsu"   ? GuidanceMask::kOtsu
+             : options_.mask == "none" ? GuidanceMask::kNone
+                                       : GuidanceMask::kPercentile;
+    if (g.mask == GuidanceMask::kPercentile) g.percentile = std::stod(options_.mask.substr(1));
+    g.reduction = options_.attr_reduction == "sum" ? AttrReduction::kSum : AttrReduction::kMean;
+    if (options_.threshold_scope == "epoch" && g.mask != GuidanceMask::kNone) {
+      if (epoch != epoch_) {  // a new epoch: the threshold of the one before
+        if (!epoch_cosines_.empty()) {
+          epoch_gamma_ = guidanceThreshold(options_.mask, torch::cat(epoch_cosines_));
+        }
+        epoch_cosines_.clear();
+        epoch_ = epoch;
+      }
+      g.fixed_gamma = epoch_gamma_;
+    }
     const at::Tensor predicted = encoder_->forward(f_proj);
     const auto guidance = attributeGuidanceLoss(predicted, tokens_.index_select(0, y), g);
+    if (options_.threshold_scope == "epoch")
+      epoch_cosines_.push_back(guidance.cosine.to(torch::kCPU, torch::kFloat).reshape(-1));
     const at::Tensor attr = options_.beta * guidance.loss;
     total = total + attr;
     out.values["loss_attr"] = attr.detach();
     out.gamma = guidance.gamma;
     out.kept_fraction = guidance.kept_fraction;
+    if (occluded.defined()) {
+      const at::Tensor occ =
+          (comm_.size() > 1 ? comm_.allGather(occluded.contiguous()) : occluded).to(at::kDouble);
+      const at::Tensor kept = guidance.keep.sum(1).to(at::kDouble);  // per image
+      const double r = static_cast<double>(guidance.keep.size(1));
+      out.values["mask_kept_occluded"] = (kept * occ).sum();
+      out.values["mask_tokens_occluded"] = occ.sum() * r;
+      out.values["mask_kept_holistic"] = (kept * (1 - occ)).sum();
+      out.values["mask_tokens_holistic"] = (1 - occ).sum() * r;
+    }
   }
   if (bank_) {
     const at::Tensor local = v.f_proj / v.f_proj.norm(2, 1, true).clamp_min(1e-12);

@@ -5,7 +5,12 @@
 //
 // `T_all` are the prompt text features of every identity (attribute prompt for AG-ReID, identity
 // prompt for CLIP-ReID), `V` the identities' pseudo-label tokens; L_attrG is Otsu-masked on
-// occluded data (stage2.mask = "otsu") or unmasked (gamma = -1).
+// occluded data (stage2.mask = "otsu"; percentiles "p50"/"p75"/"p90"; computed per batch or, with
+// stage2.threshold_scope = "epoch", from the previous epoch's cosines) or unmasked (gamma = -1).
+// L_attrG is a mean over the global batch's images or, as Eq. 14 prints it, a sum
+// (stage2.attr_reduction). The terms mask_kept_{occluded,holistic} and mask_tokens_{...} count
+// the tokens the mask keeps, and all tokens, of occluded and holistic images (their ratio is the
+// kept fraction of each kind).
 //
 // Note [Global-batch losses]: with W ranks, the class-token features of every rank are
 // all-gathered with gradient, and the BNNecks, classifiers, triplet mining, i2t and attribute
@@ -21,6 +26,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "trainer/options.h"
 
@@ -41,6 +47,9 @@ struct ObjectiveTerms {
   double kept_fraction = 1;                  // tokens kept by the mask
 };
 
+// The threshold of a guidance mask choice (stage2.mask) over a set of detached cosines.
+double guidanceThreshold(const std::string& mask, const at::Tensor& cosines);
+
 class DualGuidanceObjective {
  public:
   // `encoder` may be null (CLIP-ReID, or beta = 0); `bank` may be null (no memory bank).
@@ -48,9 +57,16 @@ class DualGuidanceObjective {
                         at::Tensor text_features, at::Tensor tokens, ContrastiveMemoryBank* bank,
                         comm::Communicator& comm);
 
-  // images [b, 3, H, W], cameras [b], labels [b] (int64), this rank's part of the global batch.
+  // images [b, 3, H, W], cameras [b], labels [b] (int64), occluded [b] (0/1, may be undefined),
+  // this rank's part of the global batch, in training epoch `epoch`.
   ObjectiveTerms compute(const at::Tensor& images, const at::Tensor& cameras,
-                         const at::Tensor& labels);
+                         const at::Tensor& labels, const at::Tensor& occluded = {},
+                         int64_t epoch = 0);
+
+  // stage2.threshold_scope = "epoch": the threshold in force and the cosines collected in the
+  // current epoch, for checkpoints (exact resume); empty under "batch".
+  std::map<std::string, at::Tensor> thresholdState() const;
+  void restoreThresholdState(const std::map<std::string, at::Tensor>& state);
 
  private:
   Stage2Options options_;
@@ -60,6 +76,11 @@ class DualGuidanceObjective {
   at::Tensor tokens_;
   ContrastiveMemoryBank* bank_;
   comm::Communicator& comm_;
+  // threshold_scope = "epoch": gamma computed from the previous epoch's cosines (NaN in the first
+  // epoch: the batch's own threshold), the current epoch's cosines, and that epoch's number.
+  double epoch_gamma_;
+  std::vector<at::Tensor> epoch_cosines_;
+  int64_t epoch_ = -1;
 };
 
 }  // namespace agreid::trainer

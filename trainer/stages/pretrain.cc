@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -16,9 +17,11 @@
 #include "trainer/model/clip_checkpoint.h"
 #include "trainer/model/clip_model.h"
 #include "trainer/model/tokenizer.h"
+#include "trainer/stages/attribute_readout.h"
 #include "trainer/stages/epoch_loader.h"
 #include "trainer/stages/feature_pass.h"
 #include "trainer/stages/stage_loop.h"
+#include "trainer/stages/zero_shot.h"
 
 namespace agreid::trainer {
 namespace {
@@ -41,16 +44,56 @@ class FirstLossHook : public TrainHook {
   double& loss_;
 };
 
-// Image -> text Recall@1 and @5: image i's own caption is text i.
-std::pair<double, double> retrievalRecall(const at::Tensor& image, const at::Tensor& text) {
-  const at::Tensor i = image / image.norm(2, 1, true).clamp_min(1e-12);
-  const at::Tensor t = text / text.norm(2, 1, true).clamp_min(1e-12);
-  const at::Tensor sim = at::mm(i, t.t());
-  const int64_t n = sim.size(0);
-  const at::Tensor own = sim.diagonal().unsqueeze(1);
-  // Rank of the own caption = number of captions scoring strictly higher.
-  const at::Tensor rank = sim.gt(own).sum(1);
-  return {rank.lt(1).sum().item<double>() / n, rank.lt(5).sum().item<double>() / n};
+// The stored value of each readout group for every sample: [N, G] int64, -1 where a group has
+// no stored attribute (or the dataset stores none).
+at::Tensor sampleAttributes(const data::DatasetReader& reader, const ReadoutVocabulary& vocab) {
+  const int64_t n = reader.size(), groups = static_cast<int64_t>(vocab.groups.size());
+  at::Tensor out = torch::full({n, groups}, -1, torch::kLong);
+  const auto& attrs = reader.attributes();
+  const int64_t stored = static_cast<int64_t>(reader.info().attribute_names.size());
+  if (attrs.empty() || stored == 0) return out;
+  auto acc = out.accessor<int64_t, 2>();
+  for (int64_t g = 0; g < groups; ++g) {
+    const int a = vocab.dataset_attribute[g];
+    if (a < 0) continue;
+    for (int64_t i = 0; i < n; ++i) acc[i][g] = attrs[i * stored + a];
+  }
+  return out;
+}
+
+at::Tensor rows(const at::Tensor& t, const std::vector<int64_t>& indices) {
+  return t.index_select(0, torch::tensor(indices, torch::kLong));
+}
+
+// Zero-shot report of `model` on the held-out people of `split` (zero_shot.h).
+ZeroShotReport evaluateZeroShot(ClipModel& model, const ClipTokenizer& tokenizer,
+                                const at::Tensor& tokens, const HeldOutSplit& split,
+                                const ReadoutVocabulary& vocab, const at::Tensor& attributes,
+                                FeaturePassOptions pass, StageContext& ctx) {
+  ZeroShotReport report;
+  report.people = static_cast<int64_t>(split.people.size());
+  report.images = static_cast<int64_t>(split.holdout.size());
+  pass.indices = split.holdout;
+  const at::Tensor image = encodeDataset(
+      pass, [&](const at::Tensor& x, const at::Tensor&) { return model.visual->forward(x).f_proj; },
+      ctx);
+  torch::NoGradGuard g;
+  if (!vocab.empty()) {
+    const auto values = readoutPromptFeatures(tokenizer, *model.text, vocab, ctx.device);
+    scoreZeroShotAttributes(image, rows(attributes, split.holdout), values, vocab.groups,
+                            majorityValues(rows(attributes, split.train)), report);
+  }
+  // One image and one caption per held-out person, in the order of split.people.
+  std::vector<int64_t> person_rows;
+  for (int64_t sample : split.people) {
+    person_rows.push_back(
+        static_cast<int64_t>(std::lower_bound(split.holdout.begin(), split.holdout.end(), sample) -
+                             split.holdout.begin()));
+  }
+  const at::Tensor text = model.text->forward(rows(tokens, split.people).to(ctx.device));
+  std::tie(report.recall1, report.recall5) =
+      retrievalRecall(rows(image, person_rows), text.to(torch::kCPU));
+  return report;
 }
 
 }  // namespace
@@ -77,8 +120,10 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
 
   // Captions are tokenised up front: HDF5 is used by one thread at a time, and the loaders'
   // I/O threads own it while training runs.
-  std::vector<int64_t> all;
   at::Tensor tokens;
+  HeldOutSplit split;
+  ReadoutVocabulary vocab;
+  at::Tensor attributes;  // [N, G] stored value of each readout group (-1: none)
   {
     data::DatasetReader reader(o.data);
     if (!reader.info().has_captions) throw InputError(o.data + ": the dataset has no captions");
@@ -91,13 +136,11 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
       const auto ids = tokenizer.tokenize(reader.caption(i), topts);
       tokens[i].copy_(torch::tensor(ids, torch::kLong));
     }
+    split = splitHeldOutPeople(reader.samples().pid, o.holdout, setup.seed);
+    vocab = readoutVocabulary(reader, setup.readout_vocabulary);
+    attributes = sampleAttributes(reader, vocab);
   }
-  const int64_t n = tokens.size(0);
-  auto split_gen = at::detail::createCPUGenerator(setup.seed);
-  const at::Tensor perm = at::randperm(n, split_gen, at::TensorOptions().dtype(at::kLong));
-  const int64_t holdout = std::min<int64_t>(o.holdout, n / 5);
-  const at::Tensor holdout_idx = std::get<0>(perm.slice(0, n - holdout).sort());
-  const at::Tensor train_idx = perm.slice(0, 0, n - holdout);
+  const at::Tensor train_idx = torch::tensor(split.train, torch::kLong);
   const int64_t num_train = train_idx.size(0);
   if (num_train < o.batch_size || o.batch_size <= 0) {
     throw InputError(o.data + ": " + std::to_string(num_train) +
@@ -204,25 +247,19 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
   }
   result.completed = true;
 
-  // Zero-shot retrieval on the held-out pairs.
+  // Zero-shot attributes and caption retrieval on the held-out people.
   model.eval();
-  result.holdout = holdout;
-  if (holdout > 0) {
-    FeaturePassOptions pass;
-    pass.dataset = o.data;
-    pass.indices.assign(holdout_idx.data_ptr<int64_t>(), holdout_idx.data_ptr<int64_t>() + holdout);
-    pass.transform = transform;
-    pass.loader = setup.loader;
-    const at::Tensor image = encodeDataset(
-        pass,
-        [&](const at::Tensor& x, const at::Tensor&) { return model.visual->forward(x).f_proj; },
-        ctx);
-    torch::NoGradGuard g;
-    const at::Tensor text =
-        model.text->forward(tokens.index_select(0, holdout_idx).to(ctx.device)).to(torch::kCPU);
-    std::tie(result.recall1, result.recall5) = retrievalRecall(image, text);
-    ctx.log.info("pretrain zero-shot retrieval on ", holdout,
-                 " held-out pairs: image->caption R@1 ", result.recall1, ", R@5 ", result.recall5);
+  FeaturePassOptions pass_base;
+  pass_base.dataset = o.data;
+  pass_base.transform = transform;
+  pass_base.loader = setup.loader;
+  if (!split.holdout.empty()) {
+    result.zero_shot =
+        evaluateZeroShot(model, tokenizer, tokens, split, vocab, attributes, pass_base, ctx);
+    ctx.log.info("pretrain zero-shot on ", result.zero_shot.people, " held-out people (",
+                 result.zero_shot.images, " images): image->caption R@1 ", result.zero_shot.recall1,
+                 ", R@5 ", result.zero_shot.recall5);
+    for (const auto& line : describeZeroShot(result.zero_shot)) ctx.log.info(line);
   }
   result.checkpoint = o.out;
   if (rank == 0) {

@@ -4,8 +4,9 @@
 // Engine (stage_loop.h): checkpoints in <run_dir>/checkpoints/pretrain with exact resume,
 // metrics.jsonl (stage "pretrain") + TensorBoard, and a stop request agreed by all ranks. When
 // training completes it writes a CLIP checkpoint that every later stage loads exactly like
-// OpenAI's, and reports zero-shot image->caption retrieval (Recall@1/5) on held-out pairs; a
-// stopped run writes neither (result.completed is false).
+// OpenAI's, and reports zero-shot attribute accuracy (with the majority baseline) and
+// image->caption retrieval (Recall@1/5) on held-out people (zero_shot.h); a stopped run writes
+// neither (result.completed is false).
 //
 // All ranks must call runPretrain() together.
 #pragma once
@@ -17,6 +18,7 @@
 #include "trainer/options.h"
 #include "trainer/stages/stage_context.h"
 #include "trainer/stages/stage_loop.h"
+#include "trainer/stages/zero_shot.h"
 
 namespace agreid::trainer {
 
@@ -24,6 +26,10 @@ struct PretrainSetup {
   PretrainOptions pretrain;
   ClipArchOptions arch;
   std::string vocab;
+  // Zero-shot readout prompts ("group: template with {}|value|...", as
+  // stage1.attribute_vocabulary); empty: the synthetic world's prompts when the dataset stores its
+  // attributes.
+  std::vector<std::string> readout_vocabulary;
   data::TransformOptions transform;  // mean/std and flip; the size comes from `arch`
   data::LoaderOptions loader;
   uint64_t seed = 1234;
@@ -39,12 +45,10 @@ struct PretrainResult {
   bool completed = false;  // false: stopped on request after a checkpoint; no CLIP file written
   std::string checkpoint;  // pretrain.out when completed
   int64_t steps = 0;
-  double first_loss = 0;    // loss of the first step of this call
-  double final_loss = 0;    // mean loss of the last logged window
-  double images_per_s = 0;  // global
-  int64_t holdout = 0;
-  double recall1 = 0;  // image -> caption among the held-out pairs
-  double recall5 = 0;
+  double first_loss = 0;     // loss of the first step of this call
+  double final_loss = 0;     // mean loss of the last logged window
+  double images_per_s = 0;   // global
+  ZeroShotReport zero_shot;  // on the held-out people (pretrain.holdout of them)
   double seconds = 0;
 };
 

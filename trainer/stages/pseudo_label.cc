@@ -23,6 +23,7 @@
 #include "trainer/model/reid_model.h"
 #include "trainer/model/tokenizer.h"
 #include "trainer/stages/attribute_readout.h"
+#include "trainer/stages/attribute_tokens.h"
 #include "trainer/stages/feature_pass.h"
 #include "trainer/stages/stage_loop.h"
 #include "trainer/stages/training_data.h"
@@ -49,6 +50,13 @@ std::string settingsText(const PseudoLabelSetup& s) {
      << s.transform.mean[2] << "/" << s.transform.std[0] << "," << s.transform.std[1] << ","
      << s.transform.std[2] << "\n";
   if (s.attribute_prompt) {
+    os << "attr_reduction = " << o.attr_reduction << "\njoint = " << (o.joint ? "true" : "false")
+       << "\npseudo_labels = " << o.pseudo_labels << "\n";
+    if (o.pseudo_labels != "learned") {
+      os << "token_attributes =";
+      for (const auto& a : o.token_attributes) os << " [" << a << "]";
+      os << "\n";
+    }
     os << "lambda_attr = " << o.lambda_attr << "\nencoder = " << o.encoder_layers << "x"
        << o.encoder_width << " heads " << o.encoder_heads << " ffn " << o.encoder_ffn << "\n";
   }
@@ -72,22 +80,6 @@ at::Tensor allTextFeatures(const PromptLearner& learner, const TextTransformer& 
   return torch::cat(parts, 0);
 }
 
-// Text features of fixed prompts (attribute readout), without gradient.
-at::Tensor promptFeatures(const ClipTokenizer& tokenizer, const TextTransformer& text,
-                          const std::vector<std::string>& prompts, c10::Device device) {
-  torch::NoGradGuard no_grad;
-  std::vector<int64_t> ids;
-  TokenizeOptions opts;
-  opts.context_length = text.config().context_length;
-  for (const auto& p : prompts) {
-    const auto t = tokenizer.tokenize(p, opts);
-    ids.insert(ids.end(), t.begin(), t.end());
-  }
-  const at::Tensor batch =
-      torch::tensor(ids, torch::kLong).view({static_cast<int64_t>(prompts.size()), -1});
-  return text.forward(batch.to(device)).to(torch::kCPU);
-}
-
 struct Stage1State {
   at::Tensor features;  // [N, D] cached image features (device)
   at::Tensor labels;    // [N] int64 (device)
@@ -106,6 +98,23 @@ struct Stage1Modules : torch::nn::Module {
 
 // Learns the prompt tokens (and the attribute encoder) on the Engine; the outcome says whether a
 // stop request ended it (after a checkpoint).
+// Combinations of stage-1 keys that cannot work, refused before any work is done.
+void checkStage1Choices(const PseudoLabelSetup& setup, const data::DatasetReader& reader) {
+  const Stage1Options& o = setup.stage1;
+  if (o.pseudo_labels == "learned") return;
+  const std::string what = "stage1.pseudo_labels = \"" + o.pseudo_labels + "\"";
+  if (!setup.attribute_prompt) {
+    throw InputError(what + " needs the attribute prompt (stage2.method = \"ag-reid\")");
+  }
+  if (o.joint) throw InputError(what + " freezes the tokens: stage1.joint must be false");
+  if (o.lambda_attr <= 0) {
+    throw InputError(what + " trains E_A only: stage1.lambda_attr must be > 0");
+  }
+  if (reader.attributes().empty()) {
+    throw InputError(setup.dataset + ": " + what + " needs attributes stored in the dataset");
+  }
+}
+
 StageOutcome learnPrompts(const PseudoLabelSetup& setup, const std::string& key,
                           const Stage1State& state, ClipModel& clip, Stage1Modules& trained,
                           StageContext& ctx) {
@@ -114,7 +123,8 @@ StageOutcome learnPrompts(const PseudoLabelSetup& setup, const std::string& key,
   const int rank = comm.rank(), world = comm.size();
   PromptLearner& learner = *trained.learner;
   AttributeEncoder* encoder = trained.encoder.get();
-  std::vector<at::Tensor> params = {learner.ctx};
+  std::vector<at::Tensor> params;
+  if (o.pseudo_labels == "learned") params.push_back(learner.ctx);
   if (encoder) {
     for (auto& p : encoder->parameters()) params.push_back(p);
   }
@@ -131,6 +141,9 @@ StageOutcome learnPrompts(const PseudoLabelSetup& setup, const std::string& key,
   eo.steps_per_epoch = (n + o.batch_size - 1) / o.batch_size;
   eo.max_epochs = o.epochs;
 
+  AlignmentOptions local_sum;
+  local_sum.reduction = AttrReduction::kSum;
+  local_sum.joint = o.joint;
   // The data source: epoch e visits the cached features in a permutation of its own.
   at::Tensor perm;
   int64_t perm_epoch = -1;
@@ -159,13 +172,13 @@ StageOutcome learnPrompts(const PseudoLabelSetup& setup, const std::string& key,
     StepResult r;
     r.loss_terms["supcon"] = supcon.detach();
     if (encoder && o.lambda_attr > 0) {
-      // Local mean scaled so that the average over ranks is the mean over the global chunk.
+      // Local sum scaled so that the average over ranks is the global chunk's mean (or sum).
       at::Tensor attr = torch::zeros({}, img.options());
       if (hi > lo) {
         const at::Tensor a = encoder->forward(img.slice(0, lo, hi));
         const at::Tensor v = learner.ctx.index_select(0, y_local);
-        const double weight = static_cast<double>((hi - lo) * world) / static_cast<double>(count);
-        attr = weight * attributeAlignmentLoss(a, v);
+        const double denom = o.attr_reduction == "sum" ? 1.0 : static_cast<double>(count);
+        attr = (world / denom) * attributeAlignmentLoss(a, v, local_sum);
       }
       loss = loss + o.lambda_attr * attr;
       r.loss_terms["attr_align"] = attr.detach();
@@ -222,6 +235,7 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
     throw InputError(setup.model.weights + ": CLIP weights file not found (model.weights)");
   }
   const TrainingData data = loadTrainingData(setup.dataset);
+  checkStage1Choices(setup, *data.reader);
   PseudoLabelResult result;
   result.completed = true;
   const std::string key = pseudoLabelKey(setup, verifiedDatasetChecksum(*data.reader));
@@ -287,6 +301,26 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
   plo.template_text = templateOf(setup);
   plo.num_classes = data.num_ids;
   auto prompt = std::make_shared<PromptLearner>(tokenizer, *clip->text, plo);
+  const at::Tensor id_attrs =
+      identityAttributes(*data.reader, data.indices, data.labels, data.num_ids);
+  std::vector<int> token_attribute;
+  if (setup.attribute_prompt && id_attrs.defined() &&
+      static_cast<int64_t>(setup.stage1.token_attributes.size()) == prompt->numTokens()) {
+    token_attribute = tokenAttributeIndices(data.reader->info(), setup.stage1.token_attributes,
+                                            prompt->numTokens());
+  }
+  if (setup.stage1.pseudo_labels != "learned") {
+    token_attribute = tokenAttributeIndices(data.reader->info(), setup.stage1.token_attributes,
+                                            prompt->numTokens());
+    torch::NoGradGuard g;
+    at::Tensor oracle =
+        oracleTokens(tokenizer, *clip->text, data.reader->info(), id_attrs, token_attribute,
+                     prompt->token_base[prompt->placeholderPositions()[0]]);
+    if (setup.stage1.pseudo_labels == "permuted") oracle = permuteIdentities(oracle, setup.seed);
+    prompt->ctx.copy_(oracle.to(prompt->ctx.device()));
+    ctx.log.info("stage 1: ", setup.stage1.pseudo_labels,
+                 " pseudo-labels (true attribute words), frozen; training E_A only");
+  }
   std::shared_ptr<AttributeEncoder> encoder;
   if (setup.attribute_prompt) {
     encoder = std::make_shared<AttributeEncoder>(AttributeEncoderOptions::fromConfig(
@@ -319,10 +353,8 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
   const ReadoutVocabulary vocab =
       readoutVocabulary(*data.reader, setup.stage1.attribute_vocabulary);
   if (!vocab.empty()) {
-    std::vector<at::Tensor> value_features;
-    for (const auto& prompts : vocab.prompts) {
-      value_features.push_back(promptFeatures(tokenizer, *clip->text, prompts, ctx.device));
-    }
+    const std::vector<at::Tensor> value_features =
+        readoutPromptFeatures(tokenizer, *clip->text, vocab, ctx.device);
     cache.readout_names = vocab.groups;
     cache.readout = readoutAttributes(cache.text_features, value_features);
     cache.readout_truth =
@@ -337,7 +369,21 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
     if (result.readout_accuracy >= 0) {
       ctx.log.info("attribute readout accuracy: pseudo-labels ", result.readout_accuracy,
                    ", image zero-shot ", result.image_readout_accuracy);
+      for (const auto& line :
+           describeReadout(vocab.groups, cache.readout, image_pred, cache.readout_truth)) {
+        ctx.log.info(line);
+      }
     }
+  }
+  if (id_attrs.defined() && setup.attribute_prompt) {
+    const TokenProbe probe =
+        probeTokenBlocks(cache.tokens, tokenBlocks(learner.placeholderPositions()), id_attrs,
+                         data.reader->info().attribute_names, token_attribute);
+    cache.probe_attributes = probe.attributes;
+    cache.probe_blocks = probe.blocks;
+    cache.probe_accuracy = probe.accuracy;
+    for (const auto& line : describeProbe(probe)) ctx.log.info(line);
+    result.probe = probe;
   }
   if (comm.rank() == 0) writeCache(result.path, cache);
   comm.barrier();

@@ -20,6 +20,7 @@
 #include "data/options.h"
 #include "trainer/engine/progress_style.h"
 #include "trainer/options.h"
+#include "trainer/stages/attribute_tokens.h"
 #include "trainer/stages/pseudo_label_cache.h"
 #include "trainer/stages/stage_context.h"
 #include "trainer/stages/stage_loop.h"
@@ -54,6 +55,7 @@ struct PseudoLabelResult {
   double caching_images_per_s = 0;     // feature caching throughput (0 on a cache hit)
   double readout_accuracy = -1;        // pseudo-label attribute readout vs ground truth (-1: none)
   double image_readout_accuracy = -1;  // zero-shot readout from image features (-1: none)
+  TokenProbe probe;                    // token-block probe (empty: no stored attributes)
 };
 
 PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext& ctx);

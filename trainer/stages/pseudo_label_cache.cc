@@ -92,6 +92,7 @@ std::vector<std::pair<std::string, at::Tensor>> namedTensors(const PseudoLabelCa
   for (const auto& [name, t] : c.encoder) all.emplace_back("encoder/" + name, t);
   if (c.readout.defined()) all.emplace_back("readout/predicted", c.readout);
   if (c.readout_truth.defined()) all.emplace_back("readout/truth", c.readout_truth);
+  if (c.probe_accuracy.defined()) all.emplace_back("probe/accuracy", c.probe_accuracy);
   return all;
 }
 
@@ -120,7 +121,27 @@ void validateCache(const PseudoLabelCache& c, const std::string& path) {
       throw InputError(path + ": tensor 'readout/truth' differs in shape from 'readout/predicted'");
     }
   }
+  if (c.probe_accuracy.defined() &&
+      (c.probe_accuracy.dim() != 2 ||
+       c.probe_accuracy.size(0) != static_cast<int64_t>(c.probe_attributes.size()) ||
+       c.probe_accuracy.size(1) != static_cast<int64_t>(c.probe_blocks.size()))) {
+    throw InputError(
+        path + ": tensor 'probe/accuracy' does not match its attribute and block names; " + advice);
+  }
   for (const auto& [name, t] : namedTensors(c)) requireFinite(t, path, name, advice);
+}
+
+std::string joinLines(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) out += (out.empty() ? "" : "\n") + l;
+  return out;
+}
+
+std::vector<std::string> splitLines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream is(text);
+  for (std::string line; std::getline(is, line);) out.push_back(line);
+  return out;
 }
 
 }  // namespace
@@ -185,10 +206,13 @@ void writeCache(const std::string& path, const PseudoLabelCache& cache) {
   w.writeTensor("image_features", cache.image_features);
   w.writeTensor("image_labels", cache.image_labels.to(at::kLong));
   for (const auto& [name, t] : cache.encoder) w.writeTensor("encoder/" + name, t);
+  if (cache.probe_accuracy.defined()) {
+    w.writeAttribute("probe_attributes", joinLines(cache.probe_attributes));
+    w.writeAttribute("probe_blocks", joinLines(cache.probe_blocks));
+    w.writeTensor("probe/accuracy", cache.probe_accuracy.to(at::kDouble));
+  }
   if (cache.readout.defined()) {
-    std::string names;
-    for (const auto& n : cache.readout_names) names += (names.empty() ? "" : "\n") + n;
-    w.writeAttribute("readout_names", names);
+    w.writeAttribute("readout_names", joinLines(cache.readout_names));
     w.writeTensor("readout/predicted", cache.readout.to(at::kLong));
     if (cache.readout_truth.defined()) {
       w.writeTensor("readout/truth", cache.readout_truth.to(at::kLong));
@@ -229,9 +253,13 @@ std::optional<PseudoLabelCache> readCache(const std::string& path, const std::st
     for (const auto& name : r.list("encoder")) {
       c.encoder.emplace_back(name, r.readTensor("encoder/" + name));
     }
+    if (r.hasAttribute("probe_attributes")) {
+      c.probe_attributes = splitLines(r.readAttribute("probe_attributes"));
+      c.probe_blocks = splitLines(r.readAttribute("probe_blocks"));
+      c.probe_accuracy = r.readTensor("probe/accuracy");
+    }
     if (r.hasAttribute("readout_names")) {
-      std::istringstream is(r.readAttribute("readout_names"));
-      for (std::string line; std::getline(is, line);) c.readout_names.push_back(line);
+      c.readout_names = splitLines(r.readAttribute("readout_names"));
       c.readout = r.readTensor("readout/predicted");
       if (r.hasTensor("readout/truth")) c.readout_truth = r.readTensor("readout/truth");
     }
@@ -274,6 +302,18 @@ std::string describeCache(const std::string& path) {
          << pred.eq(truth).to(at::kFloat).mean().item<float>();
     }
     os << "\n";
+  }
+  if (r.hasAttribute("probe_attributes")) {
+    const auto attrs = splitLines(r.readAttribute("probe_attributes"));
+    const auto blocks = splitLines(r.readAttribute("probe_blocks"));
+    const at::Tensor acc = r.readTensor("probe/accuracy");
+    os << "  token-block probe (leave-one-identity-out 1-NN accuracy; best block per attribute):\n";
+    for (size_t a = 0; a < attrs.size() && static_cast<int64_t>(a) < acc.size(0); ++a) {
+      const int64_t best = acc[static_cast<int64_t>(a)].argmax().item<int64_t>();
+      os << "    " << attrs[a] << ": " << std::fixed << std::setprecision(3)
+         << acc[static_cast<int64_t>(a)][best].item<double>() << " from "
+         << (best < static_cast<int64_t>(blocks.size()) ? blocks[best] : "?") << "\n";
+    }
   }
   os << "  settings:\n";
   std::istringstream is(r.readAttribute("settings"));

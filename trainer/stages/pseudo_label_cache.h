@@ -35,6 +35,9 @@ struct PseudoLabelCache {
   std::vector<std::string> readout_names;                   // attribute groups read out
   at::Tensor readout;        // [num_ids, groups] int64 predicted value (undefined: none)
   at::Tensor readout_truth;  // [num_ids, groups] int64 ground truth (undefined: unknown)
+  // Token-block probe (attribute_tokens.h): [attributes, blocks] double (undefined: none).
+  std::vector<std::string> probe_attributes, probe_blocks;
+  at::Tensor probe_accuracy;
 };
 
 // Lower-case hex SHA-256 (OpenSSL) of a file's bytes. Throws InputError when unreadable.
