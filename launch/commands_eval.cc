@@ -129,10 +129,9 @@ int runEval(const ParsedArgs& args, CommandContext& ctx) {
   std::unique_ptr<comm::MpiCommunicator> communicator;
   if (ctx.mpi && ctx.mpi->size() > 1) communicator = std::make_unique<comm::MpiCommunicator>();
 
-  trainer::EvaluateRequest request;
-  request.record = trainer::spreadRows(query.size(), config.eval.ranked_lists);
   const trainer::EvalResults results =
-      trainer::evaluate(query, gallery, config.eval, communicator.get(), request);
+      trainer::evaluate(query, gallery, config.eval, communicator.get(),
+                        trainer::rankedListRequest(query, config.eval));
   if (ctx.log.rank() != 0) return 0;
   throwIfInterrupted("eval");
 
