@@ -121,7 +121,7 @@ const std::vector<std::string>& importLayouts() {
 
 std::string cameraName(const std::string& dataset_name, int64_t camid) {
   static const std::vector<std::string> kFromOne = {"market1501", "dukemtmc", "occluded-duke",
-                                                    "msmt17"};
+                                                    "msmt17", "synthetic-reid"};
   if (std::find(kFromOne.begin(), kFromOne.end(), dataset_name) != kFromOne.end()) {
     return "c" + std::to_string(camid + 1);
   }

@@ -116,11 +116,12 @@ TEST(CameraName, OneBasedWhereTheLayoutNumbersCamerasFromOne) {
   EXPECT_EQ(data::cameraName("dukemtmc", 7), "c8");
   EXPECT_EQ(data::cameraName("occluded-duke", 2), "c3");
   EXPECT_EQ(data::cameraName("msmt17", 14), "c15");
+  EXPECT_EQ(data::cameraName("synthetic-reid", 3), "c4");  // its paths read .../0001_c4s1_...
   // Layouts whose cameras have no numbers of their own keep agreid's 0-based camid.
   EXPECT_EQ(data::cameraName("csv", 0), "0");
   EXPECT_EQ(data::cameraName("occluded-reid", 1), "1");
   EXPECT_EQ(data::cameraName("p-dukemtmc", 0), "0");
-  EXPECT_EQ(data::cameraName("synthetic-reid", 3), "3");
+  EXPECT_EQ(data::cameraName("synthetic-pretrain", 3), "3");
 }
 
 }  // namespace
