@@ -29,13 +29,19 @@ trainer::ProgressStyle progressStyle(const Config& config, const ProcessEnv& env
   return trainer::ProgressStyle::kAuto;
 }
 
-// Rank 0 writes `summary` as run.out_dir/name (docs/pipeline.md, "Stage summaries").
-void writeSummaryJson(const Config& config, const std::string& name,
-                      const trainer::OrderedJson& summary, const Log& log) {
+// Rank 0 writes `text` as run.out_dir/name.
+void writeRunFile(const Config& config, const std::string& name, const std::string& text,
+                  const Log& log) {
   if (log.rank() != 0) return;
   std::filesystem::create_directories(config.run.out_dir);
-  trainer::writeFileAtomically((std::filesystem::path(config.run.out_dir) / name).string(),
-                               trainer::jsonText(summary, 2) + "\n");
+  trainer::writeFileAtomically((std::filesystem::path(config.run.out_dir) / name).string(), text);
+}
+
+// A stage summary (docs/pipeline.md, "Stage summaries"). Takes only JSON objects: a string would
+// silently become a JSON string literal.
+void writeSummaryJson(const Config& config, const std::string& name,
+                      const trainer::OrderedJson::object_t& summary, const Log& log) {
+  writeRunFile(config, name, trainer::jsonText(trainer::OrderedJson(summary), 2) + "\n", log);
 }
 
 // The options of the commands that train into a run folder.
@@ -68,7 +74,7 @@ void prepareRunFolder(const ParsedArgs& args, const Config& config, RunScope sco
   } else {
     checkRunFolder(config, scope);
   }
-  writeSummaryJson(config, "config.toml", configToToml(config), log);
+  writeRunFile(config, "config.toml", configToToml(config), log);
 }
 
 // What every stage checks when it resumes: the checkpoint's recorded configuration.
