@@ -119,6 +119,15 @@ const std::vector<std::string>& importLayouts() {
   return kLayouts;
 }
 
+std::string cameraName(const std::string& dataset_name, int64_t camid) {
+  static const std::vector<std::string> kFromOne = {"market1501", "dukemtmc", "occluded-duke",
+                                                    "msmt17", "synthetic-reid"};
+  if (std::find(kFromOne.begin(), kFromOne.end(), dataset_name) != kFromOne.end()) {
+    return "c" + std::to_string(camid + 1);
+  }
+  return std::to_string(camid);
+}
+
 ImportSummary importDataset(const ImportOptions& o, const ImportProgressFn& progress) {
   const auto& layouts = importLayouts();
   if (std::find(layouts.begin(), layouts.end(), o.layout) == layouts.end()) {

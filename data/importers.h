@@ -54,6 +54,13 @@ using ImportProgressFn = std::function<void(int64_t done, int64_t total)>;
 // market1501, dukemtmc, msmt17, occluded-duke, occluded-reid, p-dukemtmc, csv.
 const std::vector<std::string>& importLayouts();
 
+// The camera `camid` (0-based in dataset files) as its dataset's users name it: "c1".."c15" for
+// a dataset whose file names number cameras from 1 (imports of market1501, dukemtmc,
+// occluded-duke, msmt17, and the synthetic re-ID world, named like Market-1501: camid + 1), else
+// the camid itself ("0", "1": csv, occluded-reid, p-dukemtmc). `dataset_name` is
+// DatasetInfo::name (the layout for imports).
+std::string cameraName(const std::string& dataset_name, int64_t camid);
+
 ImportSummary importDataset(const ImportOptions& options, const ImportProgressFn& progress = {});
 
 // Multi-line report: destination, checksum, per-split stats, junk and skipped counts.

@@ -129,10 +129,9 @@ int runEval(const ParsedArgs& args, CommandContext& ctx) {
   std::unique_ptr<comm::MpiCommunicator> communicator;
   if (ctx.mpi && ctx.mpi->size() > 1) communicator = std::make_unique<comm::MpiCommunicator>();
 
-  trainer::EvaluateRequest request;
-  request.record = trainer::spreadRows(query.size(), config.eval.ranked_lists);
   const trainer::EvalResults results =
-      trainer::evaluate(query, gallery, config.eval, communicator.get(), request);
+      trainer::evaluate(query, gallery, config.eval, communicator.get(),
+                        trainer::rankedListRequest(query, config.eval));
   if (ctx.log.rank() != 0) return 0;
   throwIfInterrupted("eval");
 
@@ -182,8 +181,10 @@ CommandSpec evalCommand() {
       "            [--config FILE] [--set eval.key=value ...]";
   spec.details =
       "Reads two features files written by `agreid extract` (query and gallery splits) and\n"
-      "writes DIR/results.json, DIR/cmc.svg and DIR/ranked/ (eval.ranked_lists query images with\n"
-      "their top-10 gallery items; images come from --data or the dataset the features name).\n"
+      "writes DIR/results.json, DIR/cmc.svg and DIR/ranked/ (images of queries with their top-10\n"
+      "gallery items: eval.ranked_queries = spread, first or worst (lowest AP) picks\n"
+      "eval.ranked_lists of them, rows or pids those in eval.ranked_ids; images come from --data\n"
+      "or the dataset the features name).\n"
       "Protocol and metrics: docs/evaluation.md. Under mpiexec the queries are shared out.\n"
       "With --checkpoint, the query and gallery splits of --data (else eval.dataset, else\n"
       "run.dataset) are first encoded with the re-ID model by all ranks.";

@@ -1,33 +1,16 @@
 // agreid prompt: shows how CLIP's tokenizer splits a prompt or template -- ids, tokens, length and
 // the placeholder positions (tokens equal to x</w>) that prompt learners fill.
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "base/error.h"
 #include "launch/commands.h"
 #include "trainer/model/tokenizer.h"
+#include "trainer/util/json.h"
 
 namespace agreid::launch {
 namespace {
-
-std::string jsonString(const std::string& s) {
-  std::ostringstream os;
-  os << '"';
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      os << '\\' << c;
-    } else if (c < 0x20) {
-      static const char* kHex = "0123456789abcdef";
-      os << "\\u00" << kHex[c >> 4] << kHex[c & 15];
-    } else {
-      os << c;
-    }
-  }
-  os << '"';
-  return os.str();
-}
 
 template <typename T, typename F>
 std::string join(const std::vector<T>& items, const std::string& sep, F&& format) {
@@ -62,10 +45,11 @@ int runPrompt(const ParsedArgs& args, CommandContext&) {
       trainer::ClipTokenizer::placeholderPositions(ids, tokenizer.placeholderId());
   const auto number = [](int64_t v) { return std::to_string(v); };
   if (args.has("json")) {
-    std::cout << "{\"ids\": [" << join(ids, ", ", number) << "], \"tokens\": ["
-              << join(ids, ", ", [&](int64_t id) { return jsonString(tokenizer.token(id)); })
-              << "], \"placeholders\": [" << join(placeholders, ", ", number)
-              << "], \"length\": " << ids.size() << "}\n";
+    std::vector<std::string> tokens;
+    for (int64_t id : ids) tokens.push_back(tokenizer.token(id));
+    const trainer::OrderedJson out = {
+        {"ids", ids}, {"tokens", tokens}, {"placeholders", placeholders}, {"length", ids.size()}};
+    std::cout << trainer::jsonText(out) << "\n";
     return 0;
   }
   std::cout << "length: " << ids.size() << " tokens with SOT and EOT (context "

@@ -2,7 +2,6 @@
 // configuration, starts the job (MPI communicator, device, threads) and writes a small JSON
 // summary into run.out_dir next to its outputs.
 #include <filesystem>
-#include <sstream>
 
 #include "base/error.h"
 #include "launch/commands.h"
@@ -17,6 +16,7 @@
 #include "trainer/stages/pretrain.h"
 #include "trainer/stages/pseudo_label.h"
 #include "trainer/stages/reid_checkpoint.h"
+#include "trainer/util/json.h"
 
 namespace agreid::launch {
 namespace {
@@ -29,11 +29,19 @@ trainer::ProgressStyle progressStyle(const Config& config, const ProcessEnv& env
   return trainer::ProgressStyle::kAuto;
 }
 
-void writeSummaryJson(const Config& config, const std::string& name, const std::string& json,
-                      const Log& log) {
+// Rank 0 writes `text` as run.out_dir/name.
+void writeRunFile(const Config& config, const std::string& name, const std::string& text,
+                  const Log& log) {
   if (log.rank() != 0) return;
   std::filesystem::create_directories(config.run.out_dir);
-  trainer::writeFileAtomically((std::filesystem::path(config.run.out_dir) / name).string(), json);
+  trainer::writeFileAtomically((std::filesystem::path(config.run.out_dir) / name).string(), text);
+}
+
+// A stage summary (docs/pipeline.md, "Stage summaries"). Takes only JSON objects: a string would
+// silently become a JSON string literal.
+void writeSummaryJson(const Config& config, const std::string& name,
+                      const trainer::OrderedJson::object_t& summary, const Log& log) {
+  writeRunFile(config, name, trainer::jsonText(trainer::OrderedJson(summary), 2) + "\n", log);
 }
 
 // The options of the commands that train into a run folder.
@@ -66,7 +74,7 @@ void prepareRunFolder(const ParsedArgs& args, const Config& config, RunScope sco
   } else {
     checkRunFolder(config, scope);
   }
-  writeSummaryJson(config, "config.toml", configToToml(config), log);
+  writeRunFile(config, "config.toml", configToToml(config), log);
 }
 
 // What every stage checks when it resumes: the checkpoint's recorded configuration.
@@ -113,16 +121,16 @@ trainer::PseudoLabelResult runPseudoLabelStage(const Config& config, const Proce
   if (!config.model.weights.empty()) trainer::checkClipWeights(config.model.weights);
   const auto result = trainer::obtainPseudoLabels(pseudoLabelSetup(config, env), job.stage());
   if (!result.completed) return result;
-  std::ostringstream os;
-  os << "{\"cache\": \"" << result.path
-     << "\", \"cache_hit\": " << (result.cache_hit ? "true" : "false")
-     << ", \"seconds\": " << result.seconds
-     << ", \"caching_images_per_s\": " << result.caching_images_per_s
-     << ", \"readout_accuracy\": " << result.readout_accuracy
-     << ", \"image_readout_accuracy\": " << result.image_readout_accuracy
-     << ", \"probe_attributes\": " << result.probe.attributes.size()
-     << ", \"probe_own_block_best\": " << trainer::diagonalWins(result.probe) << "}\n";
-  writeSummaryJson(config, "pseudo_label.json", os.str(), log);
+  writeSummaryJson(config, "pseudo_label.json",
+                   {{"cache", result.path},
+                    {"cache_hit", result.cache_hit},
+                    {"seconds", result.seconds},
+                    {"caching_images_per_s", result.caching_images_per_s},
+                    {"readout_accuracy", result.readout_accuracy},
+                    {"image_readout_accuracy", result.image_readout_accuracy},
+                    {"probe_attributes", result.probe.attributes.size()},
+                    {"probe_own_block_best", trainer::diagonalWins(result.probe)}},
+                   log);
   return result;
 }
 
@@ -148,21 +156,28 @@ int runPretrainCommand(const ParsedArgs& args, CommandContext& ctx) {
   const auto r = trainer::runPretrain(setup, job.stage());
   if (!r.completed) return stoppedOnRequest("pretraining", r.steps, ctx.log);
   const trainer::ZeroShotReport& z = r.zero_shot;
-  std::ostringstream os;
-  os << "{\"checkpoint\": \"" << r.checkpoint << "\", \"steps\": " << r.steps
-     << ", \"first_loss\": " << r.first_loss << ", \"final_loss\": " << r.final_loss
-     << ", \"images_per_s\": " << r.images_per_s << ", \"holdout_people\": " << z.people
-     << ", \"holdout_images\": " << z.images << ", \"recall1\": " << z.recall1
-     << ", \"recall5\": " << z.recall5 << ", \"colour_accuracy\": " << z.colour_accuracy
-     << ", \"colour_majority\": " << z.colour_majority << ", \"zero_shot\": {";
-  for (size_t i = 0; i < z.attributes.size(); ++i) {
-    const auto& a = z.attributes[i];
-    os << (i ? ", " : "") << "\"" << a.name << "\": {\"accuracy\": " << a.accuracy
-       << ", \"majority\": " << a.majority << ", \"values\": " << a.values
-       << ", \"images\": " << a.images << "}";
+  trainer::OrderedJson::object_t zero_shot;
+  for (const auto& a : z.attributes) {
+    zero_shot[a.name] = trainer::OrderedJson::object_t{{"accuracy", a.accuracy},
+                                                       {"majority", a.majority},
+                                                       {"values", a.values},
+                                                       {"images", a.images}};
   }
-  os << "}, \"seconds\": " << r.seconds << "}\n";
-  writeSummaryJson(config, "pretrain.json", os.str(), ctx.log);
+  writeSummaryJson(config, "pretrain.json",
+                   {{"checkpoint", r.checkpoint},
+                    {"steps", r.steps},
+                    {"first_loss", r.first_loss},
+                    {"final_loss", r.final_loss},
+                    {"images_per_s", r.images_per_s},
+                    {"holdout_people", z.people},
+                    {"holdout_images", z.images},
+                    {"recall1", z.recall1},
+                    {"recall5", z.recall5},
+                    {"colour_accuracy", z.colour_accuracy},
+                    {"colour_majority", z.colour_majority},
+                    {"zero_shot", zero_shot},
+                    {"seconds", r.seconds}},
+                   ctx.log);
   return 0;
 }
 
@@ -245,11 +260,13 @@ int trainStage(const ParsedArgs& args, const Config& config, const ProcessEnv& e
   trainer::TrainSetup setup = trainSetup(config, env);
   setup.init_from = args.get("init-from");
   const auto r = trainer::runDualGuidance(setup, cache, job.stage());
-  std::ostringstream os;
-  os << "{\"completed\": " << (r.completed ? "true" : "false") << ", \"model\": \"" << r.model_path
-     << "\", \"steps\": " << r.steps << ", \"images_per_s\": " << r.images_per_s
-     << ", \"seconds\": " << r.seconds << "}\n";
-  writeSummaryJson(config, "train.json", os.str(), log);
+  writeSummaryJson(config, "train.json",
+                   {{"completed", r.completed},
+                    {"model", r.model_path},
+                    {"steps", r.steps},
+                    {"images_per_s", r.images_per_s},
+                    {"seconds", r.seconds}},
+                   log);
   if (!r.completed) return stoppedOnRequest("stage 2", r.steps, log);
   log.info("stage 2 done: ", r.steps, " steps, ", r.images_per_s, " images/s, model ",
            r.model_path);

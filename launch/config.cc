@@ -341,6 +341,23 @@ void validateConfig(Config& config) {
   for (double s : config.transform.std) {
     if (s <= 0) throw InputError("key 'data.std' values must be positive");
   }
+  // Rows and pids beyond the query set are found when the features are read (visualize.h).
+  const trainer::EvalOptions& eval = config.eval;
+  const bool by_ids = eval.ranked_queries == "rows" || eval.ranked_queries == "pids";
+  if (by_ids && eval.ranked_ids.empty()) {
+    throw InputError("key 'eval.ranked_ids' is empty, but eval.ranked_queries = \"" +
+                     eval.ranked_queries + "\" shows the queries it lists");
+  }
+  if (!by_ids && !eval.ranked_ids.empty()) {
+    throw InputError("key 'eval.ranked_ids' is set, but eval.ranked_queries = \"" +
+                     eval.ranked_queries + "\" does not read it (use \"rows\" or \"pids\")");
+  }
+  for (int64_t id : eval.ranked_ids) {
+    if (id < 0) {
+      throw InputError("key 'eval.ranked_ids' holds " + std::to_string(id) +
+                       "; query rows and person ids are >= 0");
+    }
+  }
 }
 
 Config loadConfig(const ConfigSources& sources) {

@@ -206,7 +206,14 @@ std::vector<KeySpec> configKeys(Config& c) {
       .add("block_size", &c.eval.block_size, "query rows per distance block", 1, 1e7)
       .add("rerank_max_samples", &c.eval.rerank_max_samples,
            "re-ranking is refused above this many query + gallery samples (quadratic time)", 1, 1e9)
-      .add("ranked_lists", &c.eval.ranked_lists, "ranked-list images written", 0, 1e5)
+      .add("ranked_lists", &c.eval.ranked_lists,
+           "ranked-list images written (spread, first and worst queries)", 0, 1e5)
+      .choice("ranked_queries", &c.eval.ranked_queries,
+              "queries shown as ranked lists: spread (evenly spaced), first, worst (lowest AP), "
+              "rows or pids (those in eval.ranked_ids)",
+              {"spread", "first", "worst", "rows", "pids"})
+      .add("ranked_ids", &c.eval.ranked_ids,
+           "query rows (ranked_queries = \"rows\") or person ids (\"pids\") shown as ranked lists")
       .add("eval_every", &c.eval.eval_every, "epochs between evaluations in training (0: end)", 0,
            1e6)
       .appendTo(keys);

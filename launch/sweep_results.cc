@@ -7,7 +7,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -16,6 +15,7 @@
 #include "base/error.h"
 #include "trainer/eval/results.h"
 #include "trainer/util/atomic_file.h"
+#include "trainer/util/json.h"
 
 namespace agreid::launch {
 namespace {
@@ -24,151 +24,19 @@ namespace fs = std::filesystem;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// A JSON reader that keeps the numbers of nested objects under dotted keys.
-class FlatJson {
- public:
-  FlatJson(const std::string& text, const std::string& where) : s_(text), where_(where) {}
-
-  std::map<std::string, double> parse() {
-    skipSpace();
-    if (peek() != '{') fail("expected a JSON object");
-    value("");
-    skipSpace();
-    if (pos_ != s_.size()) fail("unexpected text after the object");
-    return out_;
+// Adds the numbers of `value` under dotted keys; null (an undefined metric) becomes NaN. Arrays,
+// strings and booleans are not tabulated.
+void flattenNumbers(const trainer::Json& value, const std::string& key,
+                    std::map<std::string, double>& out) {
+  if (value.is_object()) {
+    for (const auto& [name, member] : value.items())
+      flattenNumbers(member, key.empty() ? name : key + "." + name, out);
+  } else if (value.is_number()) {
+    out[key] = value.get<double>();
+  } else if (value.is_null()) {
+    out[key] = kNaN;
   }
-
- private:
-  [[noreturn]] void fail(const std::string& what) const {
-    throw InputError(where_ + ": invalid JSON at byte " + std::to_string(pos_) + ": " + what);
-  }
-  char peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
-  void skipSpace() {
-    while (pos_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[pos_]))) ++pos_;
-  }
-  void expect(char c) {
-    skipSpace();
-    if (peek() != c) fail(std::string("expected '") + c + "'");
-    ++pos_;
-  }
-  bool word(const char* w) {
-    const size_t n = std::strlen(w);
-    if (s_.compare(pos_, n, w) != 0) return false;
-    pos_ += n;
-    return true;
-  }
-
-  std::string string() {
-    expect('"');
-    std::string out;
-    while (pos_ < s_.size() && s_[pos_] != '"') {
-      char c = s_[pos_++];
-      if (c == '\\') {
-        if (pos_ >= s_.size()) break;
-        const char e = s_[pos_++];
-        switch (e) {
-          case 'n':
-            out += '\n';
-            break;
-          case 't':
-            out += '\t';
-            break;
-          case 'r':
-            out += '\r';
-            break;
-          case 'b':
-            out += '\b';
-            break;
-          case 'f':
-            out += '\f';
-            break;
-          case 'u':
-            out += '?';
-            pos_ = std::min(s_.size(), pos_ + 4);
-            break;
-          default:
-            out += e;
-        }
-      } else {
-        out += c;
-      }
-    }
-    if (peek() != '"') fail("unterminated string");
-    ++pos_;
-    return out;
-  }
-
-  void value(const std::string& key) {
-    skipSpace();
-    const char c = peek();
-    if (c == '{') {
-      ++pos_;
-      skipSpace();
-      if (peek() == '}') {
-        ++pos_;
-        return;
-      }
-      while (true) {
-        skipSpace();
-        const std::string name = string();
-        expect(':');
-        value(key.empty() ? name : key + "." + name);
-        skipSpace();
-        if (peek() == ',') {
-          ++pos_;
-        } else if (peek() == '}') {
-          ++pos_;
-          return;
-        } else {
-          fail("expected ',' or '}'");
-        }
-      }
-    }
-    if (c == '[') {  // arrays are parsed but not tabulated
-      ++pos_;
-      skipSpace();
-      if (peek() == ']') {
-        ++pos_;
-        return;
-      }
-      while (true) {
-        value(key + "[]");
-        skipSpace();
-        if (peek() == ',') {
-          ++pos_;
-        } else if (peek() == ']') {
-          ++pos_;
-          return;
-        } else {
-          fail("expected ',' or ']'");
-        }
-      }
-    }
-    if (c == '"') {
-      string();
-      return;
-    }
-    if (word("true") || word("false")) return;
-    const bool in_array = key.size() >= 2 && key.compare(key.size() - 2, 2, "[]") == 0;
-    auto put = [&](double v) {
-      if (!in_array && key.find("[]") == std::string::npos) out_[key] = v;
-    };
-    if (word("null") || word("NaN")) return put(kNaN);
-    if (word("Infinity")) return put(std::numeric_limits<double>::infinity());
-    if (word("-Infinity")) return put(-std::numeric_limits<double>::infinity());
-    const char* begin = s_.c_str() + pos_;
-    char* end = nullptr;
-    const double v = std::strtod(begin, &end);
-    if (end == begin) fail("expected a value");
-    pos_ += static_cast<size_t>(end - begin);
-    put(v);
-  }
-
-  const std::string& s_;
-  std::string where_;
-  size_t pos_ = 0;
-  std::map<std::string, double> out_;
-};
+}
 
 std::string formatNumber(double v) {
   if (std::isnan(v)) return "nan";
@@ -238,7 +106,11 @@ std::vector<std::vector<std::string>> tableRows(const SweepResults& r, bool main
 
 std::map<std::string, double> parseFlatJsonNumbers(const std::string& text,
                                                    const std::string& where) {
-  return FlatJson(text, where).parse();
+  const trainer::Json root = trainer::parseJson(text, where);
+  if (!root.is_object()) throw InputError(where + ": expected a JSON object");
+  std::map<std::string, double> out;
+  flattenNumbers(root, "", out);
+  return out;
 }
 
 SweepResults collectSweep(const std::string& dir_in) {

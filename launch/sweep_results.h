@@ -3,7 +3,9 @@
 // failed, running and missing points listed as such.
 //
 // results.json is a JSON object; nested objects are flattened with dots ({"all": {"mAP": 0.5}}
-// gives the column all.mAP) and only numbers (and null/NaN) become columns. The sort metric is
+// gives the column all.mAP) and only numbers (and null, read as NaN: an undefined metric) become
+// columns; a file that is not strict JSON (trainer/util/json.h) makes its point "failed
+// (unreadable results.json)". The sort metric is
 // matched exactly, else by its last component when that is unique (metric "mAP" finds "all.mAP").
 //
 // Thread-safety: plain functions; no shared state.
@@ -44,8 +46,8 @@ SweepResults collectSweep(const std::string& dir);
 std::string resultsCsv(const SweepResults& results);
 std::string resultsMarkdown(const SweepResults& results);
 
-// Flattened numeric values of a JSON object (exposed for tests). Throws InputError naming
-// `where` and the byte offset on malformed JSON.
+// Flattened numeric values of a JSON object (null: NaN; exposed for tests and `report`). Throws
+// InputError naming `where` (and the byte offset) on malformed JSON or a value not an object.
 std::map<std::string, double> parseFlatJsonNumbers(const std::string& text,
                                                    const std::string& where);
 

@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libtorch-dev libopenblas0-pthread
   libopenmpi-dev openmpi-bin
-  libhdf5-dev libssl-dev libtomlplusplus-dev
+  libhdf5-dev libssl-dev libtomlplusplus-dev nlohmann-json3-dev
   libgtest-dev libturbojpeg0-dev libjpeg62-turbo-dev zlib1g-dev libtiff-dev libpng-dev
   python3 python3-torch python3-torchvision python3-h5py python3-numpy python3-pil
   clang-format

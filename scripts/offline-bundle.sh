@@ -45,6 +45,7 @@ roots=(
   libopenmpi-dev openmpi-bin openmpi-common libopenmpi3             # Open MPI 4.1
   libhdf5-dev libhdf5-103-1                                         # HDF5 1.10
   libtomlplusplus-dev libtomlplusplus3                              # TOML++
+  nlohmann-json3-dev                                                # nlohmann-json (header-only)
   libgtest-dev googletest                                           # GoogleTest
   libturbojpeg0-dev libturbojpeg0 libjpeg62-turbo-dev libjpeg62-turbo  # libjpeg-turbo
   libssl-dev libssl3                                                # OpenSSL (SHA-256 cache keys)

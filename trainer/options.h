@@ -129,6 +129,10 @@ struct EvalOptions {
   int64_t block_size = 4096;            // query rows per distance block
   int64_t rerank_max_samples = 100000;  // re-ranking refused above this many query + gallery
   int64_t ranked_lists = 8;             // ranked-list images written (0: none)
+  // Which queries get ranked lists: "spread" (ranked_lists rows evenly spaced), "first", "worst"
+  // (lowest AP), "rows" (ranked_ids are query rows) or "pids" (every query of the ranked_ids).
+  std::string ranked_queries = "spread";
+  std::vector<int64_t> ranked_ids;
   int64_t eval_every = 0;  // epochs between evaluations during training (0: only at the end)
 };
 

@@ -112,6 +112,15 @@ TEST_F(Pipeline, AgReidRunThenCacheHitAndSkip) {
   r = runAgreid({"report", out});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("| ag |"), std::string::npos) << r.out;
+
+  // Every JSON file the commands wrote is strict JSON to Python.
+  const std::vector<std::string> json_files = {path("runs/default/pretrain.json"),
+                                               out + "/pseudo_label.json",
+                                               out + "/train.json",
+                                               out + "/results.json",
+                                               out + "/metrics.jsonl",
+                                               path("runs/ag-eval/results.json")};
+  EXPECT_GT(expectPythonReadsJson(json_files), static_cast<int>(json_files.size()));
 }
 
 TEST_F(Pipeline, ClipReidBaselineRuns) {

@@ -313,19 +313,30 @@ TEST(SweepCommand, ShippedSweepSpecsValidate) {
 TEST(SweepResultsJson, FlattensNestedNumbers) {
   const auto m = parseFlatJsonNumbers(
       R"({"mAP": 0.5, "all": {"rank1": 0.75, "cmc": [1, 2]}, "name": "x", "ok": true,
-          "nan": NaN, "none": null, "e": -1.5e-3})",
+          "none": null, "e": -1.5e-3, "n": 7})",
       "r.json");
   EXPECT_DOUBLE_EQ(m.at("mAP"), 0.5);
   EXPECT_DOUBLE_EQ(m.at("all.rank1"), 0.75);
   EXPECT_DOUBLE_EQ(m.at("e"), -1.5e-3);
-  EXPECT_TRUE(std::isnan(m.at("nan")));
-  EXPECT_TRUE(std::isnan(m.at("none")));
+  EXPECT_DOUBLE_EQ(m.at("n"), 7);
+  EXPECT_TRUE(std::isnan(m.at("none")));  // null: an undefined metric
   EXPECT_EQ(m.count("name") + m.count("ok") + m.count("all.cmc"), 0u);
-  try {
-    parseFlatJsonNumbers("{\"mAP\": 0.5,", "r.json");
-    FAIL() << "no error";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("r.json: invalid JSON at byte"), std::string::npos);
+  // Not JSON: NaN/Infinity literals (writers put null), truncation, a repeated key, no object.
+  for (const auto& [text, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"{\"mAP\": NaN}", "r.json: malformed JSON at byte 9 (syntax error"},
+           {"{\"mAP\": -Infinity}", "r.json: malformed JSON at byte"},
+           {"{\"mAP\": 0.5,", "r.json: malformed JSON at byte 13"},
+           {"{\"mAP\": 0.5, \"mAP\": 0.6}", "key 'mAP' appears twice"},
+           {"{\"a\": 1e999}", "r.json: malformed JSON (number overflow"},
+           {std::string(70, '[') + std::string(70, ']'), "nested deeper than 64 levels"},
+           {"[0.5]", "r.json: expected a JSON object"}}) {
+    try {
+      parseFlatJsonNumbers(text, "r.json");
+      ADD_FAILURE() << "no error for " << text;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(reason), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+    }
   }
 }
 

@@ -137,6 +137,15 @@ CommandResult runPythonScript(const std::string& script, const std::vector<std::
   return runShell(command);
 }
 
+int expectPythonReadsJson(const std::vector<std::string>& files) {
+  const CommandResult r = runPythonScript("tests/support/check_json.py", files);
+  EXPECT_EQ(r.exit_code, 0) << "Python's json refused agreid's JSON:\n" << r.out << r.err;
+  const auto at = r.out.rfind(" documents in ");
+  if (at == std::string::npos) return 0;
+  const auto start = r.out.rfind('\n', at);
+  return std::stoi(r.out.substr(start == std::string::npos ? 0 : start + 1));
+}
+
 bool havePythonTorch() {
   if (std::string(AGREID_PYTHON).empty()) return false;
   return runShell(shellQuote(AGREID_PYTHON) + " -c 'import torch'").exit_code == 0;

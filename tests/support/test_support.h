@@ -65,4 +65,10 @@ CommandResult runPythonScript(const std::string& script, const std::vector<std::
 // True when Debian's python3 can import torch (for reference checks).
 bool havePythonTorch();
 
+// Reads each file with Python's json module as strict JSON (tests/support/check_json.py: .jsonl
+// line by line; NaN, Infinity and repeated keys refused) and adds a test failure naming the file
+// and the reason for each that does not parse -- or when python3 cannot run: never a skip.
+// Returns the number of documents read.
+int expectPythonReadsJson(const std::vector<std::string>& files);
+
 }  // namespace agreid::testing

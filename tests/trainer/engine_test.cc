@@ -295,7 +295,7 @@ TEST(EngineTest, LoggedLossIsTheMeanOverTheWindowAndTheRanks) {
   EXPECT_NE(jsonl.find("{\"stage\":\"pretrain\",\"step\":2,"), std::string::npos) << jsonl;
   EXPECT_NE(jsonl.find("\"loss\":8.25,"), std::string::npos) << jsonl;
   EXPECT_NE(jsonl.find("\"half\":4.125}"), std::string::npos) << jsonl;
-  EXPECT_NE(jsonl.find("\"loss\":22,"), std::string::npos) << jsonl;
+  EXPECT_NE(jsonl.find("\"loss\":22.0,"), std::string::npos) << jsonl;
   EXPECT_EQ(testing::lineCount(jsonl), 2) << jsonl;
 }
 

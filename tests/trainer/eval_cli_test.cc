@@ -6,7 +6,10 @@
 
 #include <cmath>
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
+#include <set>
+#include <sstream>
 
 #include "data/dataset.h"
 #include "data/jpeg_codec.h"
@@ -21,15 +24,15 @@ namespace {
 namespace fs = std::filesystem;
 
 // Query and gallery feature files whose `index` points into a dataset file of solid-colour
-// images (query samples first, then gallery samples).
+// images (query samples first, then gallery samples); `layout` is the dataset's name.
 struct CliFixture {
   testing::TempDir tmp;
   testing::SyntheticEval data = testing::makeSyntheticEval({});
   std::string query = tmp.file("query.h5"), gallery = tmp.file("gallery.h5");
   std::string dataset = tmp.file("dataset.h5");
 
-  CliFixture() {
-    data::DatasetWriter writer(dataset, {"eval-test", "generated", {}, {}, 1 << 16});
+  explicit CliFixture(const std::string& layout = "eval-test") {
+    data::DatasetWriter writer(dataset, {layout, "generated", {}, {}, 1 << 16});
     auto add = [&](FeatureSet& set, data::Split split) {
       for (int64_t i = 0; i < set.size(); ++i) {
         data::RgbImage img{16, 8, std::vector<uint8_t>(16 * 8 * 3, static_cast<uint8_t>(i * 7))};
@@ -76,6 +79,7 @@ TEST(EvalCommand, WritesResultsPlotAndRankedLists) {
   EXPECT_EQ(jsonNumber(json, "num_valid_query"), expected.all.num_valid_query);
   EXPECT_EQ(jsonNumber(json, "num_gallery"), f.data.gallery.size());
   EXPECT_NE(json.find("\"occluded\": {"), std::string::npos);
+  EXPECT_EQ(testing::expectPythonReadsJson({out + "/results.json"}), 1);
   const std::string svg = testing::readFile(out + "/cmc.svg");
   EXPECT_EQ(svg.rfind("<svg", 0), 0u);
   EXPECT_NE(svg.find("<polyline"), std::string::npos);
@@ -126,6 +130,117 @@ void expectRefused(const std::vector<std::string>& args, const std::vector<std::
   EXPECT_EQ(testing::lineCount(r.err), 1) << r.err;
   for (const auto& p : parts) EXPECT_NE(r.err.find(p), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(out));
+}
+
+// The table rows of ranked/index.md, in file order.
+std::vector<std::string> indexRows(const std::string& out) {
+  std::vector<std::string> rows;
+  std::istringstream in(testing::readFile(out + "/ranked/index.md"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("| query_", 0) == 0) rows.push_back(line);
+  }
+  return rows;
+}
+
+std::set<std::string> rankedImages(const std::string& out) {
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator(out + "/ranked")) {
+    if (e.path().extension() == ".jpg") names.insert(e.path().filename().string());
+  }
+  return names;
+}
+
+std::string fixed4(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.4f", v);
+  return buf;
+}
+
+TEST(EvalCommand, RankedListsOfTheWorstQueriesNameMarketCamerasFromOne) {
+  CliFixture f("market1501");
+  const std::string out = f.tmp.file("out");
+  const auto r =
+      testing::runAgreid({"eval", "--features", f.query, "--gallery", f.gallery, "--out", out,
+                          "--set", "eval.ranked_queries=worst", "--set", "eval.ranked_lists=3"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EvaluateRequest worst;
+  worst.record_worst = 3;
+  const EvalResults want = evaluate(f.data.query, f.data.gallery, EvalOptions{}, nullptr, worst);
+  ASSERT_EQ(want.ranked.size(), 3u);
+  const auto rows = indexRows(out);
+  ASSERT_EQ(rows.size(), 3u) << testing::readFile(out + "/ranked/index.md");
+  std::set<std::string> images;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const RankedList& l = want.ranked[i];
+    const int64_t q = l.query, g = l.gallery[0];
+    const std::string image = "query_" + std::to_string(q) + ".jpg";
+    images.insert(image);
+    // Worst first, AP shown; Market cameras c1..c6 for the query and the gallery items.
+    EXPECT_EQ(rows[i].rfind("| " + image + " | " + std::to_string(f.data.query.pid[q]) + "/c" +
+                                std::to_string(f.data.query.camid[q] + 1) + " (" +
+                                std::to_string(f.data.query.index[q]) + ") | " + fixed4(l.ap) +
+                                " | " + std::to_string(f.data.gallery.pid[g]) + "/c" +
+                                std::to_string(f.data.gallery.camid[g] + 1) + " ",
+                            0),
+              0u)
+        << rows[i];
+  }
+  EXPECT_LE(want.ranked[0].ap, want.ranked[2].ap);
+  EXPECT_EQ(rankedImages(out), images);
+}
+
+TEST(EvalCommand, RankedListsOfFirstRowsGivenRowsAndPids) {
+  CliFixture f;  // a layout without camera numbers of its own: cameras as stored, from 0
+  const auto eval = [&](const std::string& out, const std::vector<std::string>& sets) {
+    std::vector<std::string> args = {"eval",    "--features", f.query, "--gallery",
+                                     f.gallery, "--out",      out};
+    for (const auto& s : sets) args.insert(args.end(), {"--set", s});
+    const auto r = testing::runAgreid(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return rankedImages(out);
+  };
+  EXPECT_EQ(eval(f.tmp.file("first"), {"eval.ranked_queries=first", "eval.ranked_lists=2"}),
+            (std::set<std::string>{"query_0.jpg", "query_1.jpg"}));
+  EXPECT_EQ(eval(f.tmp.file("rows"), {"eval.ranked_queries=rows", "eval.ranked_ids=[5, 1]"}),
+            (std::set<std::string>{"query_1.jpg", "query_5.jpg"}));
+  const auto rows = indexRows(f.tmp.file("rows"));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].rfind("| query_1.jpg | " + std::to_string(f.data.query.pid[1]) + "/" +
+                              std::to_string(f.data.query.camid[1]) + " (",
+                          0),
+            0u)
+      << rows[0];
+  const int64_t pid = f.data.query.pid[4];
+  std::set<std::string> of_pid;
+  for (int64_t q = 0; q < f.data.query.size(); ++q) {
+    if (f.data.query.pid[q] == pid) of_pid.insert("query_" + std::to_string(q) + ".jpg");
+  }
+  EXPECT_EQ(eval(f.tmp.file("pids"),
+                 {"eval.ranked_queries=pids", "eval.ranked_ids=[" + std::to_string(pid) + "]"}),
+            of_pid);
+}
+
+TEST(EvalCommand, RankedListChoiceErrors) {
+  CliFixture f;
+  const std::string out = f.tmp.file("out");
+  const auto with = [&](const std::vector<std::string>& sets) {
+    std::vector<std::string> args = {"eval",    "--features", f.query, "--gallery",
+                                     f.gallery, "--out",      out};
+    for (const auto& s : sets) args.insert(args.end(), {"--set", s});
+    return args;
+  };
+  expectRefused(with({"eval.ranked_queries=rows", "eval.ranked_ids=[1, 9999]"}),
+                {"eval.ranked_ids: query row 9999 is outside the query set (rows 0.."}, out);
+  expectRefused(with({"eval.ranked_queries=pids", "eval.ranked_ids=[987654]"}),
+                {"eval.ranked_ids: no query has person id 987654"}, out);
+  expectRefused(with({"eval.ranked_queries=rows"}),
+                {"key 'eval.ranked_ids' is empty, but eval.ranked_queries = \"rows\""}, out);
+  expectRefused(with({"eval.ranked_ids=[3]"}),
+                {"key 'eval.ranked_ids' is set, but eval.ranked_queries = \"spread\""}, out);
+  expectRefused(with({"eval.ranked_queries=rows", "eval.ranked_ids=[-1]"}),
+                {"key 'eval.ranked_ids' holds -1"}, out);
+  expectRefused(with({"eval.ranked_queries=best"}),
+                {"eval.ranked_queries", "spread, first, worst, rows, pids"}, out);
 }
 
 TEST(EvalCommand, BadInputs) {

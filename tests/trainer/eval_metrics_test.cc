@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "base/error.h"
@@ -174,6 +175,50 @@ TEST(Evaluate, RanksAsThreadsEqualOneRank) {
       for (size_t i = 0; i < r.ranked.size(); ++i) {
         EXPECT_EQ(r.ranked[i].query, single.ranked[i].query);
         EXPECT_EQ(r.ranked[i].gallery, single.ranked[i].gallery);
+      }
+    }
+  }
+}
+
+// record_worst: the valid queries of lowest (AP, row), worst first, each with its AP -- the same
+// lists on any number of ranks, plain and re-ranked (whose blocks each keep their own worst).
+TEST(Evaluate, WorstQueriesByApOnAnyNumberOfRanks) {
+  const auto data = makeSyntheticEval({});
+  for (bool rerank : {false, true}) {
+    EvalOptions o = options(5);
+    o.rerank = rerank;
+    o.k1 = 8;
+    o.k2 = 3;
+    EvaluateRequest every;
+    for (int64_t q = 0; q < data.query.size(); ++q) every.record.push_back(q);
+    const EvalResults all = evaluate(data.query, data.gallery, o, nullptr, every);
+    ASSERT_EQ(static_cast<int64_t>(all.ranked.size()), data.query.size());
+    std::vector<RankedList> expected;
+    for (const RankedList& l : all.ranked) {
+      if (!std::isnan(l.ap)) expected.push_back(l);
+    }
+    ASSERT_LT(expected.size(), all.ranked.size()) << "the fixture has queries without a match";
+    std::sort(expected.begin(), expected.end(), [](const RankedList& a, const RankedList& b) {
+      return a.ap < b.ap || (a.ap == b.ap && a.query < b.query);
+    });
+    expected.resize(6);
+    EXPECT_LT(expected.front().ap, 1.0);
+    EXPECT_NE(expected.front().query, 0);  // not simply the first rows
+    EvaluateRequest worst;
+    worst.record_worst = 6;
+    for (int world : {1, 2, 3, 4}) {
+      std::vector<EvalResults> per_rank(world);
+      comm::runRanks(world, [&](comm::Communicator& c) {
+        per_rank[c.rank()] = evaluate(data.query, data.gallery, o, &c, worst);
+      });
+      for (const EvalResults& r : per_rank) {
+        ASSERT_EQ(r.ranked.size(), expected.size()) << "world " << world;
+        for (size_t i = 0; i < expected.size(); ++i) {
+          EXPECT_EQ(r.ranked[i].query, expected[i].query)
+              << "rerank " << rerank << " world " << world << " list " << i;
+          EXPECT_EQ(r.ranked[i].ap, expected[i].ap);
+          EXPECT_EQ(r.ranked[i].gallery, expected[i].gallery);
+        }
       }
     }
   }

@@ -1,11 +1,16 @@
 // The CMC plot: titled with the run (escaped, shortened), legend inside the image however long
-// its lines, a curve per query set with valid queries.
+// its lines, a curve per query set with valid queries. Which queries get ranked lists, and the
+// camera names they show.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <regex>
 #include <string>
 
+#include "base/error.h"
+#include "data/importers.h"
+#include "tests/support/test_support.h"
+#include "tests/trainer/eval_test_util.h"
 #include "trainer/eval/visualize.h"
 
 namespace agreid::trainer {
@@ -64,6 +69,59 @@ TEST(CmcSvg, UntitledAndWithoutValidQueries) {
   for (size_t p = svg.find("<polyline"); p != std::string::npos; p = svg.find("<polyline", p + 1))
     ++curves;
   EXPECT_EQ(curves, 1u);
+}
+
+TEST(RankedListRequest, EachChoiceOfQueries) {
+  const auto data = testing::makeSyntheticEval({});
+  const int64_t rows = data.query.size();
+  EvalOptions o;
+  o.ranked_lists = 4;
+  EXPECT_EQ(rankedListRequest(data.query, o).record,
+            (std::vector<int64_t>{0, rows / 4, rows / 2, 3 * rows / 4}));  // "spread"
+  o.ranked_queries = "first";
+  EXPECT_EQ(rankedListRequest(data.query, o).record, (std::vector<int64_t>{0, 1, 2, 3}));
+  o.ranked_lists = rows + 10;
+  EXPECT_EQ(static_cast<int64_t>(rankedListRequest(data.query, o).record.size()), rows);
+  o.ranked_lists = 4;
+  o.ranked_queries = "worst";
+  EvaluateRequest r = rankedListRequest(data.query, o);
+  EXPECT_TRUE(r.record.empty());
+  EXPECT_EQ(r.record_worst, 4);
+  o.ranked_queries = "rows";
+  o.ranked_ids = {7, 2, 7};
+  EXPECT_EQ(rankedListRequest(data.query, o).record, (std::vector<int64_t>{2, 7}));
+  o.ranked_queries = "pids";
+  o.ranked_ids = {data.query.pid[3]};
+  std::vector<int64_t> of_pid;
+  for (int64_t q = 0; q < rows; ++q) {
+    if (data.query.pid[q] == data.query.pid[3]) of_pid.push_back(q);
+  }
+  EXPECT_GE(of_pid.size(), 2u);
+  EXPECT_EQ(rankedListRequest(data.query, o).record, of_pid);
+
+  o.ranked_queries = "rows";
+  o.ranked_ids = {1, rows};
+  EXPECT_EQ(testing::inputErrorOf([&] { rankedListRequest(data.query, o); }),
+            "eval.ranked_ids: query row " + std::to_string(rows) +
+                " is outside the query set (rows 0.." + std::to_string(rows - 1) + ")");
+  o.ranked_queries = "pids";
+  o.ranked_ids = {data.query.pid[0], 987654};
+  EXPECT_EQ(testing::inputErrorOf([&] { rankedListRequest(data.query, o); }),
+            "eval.ranked_ids: no query has person id 987654");
+}
+
+TEST(CameraName, OneBasedWhereTheLayoutNumbersCamerasFromOne) {
+  EXPECT_EQ(data::cameraName("market1501", 0), "c1");
+  EXPECT_EQ(data::cameraName("market1501", 5), "c6");
+  EXPECT_EQ(data::cameraName("dukemtmc", 7), "c8");
+  EXPECT_EQ(data::cameraName("occluded-duke", 2), "c3");
+  EXPECT_EQ(data::cameraName("msmt17", 14), "c15");
+  EXPECT_EQ(data::cameraName("synthetic-reid", 3), "c4");  // its paths read .../0001_c4s1_...
+  // Layouts whose cameras have no numbers of their own keep agreid's 0-based camid.
+  EXPECT_EQ(data::cameraName("csv", 0), "0");
+  EXPECT_EQ(data::cameraName("occluded-reid", 1), "1");
+  EXPECT_EQ(data::cameraName("p-dukemtmc", 0), "0");
+  EXPECT_EQ(data::cameraName("synthetic-pretrain", 3), "3");
 }
 
 }  // namespace

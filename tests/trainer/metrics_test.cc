@@ -170,10 +170,10 @@ TEST(JsonlWriterTest, OneObjectPerLineAppended) {
     w.write(r);
   }
   EXPECT_EQ(testing::readFile(dir.file("metrics.jsonl")),
-            "{\"step\":10,\"epoch\":1,\"lr\":5.0000000000000004e-06,\"loss\":1.25,"
-            "\"images_per_s\":100,\"terms\":{\"id\":0.5,\"tri\":0.75}}\n"
-            "{\"step\":20,\"epoch\":1,\"lr\":5.0000000000000004e-06,\"loss\":null,"
-            "\"images_per_s\":100,\"terms\":{\"id\":0.5,\"tri\":0.75}}\n");
+            "{\"step\":10,\"epoch\":1,\"lr\":5e-06,\"loss\":1.25,"
+            "\"images_per_s\":100.0,\"terms\":{\"id\":0.5,\"tri\":0.75}}\n"
+            "{\"step\":20,\"epoch\":1,\"lr\":5e-06,\"loss\":null,"
+            "\"images_per_s\":100.0,\"terms\":{\"id\":0.5,\"tri\":0.75}}\n");
 }
 
 TEST(JsonlWriterTest, UnwritablePathIsAnInputError) {

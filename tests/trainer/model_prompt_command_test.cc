@@ -12,9 +12,11 @@
 namespace agreid::trainer {
 namespace {
 
+using agreid::testing::expectPythonReadsJson;
 using agreid::testing::lineCount;
 using agreid::testing::runAgreid;
 using agreid::testing::TempDir;
+using agreid::testing::writeFile;
 
 #define REQUIRE_VOCAB()                                       \
   const std::string vocab = agreid::testing::clipVocabPath(); \
@@ -42,11 +44,13 @@ TEST(PromptCommand, JsonAndConfigVocabulary) {
   const auto r =
       runAgreid({"prompt", "--set", "model.vocab=" + vocab, "--json", "a photo of a person."});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(
-      r.out,
-      "{\"ids\": [49406, 320, 1125, 539, 320, 2533, 269, 49407], \"tokens\": "
-      "[\"<|startoftext|>\", \"a</w>\", \"photo</w>\", \"of</w>\", \"a</w>\", "
-      "\"person</w>\", \".</w>\", \"<|endoftext|>\"], \"placeholders\": [], \"length\": 8}\n");
+  EXPECT_EQ(r.out,
+            "{\"ids\":[49406,320,1125,539,320,2533,269,49407],\"tokens\":"
+            "[\"<|startoftext|>\",\"a</w>\",\"photo</w>\",\"of</w>\",\"a</w>\","
+            "\"person</w>\",\".</w>\",\"<|endoftext|>\"],\"placeholders\":[],\"length\":8}\n");
+  TempDir dir;
+  writeFile(dir.file("prompt.json"), r.out);
+  EXPECT_EQ(expectPythonReadsJson({dir.file("prompt.json")}), 1);
 }
 
 TEST(PromptCommand, TooLongPromptFailsUnlessTruncated) {
@@ -61,7 +65,7 @@ TEST(PromptCommand, TooLongPromptFailsUnlessTruncated) {
       << r.err;
   r = runAgreid({"prompt", "--vocab", vocab, "--truncate", "--json", text});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("\"length\": 77}"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"length\":77}"), std::string::npos) << r.out;
 }
 
 TEST(PromptCommand, ContextOutsideItsRangeIsOneLineInputError) {

@@ -3,12 +3,12 @@
 #include <unistd.h>
 
 #include <array>
-#include <cmath>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 
 #include "base/error.h"
+#include "trainer/util/json.h"
 
 namespace agreid::trainer {
 namespace {
@@ -21,33 +21,6 @@ std::array<uint32_t, 256> makeCrcTable() {
     table[i] = c;
   }
   return table;
-}
-
-void appendNumber(std::string& out, double v) {
-  if (!std::isfinite(v)) {
-    out += "null";
-    return;
-  }
-  char buf[40];
-  std::snprintf(buf, sizeof(buf), "%.17g", v);
-  out += buf;
-}
-
-void appendJsonString(std::string& out, const std::string& s) {
-  out += '"';
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  out += '"';
 }
 
 // Protobuf encoding helpers.
@@ -116,30 +89,16 @@ JsonlWriter::~JsonlWriter() {
 }
 
 std::string JsonlWriter::toJson(const MetricsRecord& r) {
-  std::string out = "{";
-  if (!r.stage.empty()) {
-    out += "\"stage\":";
-    appendJsonString(out, r.stage);
-    out += ',';
-  }
-  out +=
-      "\"step\":" + std::to_string(r.step) + ",\"epoch\":" + std::to_string(r.epoch) + ",\"lr\":";
-  appendNumber(out, r.lr);
-  out += ",\"loss\":";
-  appendNumber(out, r.loss);
-  out += ",\"images_per_s\":";
-  appendNumber(out, r.images_per_s);
-  out += ",\"terms\":{";
-  bool first = true;
-  for (const auto& [name, value] : r.terms) {
-    if (!first) out += ',';
-    first = false;
-    appendJsonString(out, name);
-    out += ':';
-    appendNumber(out, value);
-  }
-  out += "}}";
-  return out;
+  OrderedJson j;
+  if (!r.stage.empty()) j["stage"] = r.stage;
+  j["step"] = r.step;
+  j["epoch"] = r.epoch;
+  j["lr"] = r.lr;
+  j["loss"] = r.loss;
+  j["images_per_s"] = r.images_per_s;
+  j["terms"] = OrderedJson::object();
+  for (const auto& [name, value] : r.terms) j["terms"][name] = value;
+  return jsonText(j);
 }
 
 void JsonlWriter::write(const MetricsRecord& record) {

@@ -2,7 +2,8 @@
 //
 // JsonlWriter appends one JSON object per record, flushed per line:
 //   {"step":10,"epoch":0,"lr":5e-06,"loss":1.25,"images_per_s":310.5,"terms":{"id":0.7,...}}
-// (numbers with 17 significant digits, so equal runs give equal text; NaN/inf become null).
+// (doubles in the shortest text that reads back to the same value, so equal runs give equal text;
+// NaN/inf become null; trainer/util/json.h).
 //
 // EventFileWriter writes events.out.tfevents.<unix time>.<host> in TensorBoard's format: TFRecord
 // framing (uint64 length, masked CRC-32C of the length, data, masked CRC-32C of the data) around

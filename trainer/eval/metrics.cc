@@ -66,6 +66,45 @@ void store(const QueryScore& s, double* r) {
   r[3] = static_cast<double>(s.first_rank);
 }
 
+// The ranked lists wanted: some rows, or the worst queries.
+bool recordsAny(const EvaluateRequest& request) {
+  return !request.record.empty() || request.record_worst > 0;
+}
+
+// Keeps the `n` lists of lowest (AP, query row), in that order (EvaluateRequest::record_worst).
+void keepWorst(std::vector<RankedList>& lists, int64_t n) {
+  std::stable_sort(lists.begin(), lists.end(), [](const RankedList& a, const RankedList& b) {
+    return a.ap < b.ap || (a.ap == b.ap && a.query < b.query);
+  });
+  if (static_cast<int64_t>(lists.size()) > n) lists.resize(n);
+}
+
+// The rows of [b0, b1) (inside this rank's share, already scored) whose lists this rank records:
+// the requested rows there, or the range's `record_worst` queries with a match of lowest AP --
+// the worst queries of all ranks are among the union of each range's worst.
+std::vector<int64_t> rowsToRecord(const EvaluateRequest& request, const Share& share, int64_t b0,
+                                  int64_t b1) {
+  std::vector<int64_t> rows;
+  if (request.record_worst <= 0) {
+    for (int64_t q : request.record) {
+      if (q >= b0 && q < b1) rows.push_back(q);
+    }
+    return rows;
+  }
+  const auto field = [&](int64_t q, int f) {
+    return share.scores[(q - share.begin) * kScoreFields + f];
+  };
+  for (int64_t q = b0; q < b1; ++q) {
+    if (field(q, 0) != 0.0) rows.push_back(q);
+  }
+  const auto n = std::min<int64_t>(request.record_worst, static_cast<int64_t>(rows.size()));
+  std::partial_sort(rows.begin(), rows.begin() + n, rows.end(), [&](int64_t a, int64_t b) {
+    return field(a, 1) < field(b, 1) || (field(a, 1) == field(b, 1) && a < b);
+  });
+  rows.resize(n);
+  return rows;
+}
+
 // Re-ranked protocol: float64 distance blocks of `block_size` query rows (rerank.h).
 void scoreReranked(const FeatureSet& query, const FeatureSet& gallery, const EvalOptions& options,
                    comm::Communicator* comm, const EvaluateRequest& request,
@@ -81,14 +120,15 @@ void scoreReranked(const FeatureSet& query, const FeatureSet& gallery, const Eva
               share.scores + (q - share.begin) * kScoreFields);
       }
     });
-    for (int64_t q : request.record) {
-      if (q < b0 || q >= b1) continue;
+    for (int64_t q : rowsToRecord(request, share, b0, b1)) {
       const at::Tensor row = dist[q - b0].contiguous();
       RankedList list =
           index.top(row.data_ptr<double>(), query.pid[q], query.camid[q], request.record_top);
       list.query = q;
+      list.ap = share.scores[(q - share.begin) * kScoreFields + 1];
       ranked.push_back(std::move(list));
     }
+    if (request.record_worst > 0) keepWorst(ranked, request.record_worst);
   }
 }
 
@@ -102,8 +142,7 @@ void scorePlain(const FeatureSet& query, const FeatureSet& gallery, const EvalOp
   for (int64_t q = share.begin; q < share.end; ++q) {
     store(scores[q - share.begin], share.scores + (q - share.begin) * kScoreFields);
   }
-  for (int64_t q : request.record) {
-    if (q < share.begin || q >= share.end) continue;
+  for (int64_t q : rowsToRecord(request, share, share.begin, share.end)) {
     RankedList list;
     list.query = q;
     for (const auto& [d, g] : scorer.top(q, request.record_top)) {
@@ -119,7 +158,7 @@ void scorePlain(const FeatureSet& query, const FeatureSet& gallery, const EvalOp
 std::vector<RankedList> gatherRankedLists(const std::vector<RankedList>& local,
                                           const EvaluateRequest& request,
                                           comm::Communicator* comm) {
-  if (request.record.empty()) return {};
+  if (!recordsAny(request)) return {};
   const int64_t top = request.record_top;
   const int64_t width = 2 + 2 * top;
   at::Tensor packed = at::full({static_cast<int64_t>(local.size()), width}, -1.0, at::kDouble);
@@ -244,6 +283,8 @@ EvalResults evaluate(const FeatureSet& query, const FeatureSet& gallery, const E
                      "-d but gallery features are " + std::to_string(gallery.dim()) + "-d");
   }
   AGREID_CHECK(options.block_size > 0 && options.max_rank > 0, "bad eval options");
+  AGREID_CHECK(request.record.empty() || request.record_worst == 0,
+               "ranked lists of given rows and of the worst queries at once");
   const int rank = comm ? comm->rank() : 0;
   const int world = comm ? comm->size() : 1;
   const auto [begin, end] = shareOf(query.size(), rank, world);
@@ -280,6 +321,11 @@ EvalResults evaluate(const FeatureSet& query, const FeatureSet& gallery, const E
     }
   }
   results.ranked = gatherRankedLists(ranked, request, comm);
+  for (RankedList& list : results.ranked) {
+    const double* r = all_scores.data_ptr<double>() + list.query * kScoreFields;
+    list.ap = r[0] != 0.0 ? r[1] : kNaN;
+  }
+  if (request.record_worst > 0) keepWorst(results.ranked, request.record_worst);
   return results;
 }
 

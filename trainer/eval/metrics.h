@@ -55,6 +55,7 @@ struct RankedList {
   int64_t query = 0;             // row in the query set
   std::vector<int64_t> gallery;  // rows in the gallery set, best first
   std::vector<double> distance;  // their distances
+  double ap = 0.0;               // the query's AP (set by evaluate; NaN: the query has no match)
 };
 
 struct EvalResults {
@@ -64,11 +65,15 @@ struct EvalResults {
   std::optional<RankingMetrics> occluded;
   int64_t num_gallery = 0;
   bool reranked = false;
-  std::vector<RankedList> ranked;  // for the queries asked for in EvaluateRequest::record
+  std::vector<RankedList> ranked;  // for the queries an EvaluateRequest asked for
 };
 
+// The queries whose top `record_top` gallery items evaluate returns as ranked lists: the rows in
+// `record` (returned in row order), or, when `record_worst` > 0, that many queries with a match
+// of lowest AP (ties: the lower row first; returned worst first). Both at once is a bug.
 struct EvaluateRequest {
-  std::vector<int64_t> record;  // query rows whose top `record_top` gallery items are returned
+  std::vector<int64_t> record;
+  int64_t record_worst = 0;
   int64_t record_top = 10;
 };
 

@@ -7,16 +7,10 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "trainer/util/json.h"
 
 namespace agreid::trainer {
 namespace {
-
-std::string number(double v) {
-  if (!std::isfinite(v)) return "null";
-  char buf[40];
-  std::snprintf(buf, sizeof(buf), "%.17g", v);
-  return buf;
-}
 
 std::string percent(double v) {
   if (!std::isfinite(v)) return "-";
@@ -27,16 +21,15 @@ std::string percent(double v) {
 
 constexpr int kReportedRanks[] = {1, 5, 10, 20};
 
-void metricsJson(std::ostringstream& os, const RankingMetrics& m, const std::string& indent) {
-  os << indent << "\"mAP\": " << number(m.map) << ",\n";
-  for (int k : kReportedRanks)
-    os << indent << "\"rank" << k << "\": " << number(m.rank(k)) << ",\n";
-  os << indent << "\"mINP\": " << number(m.minp) << ",\n";
-  os << indent << "\"num_query\": " << m.num_query << ",\n";
-  os << indent << "\"num_valid_query\": " << m.num_valid_query << ",\n";
-  os << indent << "\"cmc\": [";
-  for (size_t k = 0; k < m.cmc.size(); ++k) os << (k ? ", " : "") << number(m.cmc[k]);
-  os << "]";
+OrderedJson metricsJson(const RankingMetrics& m) {
+  OrderedJson j;
+  j["mAP"] = m.map;
+  for (int k : kReportedRanks) j["rank" + std::to_string(k)] = m.rank(k);
+  j["mINP"] = m.minp;
+  j["num_query"] = m.num_query;
+  j["num_valid_query"] = m.num_valid_query;
+  j["cmc"] = m.cmc;
+  return j;
 }
 
 }  // namespace
@@ -57,26 +50,12 @@ const std::vector<std::string>& resultSubsetPrefixes() {
 }
 
 std::string resultsToJson(const EvalResults& r) {
-  std::ostringstream os;
-  os << "{\n";
-  metricsJson(os, r.all, "  ");
-  os << ",\n  \"num_gallery\": " << r.num_gallery << ",\n";
-  os << "  \"reranked\": " << (r.reranked ? "true" : "false");
-  if (r.holistic || r.occluded) {
-    os << ",\n  \"subsets\": {";
-    bool first = true;
-    for (const auto& [name, m] :
-         {std::make_pair("holistic", &r.holistic), std::make_pair("occluded", &r.occluded)}) {
-      if (!*m) continue;
-      os << (first ? "\n" : ",\n") << "    \"" << name << "\": {\n";
-      metricsJson(os, **m, "      ");
-      os << "\n    }";
-      first = false;
-    }
-    os << "\n  }";
-  }
-  os << "\n}\n";
-  return os.str();
+  OrderedJson j = metricsJson(r.all);
+  j["num_gallery"] = r.num_gallery;
+  j["reranked"] = r.reranked;
+  if (r.holistic) j["subsets"]["holistic"] = metricsJson(*r.holistic);
+  if (r.occluded) j["subsets"]["occluded"] = metricsJson(*r.occluded);
+  return jsonText(j, 2) + "\n";
 }
 
 void writeResultsJson(const std::string& path, const EvalResults& results) {

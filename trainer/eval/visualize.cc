@@ -8,6 +8,7 @@
 
 #include "base/error.h"
 #include "data/dataset.h"
+#include "data/importers.h"
 #include "data/jpeg_codec.h"
 #include "trainer/eval/results.h"
 
@@ -199,7 +200,10 @@ void writeRankedListImages(const std::string& dir, const std::vector<RankedList>
   std::ostringstream index;
   index << "# Ranked lists\n\nGreen border: same pid as the query; red: different pid. "
            "Junk (same pid and camera) is removed.\n\n"
-           "| image | query pid/cam (sample) | top gallery: pid/cam distance |\n|---|---|---|\n";
+           "| image | query pid/cam (sample) | AP | top gallery: pid/cam distance |\n"
+           "|---|---|---:|---|\n";
+  const std::string& query_layout = query_images.info().name;
+  const std::string& gallery_layout = gallery_images.info().name;
   for (const RankedList& list : lists) {
     const auto n = static_cast<int>(list.gallery.size());
     data::RgbImage canvas;
@@ -214,15 +218,16 @@ void writeRankedListImages(const std::string& dir, const std::vector<RankedList>
     const int64_t q = list.query;
     cell(gap, sampleImage(query_images, query.index[q]), kQueryBorder);
     const std::string name = "query_" + std::to_string(q) + ".jpg";
-    index << "| " << name << " | " << query.pid[q] << "/" << query.camid[q] << " ("
-          << query.index[q] << ") |";
+    index << "| " << name << " | " << query.pid[q] << "/"
+          << data::cameraName(query_layout, query.camid[q]) << " (" << query.index[q] << ") | "
+          << (std::isnan(list.ap) ? "-" : fixed(list.ap, 4)) << " |";
     for (int i = 0; i < n; ++i) {
       const int64_t g = list.gallery[i];
       const bool same = gallery.pid[g] == query.pid[q];
       cell(gap + cw + 3 * gap + i * (cw + gap), sampleImage(gallery_images, gallery.index[g]),
            same ? kGreen : kRed);
-      index << " " << gallery.pid[g] << "/" << gallery.camid[g] << " " << fixed(list.distance[i], 4)
-            << (same ? " (match)" : "") << ";";
+      index << " " << gallery.pid[g] << "/" << data::cameraName(gallery_layout, gallery.camid[g])
+            << " " << fixed(list.distance[i], 4) << (same ? " (match)" : "") << ";";
     }
     index << " |\n";
     const std::vector<uint8_t> jpeg = data::encodeJpeg(canvas, o.quality);
@@ -237,6 +242,45 @@ std::vector<int64_t> spreadRows(int64_t rows, int64_t count) {
   count = std::min(count, rows);
   for (int64_t i = 0; i < count; ++i) out.push_back(i * rows / count);
   return out;
+}
+
+EvaluateRequest rankedListRequest(const FeatureSet& query, const EvalOptions& options) {
+  EvaluateRequest request;
+  const std::string& mode = options.ranked_queries;
+  const int64_t count = std::min(options.ranked_lists, query.size());
+  if (mode == "spread") {
+    request.record = spreadRows(query.size(), count);
+  } else if (mode == "first") {
+    for (int64_t q = 0; q < count; ++q) request.record.push_back(q);
+  } else if (mode == "worst") {
+    request.record_worst = count;
+  } else if (mode == "rows") {
+    for (int64_t row : options.ranked_ids) {
+      if (row < 0 || row >= query.size()) {
+        throw InputError("eval.ranked_ids: query row " + std::to_string(row) +
+                         " is outside the query set (rows 0.." + std::to_string(query.size() - 1) +
+                         ")");
+      }
+      request.record.push_back(row);
+    }
+  } else if (mode == "pids") {
+    for (int64_t pid : options.ranked_ids) {
+      const auto before = request.record.size();
+      for (int64_t q = 0; q < query.size(); ++q) {
+        if (query.pid[q] == pid) request.record.push_back(q);
+      }
+      if (request.record.size() == before) {
+        throw InputError("eval.ranked_ids: no query has person id " + std::to_string(pid));
+      }
+    }
+  } else {
+    throw InputError("eval.ranked_queries = \"" + mode +
+                     "\" is not one of: spread, first, worst, rows, pids");
+  }
+  std::sort(request.record.begin(), request.record.end());
+  request.record.erase(std::unique(request.record.begin(), request.record.end()),
+                       request.record.end());
+  return request;
 }
 
 }  // namespace agreid::trainer

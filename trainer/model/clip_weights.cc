@@ -10,9 +10,9 @@
 
 #include "base/error.h"
 #include "trainer/model/clip_checkpoint.h"
-#include "trainer/model/json_value.h"
 #include "trainer/model/safetensors.h"
 #include "trainer/model/torch_save.h"
+#include "trainer/util/json.h"
 #include "trainer/util/zip_verify.h"
 
 namespace agreid::trainer {
@@ -88,11 +88,11 @@ std::string layerName(const std::string& rest) {
 
 // The configuration of one tower in config.json (absent fields: transformers' defaults).
 struct TowerConfig {
-  const JsonValue* json = nullptr;  // the vision_config / text_config object, or null
+  const Json* json = nullptr;  // the vision_config / text_config object, or null
   std::string section;
   std::string config_path;
 
-  const JsonValue* field(const char* name) const { return json ? json->find(name) : nullptr; }
+  const Json* field(const char* name) const { return json ? jsonMember(*json, name) : nullptr; }
 
   [[noreturn]] void fail(const std::string& name, const std::string& what) const {
     throw InputError("Hugging Face config '" + config_path + "': " + section + "." + name + " " +
@@ -100,31 +100,33 @@ struct TowerConfig {
   }
 
   int64_t integer(const char* name, int64_t fallback) const {
-    const JsonValue* v = field(name);
+    const Json* v = field(name);
     if (!v) return fallback;
-    if (!v->isInteger() || v->integer() <= 0) fail(name, "must be a positive integer");
-    return v->integer();
+    const auto n = jsonInt64(*v);
+    if (!n || *n <= 0) fail(name, "must be a positive integer");
+    return *n;
   }
 
   // Compares a config value, when present, with the one the tensors imply.
   void expect(const char* name, int64_t from_tensors, const std::string& tensor) const {
-    const JsonValue* v = field(name);
+    const Json* v = field(name);
     if (!v) return;
-    if (!v->isInteger() || v->integer() != from_tensors) {
+    if (jsonInt64(*v) != from_tensors) {
       fail(name,
            "disagrees with the weights: " + tensor + " implies " + std::to_string(from_tensors));
     }
   }
 
   void checkSupported() const {
-    if (const JsonValue* act = field("hidden_act")) {
-      if (!act->isString() || act->string() != "quick_gelu") {
-        fail("hidden_act", "is '" + (act->isString() ? act->string() : act->typeName()) +
+    if (const Json* act = field("hidden_act")) {
+      if (!act->is_string() || act->get<std::string>() != "quick_gelu") {
+        fail("hidden_act", "is '" +
+                               (act->is_string() ? act->get<std::string>() : act->type_name()) +
                                "'; agreid's CLIP towers use quick_gelu (OpenAI's activation)");
       }
     }
-    if (const JsonValue* eps = field("layer_norm_eps")) {
-      if (!eps->isNumber() || std::abs(eps->number() - 1e-5) > 1e-12) {
+    if (const Json* eps = field("layer_norm_eps")) {
+      if (!eps->is_number() || std::abs(eps->get<double>() - 1e-5) > 1e-12) {
         fail("layer_norm_eps", "must be 1e-05 (the LayerNorm epsilon of agreid's towers)");
       }
     }
@@ -132,8 +134,8 @@ struct TowerConfig {
 };
 
 void checkAgainstConfig(const std::map<std::string, at::Tensor>& t, const TowerConfig& vision,
-                        const TowerConfig& text, const JsonValue& root,
-                        const std::string& config_path, const std::string& file) {
+                        const TowerConfig& text, const Json& root, const std::string& config_path,
+                        const std::string& file) {
   const auto size = [&](const char* name, int64_t dim) -> int64_t {
     const auto it = t.find(name);
     return it != t.end() && it->second.dim() > dim ? it->second.size(dim) : -1;
@@ -162,8 +164,8 @@ void checkAgainstConfig(const std::map<std::string, at::Tensor>& t, const TowerC
   text.expect("num_hidden_layers", countBlocks(t, "transformer.resblocks.", file),
               "text_model.encoder.layers.N");
   if (const int64_t d = size("text_projection", 1); d > 0) {
-    if (const JsonValue* v = root.find("projection_dim")) {
-      if (!v->isInteger() || v->integer() != d) {
+    if (const Json* v = jsonMember(root, "projection_dim")) {
+      if (jsonInt64(*v) != d) {
         throw InputError("Hugging Face config '" + config_path +
                          "': projection_dim disagrees with the weights: text_projection.weight "
                          "implies " +
@@ -179,16 +181,16 @@ std::map<std::string, at::Tensor> fromHuggingFaceClip(std::map<std::string, at::
                                                       const std::string& config_json,
                                                       const std::string& config_path,
                                                       const std::string& file) {
-  const JsonValue root = JsonValue::parse(config_json, "Hugging Face config '" + config_path + "'");
-  if (!root.isObject()) {
+  const Json root = parseJson(config_json, "Hugging Face config '" + config_path + "'");
+  if (!root.is_object()) {
     throw InputError("Hugging Face config '" + config_path + "': not a JSON object");
   }
   const auto tower = [&](const char* section) {
     // Configs of early transformers releases may hold only "<section>_dict".
-    const JsonValue* json = root.find(section);
-    if (!json) json = root.find(std::string(section) + "_dict");
+    const Json* json = jsonMember(root, section);
+    if (!json) json = jsonMember(root, std::string(section) + "_dict");
     TowerConfig c{json, section, config_path};
-    if (c.json && !c.json->isObject()) {
+    if (c.json && !c.json->is_object()) {
       throw InputError("Hugging Face config '" + config_path + "': " + section +
                        " is not an object");
     }

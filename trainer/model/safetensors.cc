@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "base/error.h"
-#include "trainer/model/json_value.h"
+#include "trainer/util/json.h"
 
 namespace agreid::trainer {
 namespace {
@@ -46,39 +46,41 @@ struct Entry {
   uint64_t begin, end;
 };
 
-Entry parseEntry(const std::string& path, const std::string& name, const JsonValue& v) {
+Entry parseEntry(const std::string& path, const std::string& name, const Json& v) {
   const auto bad = [&](const std::string& what) { fail(path, "tensor '" + name + "': " + what); };
-  if (!v.isObject()) bad("header entry is not an object");
+  if (!v.is_object()) bad("header entry is not an object");
   Entry e{name, nullptr, {}, 0, 0};
-  const JsonValue* dtype = v.find("dtype");
-  if (!dtype || !dtype->isString()) bad("no string 'dtype'");
+  const Json* dtype_json = jsonMember(v, "dtype");
+  if (!dtype_json || !dtype_json->is_string()) bad("no string 'dtype'");
+  const std::string dtype = dtype_json->get<std::string>();
   for (const DtypeInfo& d : kDtypes) {
-    if (dtype->string() == d.name) e.dtype = &d;
+    if (dtype == d.name) e.dtype = &d;
   }
-  if (!e.dtype) bad("dtype '" + dtype->string() + "' is not supported (F32, F16, BF16, I64, I32)");
-  const JsonValue* shape = v.find("shape");
-  if (!shape || !shape->isArray()) bad("no array 'shape'");
+  if (!e.dtype) bad("dtype '" + dtype + "' is not supported (F32, F16, BF16, I64, I32)");
+  const Json* shape = jsonMember(v, "shape");
+  if (!shape || !shape->is_array()) bad("no array 'shape'");
   uint64_t elements = 1;
-  for (const JsonValue& d : shape->array()) {
-    if (!d.isInteger() || d.integer() < 0) bad("'shape' holds something other than sizes >= 0");
-    e.shape.push_back(d.integer());
-    if (d.integer() != 0 && elements > (uint64_t{1} << 62) / static_cast<uint64_t>(d.integer())) {
+  for (const Json& d : *shape) {
+    const auto size = jsonInt64(d);
+    if (!size || *size < 0) bad("'shape' holds something other than sizes >= 0");
+    e.shape.push_back(*size);
+    if (*size != 0 && elements > (uint64_t{1} << 62) / static_cast<uint64_t>(*size)) {
       bad("'shape' is implausibly large");
     }
-    elements *= static_cast<uint64_t>(d.integer());
+    elements *= static_cast<uint64_t>(*size);
   }
-  const JsonValue* offsets = v.find("data_offsets");
-  if (!offsets || !offsets->isArray() || offsets->array().size() != 2 ||
-      !offsets->array()[0].isInteger() || !offsets->array()[1].isInteger() ||
-      offsets->array()[0].integer() < 0 ||
-      offsets->array()[1].integer() < offsets->array()[0].integer()) {
+  const Json* offsets = jsonMember(v, "data_offsets");
+  const bool pair = offsets && offsets->is_array() && offsets->size() == 2;
+  const auto begin = pair ? jsonInt64((*offsets)[0]) : std::nullopt;
+  const auto end = pair ? jsonInt64((*offsets)[1]) : std::nullopt;
+  if (!begin || !end || *begin < 0 || *end < *begin) {
     bad("'data_offsets' must be two integers [begin, end] with 0 <= begin <= end");
   }
-  e.begin = static_cast<uint64_t>(offsets->array()[0].integer());
-  e.end = static_cast<uint64_t>(offsets->array()[1].integer());
+  e.begin = static_cast<uint64_t>(*begin);
+  e.end = static_cast<uint64_t>(*end);
   const uint64_t bytes = elements * static_cast<uint64_t>(e.dtype->bytes);
   if (e.end - e.begin != bytes) {
-    bad("data_offsets span " + std::to_string(e.end - e.begin) + " bytes, but " + dtype->string() +
+    bad("data_offsets span " + std::to_string(e.end - e.begin) + " bytes, but " + dtype +
         " of this shape needs " + std::to_string(bytes));
   }
   return e;
@@ -117,15 +119,15 @@ std::map<std::string, at::Tensor> readSafetensors(const std::string& path,
   std::string header(header_bytes, '\0');
   in.read(header.data(), static_cast<std::streamsize>(header_bytes));
   if (static_cast<uint64_t>(in.gcount()) != header_bytes) fail(path, "truncated header");
-  const JsonValue root = JsonValue::parse(header, "safetensors file '" + path + "' header");
-  if (!root.isObject()) fail(path, "header is not a JSON object");
+  const Json root = parseJson(header, "safetensors file '" + path + "' header");
+  if (!root.is_object()) fail(path, "header is not a JSON object");
 
   const uint64_t data_start = 8 + header_bytes;
   const uint64_t data_bytes = file_size - data_start;
   std::vector<Entry> entries;
-  for (const auto& [name, value] : root.object()) {
+  for (const auto& [name, value] : root.items()) {
     if (name == "__metadata__") {
-      if (!value.isObject()) fail(path, "'__metadata__' is not an object");
+      if (!value.is_object()) fail(path, "'__metadata__' is not an object");
       continue;
     }
     entries.push_back(parseEntry(path, name, value));

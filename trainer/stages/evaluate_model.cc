@@ -78,9 +78,8 @@ EvalResults evaluateModel(ReidModel& model, const ModelEvalSetup& setup, StageCo
     query = splitFeatures(model, setup, reader, data::Split::kQuery, ctx);
     gallery = splitFeatures(model, setup, reader, data::Split::kGallery, ctx);
   }
-  EvaluateRequest request;
-  request.record = spreadRows(query.size(), setup.eval.ranked_lists);
-  EvalResults results = evaluate(query, gallery, setup.eval, &ctx.comm, request);
+  EvalResults results =
+      evaluate(query, gallery, setup.eval, &ctx.comm, rankedListRequest(query, setup.eval));
   writeEvalOutputs(setup.out_dir, results, query, gallery, setup.dataset, ctx.log);
   return results;
 }
