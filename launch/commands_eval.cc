@@ -87,7 +87,8 @@ int runEvalCheckpoint(const ParsedArgs& args, CommandContext& ctx, const Config&
   Job job(ctx, config);
   const auto results = trainer::evaluateModel(*model, setup, job.stage());
   ctx.log.info("evaluation of ", setup.weights, " on ", setup.dataset, "\n",
-               trainer::resultsMarkdown(results), "results in ", setup.out_dir);
+               trainer::resultsMarkdown(results));
+  ctx.log.info("results in ", setup.out_dir);
   return 0;
 }
 
@@ -166,7 +167,8 @@ int runEval(const ParsedArgs& args, CommandContext& ctx) {
   trainer::writeResultsJson(outputs.add((out / "results.json").string()), results);
   outputs.done();
   ctx.log.info("evaluation of ", query_path, " against ", gallery_path, "\n",
-               trainer::resultsMarkdown(results), "results in ", out_dir);
+               trainer::resultsMarkdown(results));
+  ctx.log.info("results in ", out_dir);
   return 0;
 }
 

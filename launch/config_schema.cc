@@ -46,7 +46,7 @@ std::vector<KeySpec> configKeys(Config& c) {
       .add("threads", &c.run.threads, "intra-op threads per rank (0: cores / local ranks)", 0, 1024)
       .add("log_every", &c.run.log_every, "steps between metric lines", 1, kInf)
       .choice("progress", &c.run.progress,
-              "training progress: bar, lines, or auto (bar on a terminal outside SLURM)",
+              "progress: bar, lines, or auto (bar only on a watched terminal; AGREID_PROGRESS)",
               {"auto", "bar", "lines"})
       .add("bf16", &c.run.bf16, "bf16 autocast on CUDA")
       .add("tf32", &c.run.tf32, "TF32 matrix products on CUDA")

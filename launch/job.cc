@@ -27,7 +27,9 @@ c10::Device jobDevice(CommandContext& ctx, const Config& config) {
 Job::Job(CommandContext& ctx, const Config& config)
     : device_(jobDevice(ctx, config)),
       comm_(makeCommunicator(device_)),
-      stage_{*comm_, ctx.log, device_, [] { return stopRequested(); }} {}
+      stage_{*comm_, ctx.log, device_, [] { return stopRequested(); }} {
+  ctx.log.setProgressStyle(progressStyleFor(config.run.progress, ctx.env));
+}
 
 void applyMathMode(const Config& config, c10::Device device) {
   if (!device.is_cuda()) return;

@@ -1,6 +1,7 @@
 // Job: what a distributed command needs once MPI is up -- the communicator for the chosen device
 // (MPI for CPU tensors, NCCL for CUDA tensors), the device itself, intra-op threads, and the
-// StageContext handed to the trainer's stages (with the SIGUSR1/SIGTERM stop request).
+// StageContext handed to the trainer's stages (with the SIGUSR1/SIGTERM stop request). It also
+// applies run.progress to the command's Log.
 #pragma once
 
 #include <memory>

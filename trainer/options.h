@@ -125,8 +125,8 @@ struct RunOptions {
   std::string device = "auto";  // "auto", "cpu" or "cuda"
   int64_t threads = 0;          // intra-op threads per rank (0: cores / local ranks)
   int64_t log_every = 10;       // steps between metric lines
-  // Training progress on stdout: "bar" (redrawn in place), "lines", or "auto" (bar on a
-  // terminal outside SLURM jobs, lines otherwise).
+  // Progress on stdout: "bar" (redrawn in place), "lines", or "auto" (the bar only on a terminal
+  // a person watches: launch::progressStyleFor).
   std::string progress = "auto";
   bool bf16 = true;  // bf16 autocast on CUDA
   bool tf32 = true;  // TF32 matmuls on CUDA

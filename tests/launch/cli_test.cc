@@ -1,6 +1,7 @@
 // The agreid executable's help, version and config command, and their errors.
 #include <gtest/gtest.h>
 
+#include <regex>
 #include <sstream>
 
 #include "tests/support/test_support.h"
@@ -67,10 +68,11 @@ TEST(Cli, ExtraPositionalArgumentsAreNamed) {
       << r.err;
 }
 
-TEST(Cli, SingleProcessErrorsHaveNoRankPrefix) {
+TEST(Cli, SingleProcessErrorsHaveATimeStampAndNoRankPrefix) {
   const auto r = runAgreid({"config", "show", "--set", "stage2.lr=oops"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
+  EXPECT_TRUE(std::regex_search(r.err, std::regex(R"(^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d error: )")))
+      << r.err;
 }
 
 TEST(Cli, CommandHelpIsAligned) {

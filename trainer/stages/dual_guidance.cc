@@ -15,6 +15,7 @@
 #include "trainer/engine/hooks.h"
 #include "trainer/engine/lr_schedule.h"
 #include "trainer/engine/param_groups.h"
+#include "trainer/eval/results.h"
 #include "trainer/memory/memory_bank.h"
 #include "trainer/model/attribute_encoder.h"
 #include "trainer/model/clip_checkpoint.h"
@@ -223,6 +224,7 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
   parts.hooks.push_back(std::make_unique<LrScheduleHook>(*optimizer, baseLrs(groups),
                                                          warmupMultiStepSchedule(sched)));
   parts.hooks.push_back(loader.releaseHook());
+  RunMetrics metrics(setup.out_dir, comm.rank());
   if (setup.eval.eval_every > 0) {
     EvalHookOptions eh;
     eh.every_epochs = setup.eval.eval_every;
@@ -237,19 +239,20 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
                     ("epoch-" + std::to_string(state.epoch + 1)))
                        .string();
       const auto r = evaluateModel(*model, es, ctx);
-      ctx.log.info("eval after epoch ", state.epoch + 1, ": mAP ", r.all.map, " Rank-1 ",
-                   r.all.rank(1));
+      metrics.write(evalMetricsRecord(state.step, state.epoch, r), state.step,
+                    evalMetricsScalars(r));
+      ctx.log.info("eval after epoch ", state.epoch + 1, ": ", resultsSummary(r));
       model->to(ctx.device);
     }));
   }
 
-  StageLoopOptions lo = stageLoopOptions(
-      "train", setup.out_dir, (std::filesystem::path(setup.out_dir) / "checkpoints").string(),
-      setup.checkpoint, setup.log_every, setup.progress, setup.config_toml, setup.guards);
+  StageLoopOptions lo =
+      stageLoopOptions("train", (std::filesystem::path(setup.out_dir) / "checkpoints").string(),
+                       setup.checkpoint, setup.log_every, setup.config_toml, setup.guards);
   lo.global_batch = sampler.globalBatchSize();
   lo.init_from = setup.init_from;
   lo.cache_key = cache.key;
-  const StageOutcome run = runStageLoop(lo, std::move(parts), ctx);
+  const StageOutcome run = runStageLoop(lo, std::move(parts), metrics, ctx);
 
   TrainResult result;
   result.steps = run.state.step;

@@ -12,7 +12,6 @@
 #include <string>
 
 #include "data/options.h"
-#include "trainer/engine/progress_style.h"
 #include "trainer/options.h"
 #include "trainer/stages/pseudo_label_cache.h"
 #include "trainer/stages/stage_context.h"
@@ -34,7 +33,6 @@ struct TrainSetup {
   std::string out_dir;
   uint64_t seed = 1234;
   int64_t log_every = 10;
-  ProgressStyle progress = ProgressStyle::kAuto;
   bool bf16 = true;         // autocast on CUDA
   std::string config_toml;  // saved in checkpoints
   ResumeGuards guards;

@@ -34,6 +34,7 @@ FeatureSet splitFeatures(ReidModel& model, const ModelEvalSetup& setup,
   pass.indices = indices;
   pass.transform = setup.transform;
   pass.loader = setup.loader;
+  pass.label = std::string("eval ") + data::splitName(split);
   set.features = encodeDataset(
       pass, [&](const at::Tensor& x, const at::Tensor& cams) { return model.forwardTest(x, cams); },
       ctx);

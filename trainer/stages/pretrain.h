@@ -13,7 +13,6 @@
 #include <string>
 
 #include "data/options.h"
-#include "trainer/engine/progress_style.h"
 #include "trainer/options.h"
 #include "trainer/stages/stage_context.h"
 #include "trainer/stages/stage_loop.h"
@@ -28,7 +27,6 @@ struct PretrainSetup {
   data::LoaderOptions loader;
   uint64_t seed = 1234;
   int64_t log_every = 10;
-  ProgressStyle progress = ProgressStyle::kAuto;
   std::string run_dir;  // metrics.jsonl, tensorboard/ (rank 0) and checkpoints/pretrain
   CheckpointOptions checkpoint;
   std::string config_toml;  // recorded in checkpoints

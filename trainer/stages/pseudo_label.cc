@@ -187,14 +187,15 @@ StageOutcome learnPrompts(const PseudoLabelSetup& setup, const std::string& key,
   parts.hooks.push_back(std::make_unique<LrScheduleHook>(optimizer, std::vector<double>{o.lr},
                                                          warmupCosineEpochSchedule(schedule)));
 
-  StageLoopOptions lo = stageLoopOptions(
-      "stage1", setup.run_dir, stage1CheckpointDir(setup.run_dir), setup.checkpoint,
-      setup.log_every, setup.progress, setup.config_toml, setup.guards);
+  StageLoopOptions lo =
+      stageLoopOptions("stage1", stage1CheckpointDir(setup.run_dir), setup.checkpoint,
+                       setup.log_every, setup.config_toml, setup.guards);
   lo.global_batch = o.batch_size;
   lo.cache_key = key;
+  RunMetrics metrics(setup.run_dir, ctx.comm.rank());
   ctx.log.info("stage 1: ", n, " images, ", o.epochs, " epochs x ", eo.steps_per_epoch,
                " steps, batch ", o.batch_size, " on ", world, " ranks");
-  return runStageLoop(lo, std::move(parts), ctx);
+  return runStageLoop(lo, std::move(parts), metrics, ctx);
 }
 
 }  // namespace
@@ -268,6 +269,7 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
   pass.transform = setup.transform;
   pass.loader = setup.loader;
   pass.batch_size = 64;
+  pass.label = "stage 1 features";
   const auto t_cache = Clock::now();
   Stage1State state;
   state.features = encodeDataset(

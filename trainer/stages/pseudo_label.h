@@ -18,7 +18,6 @@
 #include <string>
 
 #include "data/options.h"
-#include "trainer/engine/progress_style.h"
 #include "trainer/options.h"
 #include "trainer/stages/pseudo_label_cache.h"
 #include "trainer/stages/stage_context.h"
@@ -39,7 +38,6 @@ struct PseudoLabelSetup {
   std::string run_dir;           // metrics.jsonl, tensorboard/ and checkpoints/stage1
   CheckpointOptions checkpoint;  // resume: "auto" or "none"
   int64_t log_every = 10;
-  ProgressStyle progress = ProgressStyle::kAuto;
   std::string config_toml;  // recorded in checkpoints
   ResumeGuards guards;
 };
