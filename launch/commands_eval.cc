@@ -69,8 +69,7 @@ class OutputsInProgress {
 // eval --checkpoint: extract query and gallery features with a re-ID model, then score them.
 int runEvalCheckpoint(const ParsedArgs& args, CommandContext& ctx, const Config& config) {
   trainer::ModelEvalSetup setup;
-  setup.dataset =
-      args.get("data", config.eval.dataset.empty() ? config.run.dataset : config.eval.dataset);
+  setup.dataset = args.get("data", config.eval.dataset);
   setup.out_dir = args.get("out");
   setup.weights = args.get("checkpoint");
   if (setup.dataset.empty() || setup.out_dir.empty()) {

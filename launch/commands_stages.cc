@@ -89,7 +89,7 @@ trainer::PseudoLabelSetup pseudoLabelSetup(const Config& config) {
   s.stage1 = config.stage1;
   s.transform = config.transform;
   s.loader = config.loader;
-  s.attribute_prompt = config.stage2.method == "ag-reid";
+  s.attribute_prompt = config.stage2.method == trainer::ReidMethod::kAgReid;
   s.seed = config.run.seed;
   s.cache_dir = config.stage1.cache_dir;
   s.run_dir = config.run.out_dir;
@@ -128,7 +128,6 @@ trainer::PseudoLabelResult runPseudoLabelStage(const Config& config, Job& job, c
 
 int runPretrainCommand(const ParsedArgs& args, CommandContext& ctx) {
   Config config = configFromArgs(args);
-  resolveRunPaths(config);
   Job job(ctx, config);
   prepareRunFolder(args, config, RunScope::kPretrain, job, ctx);
   trainer::PretrainSetup setup;
@@ -157,7 +156,6 @@ int runPretrainCommand(const ParsedArgs& args, CommandContext& ctx) {
 
 int runPseudoLabelCommand(const ParsedArgs& args, CommandContext& ctx) {
   Config config = configFromArgs(args);
-  resolveRunPaths(config);
   Job job(ctx, config);
   openRunLog(config, ctx);
   const auto pl = runPseudoLabelStage(config, job, ctx.log);
@@ -217,7 +215,6 @@ trainer::TrainSetup trainSetup(const Config& config) {
   s.sampler = config.sampler;
   s.checkpoint = config.checkpoint;
   s.eval = config.eval;
-  s.eval_dataset = config.eval.dataset.empty() ? config.run.dataset : config.eval.dataset;
   s.out_dir = config.run.out_dir;
   s.seed = config.run.seed;
   s.log_every = config.run.log_every;
@@ -260,7 +257,7 @@ int64_t trainedSteps(const Config& config) {
 void evalStage(const Config& config, Job& job, const std::string& checkpoint, const Log& log) {
   auto model = trainer::loadReidCheckpoint(checkpoint);
   trainer::ModelEvalSetup es;
-  es.dataset = config.eval.dataset.empty() ? config.run.dataset : config.eval.dataset;
+  es.dataset = config.eval.dataset;
   es.transform = config.transform;
   es.loader = config.loader;
   es.eval = config.eval;
@@ -280,7 +277,6 @@ void evalStage(const Config& config, Job& job, const std::string& checkpoint, co
 
 int runTrainCommand(const ParsedArgs& args, CommandContext& ctx) {
   Config config = configFromArgs(args);
-  resolveRunPaths(config);
   Job job(ctx, config);
   prepareRunFolder(args, config, RunScope::kTraining, job, ctx);
   const auto pl = runPseudoLabelStage(config, job, ctx.log);
@@ -290,7 +286,6 @@ int runTrainCommand(const ParsedArgs& args, CommandContext& ctx) {
 
 int runRunCommand(const ParsedArgs& args, CommandContext& ctx) {
   Config config = configFromArgs(args);
-  resolveRunPaths(config);
   Job job(ctx, config);
   prepareRunFolder(args, config, RunScope::kTraining, job, ctx);
   const auto pl = runPseudoLabelStage(config, job, ctx.log);

@@ -24,6 +24,16 @@ class KeyList {
                      std::nullopt, std::move(choices)});
     return *this;
   }
+  // A choice key held as an enum (config.h, EnumField): each spelling with its value.
+  template <typename E>
+  KeyList& choice(const std::string& name, E* field, std::string description,
+                  const std::vector<std::pair<std::string, E>>& choices) {
+    EnumField f = enumField(field, choices);
+    std::vector<std::string> names = f.names;
+    keys_.push_back({section_ + "." + name, std::move(f), std::move(description), std::nullopt,
+                     std::nullopt, std::move(names)});
+    return *this;
+  }
   void appendTo(std::vector<KeySpec>& out) {
     for (auto& k : keys_) out.push_back(std::move(k));
   }
@@ -42,12 +52,17 @@ std::vector<KeySpec> configKeys(Config& c) {
       .add("out_dir", &c.run.out_dir, "run directory: checkpoints, metrics, results")
       .add("dataset", &c.run.dataset, "re-ID dataset file (.h5) with train/query/gallery splits")
       .add("seed", &c.run.seed, "seed shared by all ranks (sampling, augmentation, init)")
-      .choice("device", &c.run.device, "compute device", {"auto", "cpu", "cuda"})
+      .choice("device", &c.run.device, "compute device",
+              {{"auto", trainer::DeviceChoice::kAuto},
+               {"cpu", trainer::DeviceChoice::kCpu},
+               {"cuda", trainer::DeviceChoice::kCuda}})
       .add("threads", &c.run.threads, "intra-op threads per rank (0: cores / local ranks)", 0, 1024)
       .add("log_every", &c.run.log_every, "steps between metric lines", 1, kInf)
       .choice("progress", &c.run.progress,
               "progress: bar, lines, or auto (bar only on a watched terminal; AGREID_PROGRESS)",
-              {"auto", "bar", "lines"})
+              {{"auto", trainer::ProgressSetting::kAuto},
+               {"bar", trainer::ProgressSetting::kBar},
+               {"lines", trainer::ProgressSetting::kLines}})
       .add("bf16", &c.run.bf16, "bf16 autocast on CUDA")
       .add("tf32", &c.run.tf32, "TF32 matrix products on CUDA")
       .appendTo(keys);
@@ -152,7 +167,8 @@ std::vector<KeySpec> configKeys(Config& c) {
 
   KeyList("stage2")
       .choice("method", &c.stage2.method, "ag-reid (dual guidance) or clip-reid (baseline)",
-              {"ag-reid", "clip-reid"})
+              {{"ag-reid", trainer::ReidMethod::kAgReid},
+               {"clip-reid", trainer::ReidMethod::kClipReid}})
       .add("epochs", &c.stage2.epochs, "epochs", 1, 1e6)
       .add("lr", &c.stage2.lr, "base learning rate (Adam)", 0, 10)
       .add("weight_decay", &c.stage2.weight_decay, "weight decay", 0, 10)
@@ -171,7 +187,7 @@ std::vector<KeySpec> configKeys(Config& c) {
       .add("margin", &c.stage2.margin, "triplet margin", 0, 100)
       .add("label_smoothing", &c.stage2.label_smoothing, "label smoothing epsilon", 0, 1)
       .choice("mask", &c.stage2.mask, "noise mask of attribute guidance: otsu, or none (gamma=-1)",
-              {"otsu", "none"})
+              {{"otsu", trainer::GuidanceMask::kOtsu}, {"none", trainer::GuidanceMask::kNone}})
       .add("encoder_lr_factor", &c.stage2.encoder_lr_factor, "attribute encoder lr factor", 0, 1e4)
       .add("memory_bank", &c.stage2.memory_bank, "add the sharded contrastive memory bank loss")
       .add("memory_weight", &c.stage2.memory_weight, "weight of the memory bank loss", 0, 1e3)

@@ -2,8 +2,6 @@
 
 #include <ATen/Context.h>
 
-#include <filesystem>
-
 #include "base/check.h"
 #include "base/error.h"
 #include "comm/mpi_session.h"
@@ -35,12 +33,6 @@ void applyMathMode(const Config& config, c10::Device device) {
   if (!device.is_cuda()) return;
   at::globalContext().setAllowTF32CuBLAS(config.run.tf32);
   at::globalContext().setAllowTF32CuDNN(config.run.tf32);
-}
-
-void resolveRunPaths(Config& config) {
-  const std::filesystem::path out(config.run.out_dir);
-  if (config.pretrain.out.empty()) config.pretrain.out = (out / "clip.pt").string();
-  if (config.stage1.cache_dir.empty()) config.stage1.cache_dir = (out / "cache").string();
 }
 
 }  // namespace agreid::launch

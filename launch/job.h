@@ -32,7 +32,4 @@ class Job {
 // global math mode). Nothing on the CPU, where TF32 does not exist.
 void applyMathMode(const Config& config, c10::Device device);
 
-// Fills the defaults that depend on other keys (run.out_dir): pretrain.out, stage1.cache_dir.
-void resolveRunPaths(Config& config);
-
 }  // namespace agreid::launch

@@ -85,7 +85,9 @@ int main(int argc, char** argv) {
   try {
     env = agreid::launch::ProcessEnv::fromEnvironment();
     env.probeTerminal();
-    log = agreid::Log(env.rank, env.world_size, agreid::launch::progressStyleFor("auto", env));
+    log =
+        agreid::Log(env.rank, env.world_size,
+                    agreid::launch::progressStyleFor(agreid::trainer::ProgressSetting::kAuto, env));
   } catch (const agreid::InputError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return agreid::kExitInput;
@@ -134,8 +136,9 @@ int main(int argc, char** argv) {
     if (command->uses_mpi) {
       mpi = std::make_unique<agreid::comm::MpiSession>();
       world_size = mpi->size();
-      ctx.log =
-          agreid::Log(mpi->rank(), mpi->size(), agreid::launch::progressStyleFor("auto", env));
+      ctx.log = agreid::Log(
+          mpi->rank(), mpi->size(),
+          agreid::launch::progressStyleFor(agreid::trainer::ProgressSetting::kAuto, env));
       ctx.mpi = mpi.get();
       log = ctx.log;
     }

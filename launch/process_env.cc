@@ -107,9 +107,9 @@ void ProcessEnv::probeTerminal() {
       under_mpi_launcher && stdout_is_terminal ? launcherOutputIsTerminal() : std::nullopt;
 }
 
-ProgressStyle progressStyleFor(const std::string& setting, const ProcessEnv& env) {
-  if (setting == "bar") return ProgressStyle::kBar;
-  if (setting == "lines") return ProgressStyle::kLines;
+ProgressStyle progressStyleFor(trainer::ProgressSetting setting, const ProcessEnv& env) {
+  if (setting == trainer::ProgressSetting::kBar) return ProgressStyle::kBar;
+  if (setting == trainer::ProgressSetting::kLines) return ProgressStyle::kLines;
   if (env.progress_override) return *env.progress_override;
   const bool watched = env.stdout_is_terminal && !env.under_slurm &&
                        (!env.under_mpi_launcher || env.launcher_output_is_terminal == true);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "base/log.h"
+#include "trainer/options.h"
 
 namespace agreid::launch {
 
@@ -33,10 +34,10 @@ struct ProcessEnv {
   void probeTerminal();
 };
 
-// How progress is shown (docs/training.md, "What a user watches"): `setting` is run.progress
-// ("bar", "lines" or "auto"); "auto" takes AGREID_PROGRESS when set, else draws the bar only on
-// a terminal a person watches: stdout is a terminal, the process is not in a SLURM job, and
-// under an MPI launcher the launcher's own stdout is a terminal too. Otherwise plain lines.
-ProgressStyle progressStyleFor(const std::string& setting, const ProcessEnv& env);
+// How progress is shown (docs/training.md, "What a user watches"): `setting` is run.progress;
+// kAuto takes AGREID_PROGRESS when set, else draws the bar only on a terminal a person watches:
+// stdout is a terminal, the process is not in a SLURM job, and under an MPI launcher the
+// launcher's own stdout is a terminal too. Otherwise plain lines.
+ProgressStyle progressStyleFor(trainer::ProgressSetting setting, const ProcessEnv& env);
 
 }  // namespace agreid::launch

@@ -8,6 +8,16 @@
 
 namespace agreid::trainer {
 
+// The choice keys, parsed once from their spellings by launch/config_schema.cc.
+enum class ReidMethod { kAgReid, kClipReid };        // stage2.method: "ag-reid", "clip-reid"
+enum class GuidanceMask { kOtsu, kNone };            // stage2.mask: "otsu", "none" (gamma = -1)
+enum class DeviceChoice { kAuto, kCpu, kCuda };      // run.device: "auto", "cpu", "cuda"
+enum class ProgressSetting { kAuto, kBar, kLines };  // run.progress: "auto", "bar", "lines"
+
+// Defaults several setup structs share (each is declared here once).
+constexpr uint64_t kDefaultSeed = 1234;
+constexpr int64_t kDefaultLogEvery = 10;
+
 // Architecture of a CLIP model built from scratch (pretraining). Loading a checkpoint infers the
 // architecture from tensor shapes instead.
 struct ClipArchOptions {
@@ -70,7 +80,7 @@ struct Stage1Options {
 
 // Stage 2: dual-guidance fine-tuning (method.md §1.4, §2.3).
 struct Stage2Options {
-  std::string method = "ag-reid";  // "ag-reid" or "clip-reid"
+  ReidMethod method = ReidMethod::kAgReid;
   int64_t epochs = 60;
   double lr = 5e-6;
   double weight_decay = 1e-4;
@@ -86,12 +96,16 @@ struct Stage2Options {
   double beta = 0.01;  // attribute guidance weight
   double margin = 0.3;
   double label_smoothing = 0.1;
-  std::string mask = "otsu";       // "otsu" or "none" (gamma = -1)
+  GuidanceMask mask = GuidanceMask::kOtsu;
   double encoder_lr_factor = 1.0;  // E_A learning rate relative to lr
   bool memory_bank = false;
   double memory_weight = 1.0;
   double memory_temperature = 0.05;
   double memory_momentum = 0.2;
+
+  // AG-ReID with beta > 0: stage 2 fine-tunes E_A and adds the attribute guidance term (the one
+  // place this condition is stated).
+  bool attributeGuidance() const { return method == ReidMethod::kAgReid && beta > 0; }
 };
 
 struct EvalOptions {
@@ -121,13 +135,13 @@ namespace agreid::trainer {
 struct RunOptions {
   std::string out_dir = "runs/demo";
   std::string dataset;  // re-ID dataset file (.h5) with train/query/gallery splits
-  uint64_t seed = 1234;
-  std::string device = "auto";  // "auto", "cpu" or "cuda"
-  int64_t threads = 0;          // intra-op threads per rank (0: cores / local ranks)
-  int64_t log_every = 10;       // steps between metric lines
-  // Progress on stdout: "bar" (redrawn in place), "lines", or "auto" (the bar only on a terminal
-  // a person watches: launch::progressStyleFor).
-  std::string progress = "auto";
+  uint64_t seed = kDefaultSeed;
+  DeviceChoice device = DeviceChoice::kAuto;
+  int64_t threads = 0;                   // intra-op threads per rank (0: cores / local ranks)
+  int64_t log_every = kDefaultLogEvery;  // steps between metric lines
+  // Progress on stdout: a bar (redrawn in place), lines, or auto (the bar only on a terminal a
+  // person watches: launch::progressStyleFor).
+  ProgressSetting progress = ProgressSetting::kAuto;
   bool bf16 = true;  // bf16 autocast on CUDA
   bool tf32 = true;  // TF32 matmuls on CUDA
 };

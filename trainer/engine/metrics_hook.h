@@ -5,7 +5,6 @@
 // the step function reported (the engine averages them over ranks). Not thread-safe.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -14,11 +13,12 @@
 #include "base/progress.h"
 #include "trainer/engine/metrics_writers.h"
 #include "trainer/engine/train_hook.h"
+#include "trainer/options.h"
 
 namespace agreid::trainer {
 
 struct MetricsHookOptions {
-  int64_t log_every = 10;
+  int64_t log_every = kDefaultLogEvery;
   // The stage: TensorBoard tags are "<tag>/loss", ...; a non-empty tag other than "train" is
   // also written as "stage" into each metrics.jsonl record.
   std::string tag = "train";

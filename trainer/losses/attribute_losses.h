@@ -8,6 +8,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "trainer/options.h"
+
 namespace agreid::trainer {
 
 // cos(a_ij, v_ij) over the last dimension: [B, r] (torch's cosine_similarity, eps 1e-8).
@@ -23,11 +25,9 @@ at::Tensor attributeAlignmentLoss(const at::Tensor& predicted, const at::Tensor&
 // first on ties), as skimage.filters.threshold_otsu does. Values above it form the upper class.
 double otsuThreshold(const at::Tensor& values);
 
-enum class GuidanceMask {
-  kOtsu,  // gamma = otsuThreshold(detached cosines of the batch), for occluded training sets
-  kNone,  // gamma = -1: every token counts (holistic sets)
-};
-
+// GuidanceMask (trainer/options.h, stage2.mask): kOtsu takes gamma = otsuThreshold(detached
+// cosines of the batch), for occluded training sets; kNone takes gamma = -1, every token counts
+// (holistic sets).
 struct AttributeGuidanceOptions {
   GuidanceMask mask = GuidanceMask::kOtsu;
 };

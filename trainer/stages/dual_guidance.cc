@@ -55,7 +55,7 @@ class AutocastScope {
 std::shared_ptr<AttributeEncoder> encoderFromCache(const TrainSetup& setup,
                                                    const PseudoLabelCache& cache,
                                                    const ClipArch& arch) {
-  if (setup.stage2.method != "ag-reid" || setup.stage2.beta <= 0) return nullptr;
+  if (!setup.stage2.attributeGuidance()) return nullptr;
   if (cache.encoder.empty()) {
     throw InputError("pseudo-label cache " + cache.key +
                      " has no attribute encoder (computed for the clip-reid method)");
@@ -161,7 +161,7 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
     throw InputError(setup.dataset + ": too few identities for one P x K batch (P = " +
                      std::to_string(setup.sampler.identities_per_batch) + ")");
   }
-  const std::string method = o.method == "ag-reid" ? "AG-ReID" : "CLIP-ReID";
+  const char* method = o.method == ReidMethod::kAgReid ? "AG-ReID" : "CLIP-ReID";
   ctx.log.info("stage 2 (", method, "): ", data.indices.size(), " images, ", data.num_ids,
                " identities, ", o.epochs, " epochs x ", eo.steps_per_epoch, " steps, global batch ",
                sampler.globalBatchSize(), " on ", comm.size(), " ranks");
@@ -197,7 +197,7 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
     StepResult r;
     r.loss = terms.total.detach();
     r.loss_terms = std::move(terms.values);
-    if (encoder && o.beta > 0) {
+    if (o.attributeGuidance()) {
       r.loss_terms["attr_gamma"] = torch::full({}, terms.gamma, torch::kDouble);
     }
     r.images = sampler.globalBatchSize();
@@ -230,7 +230,7 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
     eh.every_epochs = setup.eval.eval_every;
     parts.after_hooks.push_back(std::make_unique<EvalHook>(eh, [&](const TrainState& state) {
       ModelEvalSetup es;
-      es.dataset = setup.eval_dataset;
+      es.dataset = setup.eval.dataset;
       es.transform = setup.transform;
       es.loader = setup.loader;
       es.eval = setup.eval;

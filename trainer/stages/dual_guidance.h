@@ -28,11 +28,10 @@ struct TrainSetup {
   data::LoaderOptions loader;
   data::SamplerOptions sampler;
   CheckpointOptions checkpoint;
-  EvalOptions eval;
-  std::string eval_dataset;  // periodic evaluation (eval.eval_every > 0)
+  EvalOptions eval;  // eval.dataset resolved (run.dataset when not set)
   std::string out_dir;
-  uint64_t seed = 1234;
-  int64_t log_every = 10;
+  uint64_t seed = kDefaultSeed;
+  int64_t log_every = kDefaultLogEvery;
   bool bf16 = true;         // autocast on CUDA
   std::string config_toml;  // saved in checkpoints
   ResumeGuards guards;

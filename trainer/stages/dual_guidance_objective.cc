@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "base/check.h"
 #include "comm/all_gather_autograd.h"
 #include "comm/communicator.h"
 #include "trainer/losses/attribute_losses.h"
@@ -22,7 +23,10 @@ DualGuidanceObjective::DualGuidanceObjective(const Stage2Options& options, ReidM
       text_features_(std::move(text_features)),
       tokens_(std::move(tokens)),
       bank_(bank),
-      comm_(comm) {}
+      comm_(comm) {
+  AGREID_CHECK(!options_.attributeGuidance() || encoder_ != nullptr,
+               "attribute guidance needs the attribute encoder");
+}
 
 ObjectiveTerms DualGuidanceObjective::compute(const at::Tensor& images, const at::Tensor& cameras,
                                               const at::Tensor& labels) {
@@ -51,9 +55,9 @@ ObjectiveTerms DualGuidanceObjective::compute(const at::Tensor& images, const at
   out.values["loss_id"] = id.detach();
   out.values["loss_tri"] = tri.detach();
   out.values["loss_i2t"] = i2t.detach();
-  if (encoder_ && options_.beta > 0) {
+  if (options_.attributeGuidance()) {
     AttributeGuidanceOptions g;
-    g.mask = options_.mask == "otsu" ? GuidanceMask::kOtsu : GuidanceMask::kNone;
+    g.mask = options_.mask;
     const at::Tensor predicted = encoder_->forward(f_proj);
     const auto guidance = attributeGuidanceLoss(predicted, tokens_.index_select(0, y), g);
     const at::Tensor attr = options_.beta * guidance.loss;

@@ -25,8 +25,8 @@ struct PretrainSetup {
   std::string vocab;
   data::TransformOptions transform;  // mean/std and flip; the size comes from `arch`
   data::LoaderOptions loader;
-  uint64_t seed = 1234;
-  int64_t log_every = 10;
+  uint64_t seed = kDefaultSeed;
+  int64_t log_every = kDefaultLogEvery;
   std::string run_dir;  // metrics.jsonl, tensorboard/ (rank 0) and checkpoints/pretrain
   CheckpointOptions checkpoint;
   std::string config_toml;  // recorded in checkpoints

@@ -36,7 +36,7 @@ struct StageLoopOptions {
   int64_t keep_last = 3;
   int64_t checkpoint_every = 0;  // steps; 0: after every epoch
   std::string resume = "auto";   // "auto" | "none" | a checkpoint path
-  int64_t log_every = 10;
+  int64_t log_every = kDefaultLogEvery;
   std::string config_toml;   // recorded in every checkpoint
   std::string cache_key;     // recorded; a checkpoint with another key is refused
   int64_t global_batch = 0;  // recorded; resuming with another global batch is refused
