@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 
 namespace agreid {
 namespace {
@@ -98,6 +99,23 @@ void Progress::finish(const std::string& detail) {
                   fixed2(rate(done_, now)) + " " + opts_.unit + "/s)";
   if (!detail.empty()) s += ", " + detail;
   log_.info(s);
+}
+
+std::function<void(int64_t, int64_t)> progressCallback(const Log& log, std::string label,
+                                                       std::string unit) {
+  auto progress = std::make_shared<std::unique_ptr<Progress>>();
+  return [log, label = std::move(label), unit = std::move(unit), progress](int64_t done,
+                                                                           int64_t total) {
+    if (!*progress) {
+      ProgressOptions po;
+      po.label = label;
+      po.total = total;
+      po.unit = unit;
+      *progress = std::make_unique<Progress>(log, po);
+    }
+    (*progress)->update(done);
+    if (done >= total) (*progress)->finish();
+  };
 }
 
 }  // namespace agreid

@@ -66,4 +66,10 @@ class Progress {
   bool finished_ = false;
 };
 
+// A (done, total) callback for work whose total is learnt at the first report (an import's file
+// count, a rank's share of the queries): it reports through a Progress created then, and writes
+// the final line when done reaches total. Copies share the Progress; not thread-safe.
+std::function<void(int64_t done, int64_t total)> progressCallback(const Log& log, std::string label,
+                                                                  std::string unit);
+
 }  // namespace agreid

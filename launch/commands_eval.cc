@@ -9,6 +9,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/progress.h"
 #include "comm/mpi_communicator.h"
 #include "comm/mpi_session.h"
 #include "data/dataset.h"
@@ -131,6 +132,7 @@ int runEval(const ParsedArgs& args, CommandContext& ctx) {
 
   trainer::EvaluateRequest request;
   request.record = trainer::spreadRows(query.size(), config.eval.ranked_lists);
+  request.progress = progressCallback(ctx.log, "eval scoring", "queries");
   const trainer::EvalResults results =
       trainer::evaluate(query, gallery, config.eval, communicator.get(), request);
   if (ctx.log.rank() != 0) return 0;

@@ -1,7 +1,6 @@
 // agreid import LAYOUT --root DIR --out FILE.h5: build a dataset file from a public layout or a
 // CSV manifest (data/importers.h). Single process; no MPI.
 #include <iostream>
-#include <memory>
 
 #include "base/error.h"
 #include "base/progress.h"
@@ -11,14 +10,6 @@
 
 namespace agreid::launch {
 namespace {
-
-ProgressOptions importProgress(int64_t total) {
-  ProgressOptions po;
-  po.label = "import";
-  po.total = total;
-  po.unit = "images";
-  return po;
-}
 
 std::string layoutList() {
   std::string out;
@@ -41,16 +32,12 @@ int runImport(const ParsedArgs& args, CommandContext& ctx) {
     throw InputError("agreid import: --manifest applies to the csv layout only");
   }
   installInterruptHandler();
-  data::ImportSummary summary;
-  {
-    std::unique_ptr<Progress> progress;  // the total is known at the first call
-    summary = data::importDataset(options, [&](int64_t done, int64_t total) {
-      throwIfInterrupted("import");
-      if (!progress) progress = std::make_unique<Progress>(ctx.log, importProgress(total));
-      progress->update(done);
-    });
-    if (progress) progress->finish();
-  }
+  const auto progress = progressCallback(ctx.log, "import", "images");
+  const data::ImportSummary summary =
+      data::importDataset(options, [&](int64_t done, int64_t total) {
+        throwIfInterrupted("import");
+        progress(done, total);
+      });
   std::cout << data::formatImportSummary(summary);
   for (const auto& w : summary.warnings) ctx.log.warn(w);
   return kExitOk;

@@ -131,6 +131,20 @@ TEST(ProgressTest, ResumedStartCountsOnlyTheWorkDoneHere) {
       << text;
 }
 
+// A total learnt at the first report: the Progress starts then and finishes at the total.
+TEST(ProgressTest, CallbackStartsAtTheFirstReportAndFinishesAtTheTotal) {
+  Fixture f;
+  const Log log = f.log(ProgressStyle::kLines);
+  const auto report = progressCallback(log, "import", "images");
+  EXPECT_EQ(f.console.out(), "");
+  const auto copy = report;  // copies share the Progress
+  for (int64_t i = 1; i <= 4; ++i) (i % 2 ? report : copy)(i, 4);
+  const std::string text = f.console.out();
+  EXPECT_EQ(testing::lineCount(text), 5) << text;  // 25 %, 50 %, 75 %, 100 %, done
+  EXPECT_NE(text.find(" import: 2/4 images (50%), "), std::string::npos) << text;
+  EXPECT_NE(text.find(" import: done, 4 images in "), std::string::npos) << text;
+}
+
 TEST(ProgressTest, SilentOnOtherRanksAndWithoutAStyle) {
   Fixture f;
   const Log rank1 = f.log(ProgressStyle::kBar, 1);

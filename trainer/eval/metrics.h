@@ -25,6 +25,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -70,6 +71,10 @@ struct EvalResults {
 struct EvaluateRequest {
   std::vector<int64_t> record;  // query rows whose top `record_top` gallery items are returned
   int64_t record_top = 10;
+  // Progress of this rank's share (queries scored, share size), from the scoring threads one
+  // call at a time; may be empty. The plain protocol reports per block of queries, re-ranking
+  // not at all.
+  std::function<void(int64_t done, int64_t total)> progress;
 };
 
 // Every rank of `comm` calls with identical arguments (see the header comment). Throws InputError

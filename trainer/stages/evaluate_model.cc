@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "base/error.h"
+#include "base/progress.h"
 #include "data/dataset.h"
 #include "trainer/eval/features_file.h"
 #include "trainer/eval/results.h"
@@ -81,6 +82,7 @@ EvalResults evaluateModel(ReidModel& model, const ModelEvalSetup& setup, StageCo
   }
   EvaluateRequest request;
   request.record = spreadRows(query.size(), setup.eval.ranked_lists);
+  request.progress = progressCallback(ctx.log, "eval scoring", "queries");
   EvalResults results = evaluate(query, gallery, setup.eval, &ctx.comm, request);
   writeEvalOutputs(setup.out_dir, results, query, gallery, setup.dataset, ctx.log);
   return results;
