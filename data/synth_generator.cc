@@ -219,12 +219,16 @@ std::vector<SampleRecord> renderAll(const std::vector<Job>& jobs, const std::vec
   threads = std::clamp<int64_t>(threads, 1, 64);
   std::atomic<size_t> next{0};
   std::exception_ptr error;
-  std::mutex error_mutex;
+  std::mutex error_mutex, rendered_mutex;
   auto work = [&] {
     try {
       for (size_t i = next++; i < jobs.size(); i = next++) {
         if (generate.check_stop) generate.check_stop();
         out[i] = renderJob(jobs[i], i, people, cameras, o, image_stream).record;
+        if (generate.rendered) {
+          std::lock_guard<std::mutex> lock(rendered_mutex);
+          generate.rendered();
+        }
       }
     } catch (...) {
       std::lock_guard<std::mutex> lock(error_mutex);
@@ -284,6 +288,11 @@ std::vector<SampleRecord> renderPretrainSamples(const SynthOptions& o,
                                                 const SynthGenerateOptions& generate) {
   validate(o);
   return renderAll(planPretrain(o), pretrainPeople(o), o, kPretrainImageStream, generate);
+}
+
+int64_t synthImageCount(const SynthOptions& o) {
+  validate(o);
+  return static_cast<int64_t>(planReid(o).size() + planPretrain(o).size());
 }
 
 SynthSummary generateSynthWorld(const SynthOptions& o, const std::string& out_dir,

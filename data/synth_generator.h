@@ -31,7 +31,12 @@ struct SynthGenerateOptions {
   // Called before each image is rendered (from the rendering threads) and written; it may throw
   // to stop (e.g. on SIGTERM): the exception propagates and no partial file is left.
   std::function<void()> check_stop;
+  // Called after each image is rendered, from the rendering threads one at a time (progress).
+  std::function<void()> rendered;
 };
+
+// The number of images generateSynthWorld renders (both files).
+int64_t synthImageCount(const SynthOptions& options);
 
 struct SynthSummary {
   int64_t train_images = 0, query_images = 0, gallery_images = 0, pretrain_images = 0;

@@ -41,6 +41,7 @@ struct CommandContext {
   ProcessEnv env;
   Log log;
   comm::MpiSession* mpi = nullptr;  // set for commands with `uses_mpi`
+  std::string command_line;         // "agreid run --config c.toml" (the run folder's log.txt)
 };
 
 struct CommandSpec {

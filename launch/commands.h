@@ -11,7 +11,8 @@ namespace agreid::launch {
 
 std::vector<CommandSpec> builtinCommands();
 
-// Shared by commands that take --config/--set.
+// Shared by commands that take --config/--set: the loaded configuration with the defaults that
+// depend on other keys resolved (pretrain.out, stage1.cache_dir, eval.dataset).
 Config configFromArgs(const ParsedArgs& args);
 
 CommandSpec configCommand();

@@ -9,6 +9,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/progress.h"
 #include "comm/mpi_communicator.h"
 #include "comm/mpi_session.h"
 #include "data/dataset.h"
@@ -69,8 +70,7 @@ class OutputsInProgress {
 // eval --checkpoint: extract query and gallery features with a re-ID model, then score them.
 int runEvalCheckpoint(const ParsedArgs& args, CommandContext& ctx, const Config& config) {
   trainer::ModelEvalSetup setup;
-  setup.dataset =
-      args.get("data", config.eval.dataset.empty() ? config.run.dataset : config.eval.dataset);
+  setup.dataset = args.get("data", config.eval.dataset);
   setup.out_dir = args.get("out");
   setup.weights = args.get("checkpoint");
   if (setup.dataset.empty() || setup.out_dir.empty()) {
@@ -87,7 +87,8 @@ int runEvalCheckpoint(const ParsedArgs& args, CommandContext& ctx, const Config&
   Job job(ctx, config);
   const auto results = trainer::evaluateModel(*model, setup, job.stage());
   ctx.log.info("evaluation of ", setup.weights, " on ", setup.dataset, "\n",
-               trainer::resultsMarkdown(results), "results in ", setup.out_dir);
+               trainer::resultsMarkdown(results));
+  ctx.log.info("results in ", setup.out_dir);
   return 0;
 }
 
@@ -129,9 +130,10 @@ int runEval(const ParsedArgs& args, CommandContext& ctx) {
   std::unique_ptr<comm::MpiCommunicator> communicator;
   if (ctx.mpi && ctx.mpi->size() > 1) communicator = std::make_unique<comm::MpiCommunicator>();
 
+  trainer::EvaluateRequest request = trainer::rankedListRequest(query, config.eval);
+  request.progress = progressCallback(ctx.log, "eval scoring", "queries");
   const trainer::EvalResults results =
-      trainer::evaluate(query, gallery, config.eval, communicator.get(),
-                        trainer::rankedListRequest(query, config.eval));
+      trainer::evaluate(query, gallery, config.eval, communicator.get(), request);
   if (ctx.log.rank() != 0) return 0;
   throwIfInterrupted("eval");
 
@@ -165,7 +167,8 @@ int runEval(const ParsedArgs& args, CommandContext& ctx) {
   trainer::writeResultsJson(outputs.add((out / "results.json").string()), results);
   outputs.done();
   ctx.log.info("evaluation of ", query_path, " against ", gallery_path, "\n",
-               trainer::resultsMarkdown(results), "results in ", out_dir);
+               trainer::resultsMarkdown(results));
+  ctx.log.info("results in ", out_dir);
   return 0;
 }
 

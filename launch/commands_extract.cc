@@ -74,6 +74,7 @@ int runExtract(const ParsedArgs& args, CommandContext& ctx) {
   pass.transform = config.transform;
   pass.loader = config.loader;
   pass.batch_size = batch_size;
+  pass.label = "extract " + split;
 
   installInterruptHandler();
   Job job(ctx, config);

@@ -1,50 +1,15 @@
 // agreid import LAYOUT --root DIR --out FILE.h5: build a dataset file from a public layout or a
 // CSV manifest (data/importers.h). Single process; no MPI.
-#include <unistd.h>
-
-#include <cstdio>
 #include <iostream>
 
 #include "base/error.h"
+#include "base/progress.h"
 #include "data/importers.h"
 #include "launch/commands.h"
 #include "launch/signals.h"
 
 namespace agreid::launch {
 namespace {
-
-// A progress bar on a terminal; otherwise a plain line at every 10 %.
-class ImportProgress {
- public:
-  ImportProgress() : tty_(::isatty(STDERR_FILENO) == 1) {}
-  ~ImportProgress() {
-    if (tty_ && drawn_) std::fputc('\n', stderr);
-  }
-
-  void operator()(int64_t done, int64_t total) {
-    const int percent = total > 0 ? static_cast<int>(100 * done / total) : 100;
-    if (tty_) {
-      if (percent == last_percent_ && done != total) return;
-      constexpr int kWidth = 40;
-      const int filled = percent * kWidth / 100;
-      std::fprintf(stderr, "\rimport [%s%s] %3d%% %lld/%lld", std::string(filled, '#').c_str(),
-                   std::string(kWidth - filled, ' ').c_str(), percent, static_cast<long long>(done),
-                   static_cast<long long>(total));
-      std::fflush(stderr);
-      drawn_ = true;
-    } else if (percent / 10 != last_percent_ / 10 || done == total) {
-      if (percent == last_percent_) return;
-      std::fprintf(stderr, "import: %lld/%lld images (%d%%)\n", static_cast<long long>(done),
-                   static_cast<long long>(total), percent);
-    }
-    last_percent_ = percent;
-  }
-
- private:
-  bool tty_;
-  bool drawn_ = false;
-  int last_percent_ = -1;
-};
 
 std::string layoutList() {
   std::string out;
@@ -67,14 +32,12 @@ int runImport(const ParsedArgs& args, CommandContext& ctx) {
     throw InputError("agreid import: --manifest applies to the csv layout only");
   }
   installInterruptHandler();
-  data::ImportSummary summary;
-  {
-    ImportProgress progress;
-    summary = data::importDataset(options, [&](int64_t done, int64_t total) {
-      throwIfInterrupted("import");
-      progress(done, total);
-    });
-  }
+  const auto progress = progressCallback(ctx.log, "import", "images");
+  const data::ImportSummary summary =
+      data::importDataset(options, [&](int64_t done, int64_t total) {
+        throwIfInterrupted("import");
+        progress(done, total);
+      });
   std::cout << data::formatImportSummary(summary);
   for (const auto& w : summary.warnings) ctx.log.warn(w);
   return kExitOk;

@@ -2,12 +2,15 @@
 // configuration, starts the job (MPI communicator, device, threads) and writes a small JSON
 // summary into run.out_dir next to its outputs.
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "base/error.h"
 #include "launch/commands.h"
 #include "launch/config_record.h"
 #include "launch/job.h"
 #include "launch/signals.h"
+#include "trainer/engine/metrics_writers.h"
 #include "trainer/eval/results.h"
 #include "trainer/model/clip_checkpoint.h"
 #include "trainer/model/reid_model.h"
@@ -20,14 +23,6 @@
 
 namespace agreid::launch {
 namespace {
-
-// run.progress; "auto" shows the bar only on a terminal and never inside a SLURM job, where
-// mpiexec may hand the ranks a pseudo-terminal although the output goes to a log file.
-trainer::ProgressStyle progressStyle(const Config& config, const ProcessEnv& env) {
-  if (config.run.progress == "bar") return trainer::ProgressStyle::kBar;
-  if (config.run.progress == "lines" || env.slurm_job_id) return trainer::ProgressStyle::kLines;
-  return trainer::ProgressStyle::kAuto;
-}
 
 // Rank 0 writes `text` as run.out_dir/name.
 void writeRunFile(const Config& config, const std::string& name, const std::string& text,
@@ -57,10 +52,18 @@ std::vector<OptionSpec> runFolderOptions(bool init_from) {
   return options;
 }
 
+// From now on rank 0's log lines (and those written so far) also go to <run.out_dir>/log.txt,
+// after a header line naming the command.
+void openRunLog(const Config& config, CommandContext& ctx) {
+  ctx.log.openFile((std::filesystem::path(config.run.out_dir) / "log.txt").string(),
+                   Log::timestamp() + " " + ctx.command_line);
+}
+
 // Refuses a run folder that records another configuration (docs/pipeline.md, "Run folders"),
-// or clears it with --restart, then records this configuration. All ranks.
+// or clears it with --restart, then records this configuration and opens its log.txt. All ranks.
 void prepareRunFolder(const ParsedArgs& args, const Config& config, RunScope scope, Job& job,
-                      const Log& log) {
+                      CommandContext& ctx) {
+  const Log& log = ctx.log;
   if (args.has("restart")) {
     if (log.rank() == 0) {
       for (const auto& path : restartPaths(config, scope)) {
@@ -75,6 +78,7 @@ void prepareRunFolder(const ParsedArgs& args, const Config& config, RunScope sco
     checkRunFolder(config, scope);
   }
   writeRunFile(config, "config.toml", configToToml(config), log);
+  openRunLog(config, ctx);
 }
 
 // What every stage checks when it resumes: the checkpoint's recorded configuration.
@@ -86,14 +90,14 @@ trainer::ResumeGuards resumeGuards(const Config& config, RunScope scope) {
   return guards;
 }
 
-trainer::PseudoLabelSetup pseudoLabelSetup(const Config& config, const ProcessEnv& env) {
+trainer::PseudoLabelSetup pseudoLabelSetup(const Config& config) {
   trainer::PseudoLabelSetup s;
   s.dataset = config.run.dataset;
   s.model = config.model;
   s.stage1 = config.stage1;
   s.transform = config.transform;
   s.loader = config.loader;
-  s.attribute_prompt = config.stage2.method == "ag-reid";
+  s.attribute_prompt = config.stage2.method == trainer::ReidMethod::kAgReid;
   s.seed = config.run.seed;
   s.cache_dir = config.stage1.cache_dir;
   s.run_dir = config.run.out_dir;
@@ -101,7 +105,6 @@ trainer::PseudoLabelSetup pseudoLabelSetup(const Config& config, const ProcessEn
   // An explicit checkpoint path names a checkpoint of the command's own stage.
   if (s.checkpoint.resume != "none") s.checkpoint.resume = "auto";
   s.log_every = config.run.log_every;
-  s.progress = progressStyle(config, env);
   s.config_toml = configToToml(config);
   s.guards = resumeGuards(config, RunScope::kTraining);
   return s;
@@ -114,12 +117,11 @@ int stoppedOnRequest(const std::string& stage, int64_t steps, const Log& log) {
   return kExitRequeue;
 }
 
-trainer::PseudoLabelResult runPseudoLabelStage(const Config& config, const ProcessEnv& env,
-                                               Job& job, const Log& log) {
+trainer::PseudoLabelResult runPseudoLabelStage(const Config& config, Job& job, const Log& log) {
   // Weights that cannot be used fail here, before any stage work (and before a cache hit hides
   // them until stage 2).
   if (!config.model.weights.empty()) trainer::checkClipWeights(config.model.weights);
-  const auto result = trainer::obtainPseudoLabels(pseudoLabelSetup(config, env), job.stage());
+  const auto result = trainer::obtainPseudoLabels(pseudoLabelSetup(config), job.stage());
   if (!result.completed) return result;
   writeSummaryJson(config, "pseudo_label.json",
                    {{"cache", result.path},
@@ -136,9 +138,8 @@ trainer::PseudoLabelResult runPseudoLabelStage(const Config& config, const Proce
 
 int runPretrainCommand(const ParsedArgs& args, CommandContext& ctx) {
   Config config = configFromArgs(args);
-  resolveRunPaths(config);
   Job job(ctx, config);
-  prepareRunFolder(args, config, RunScope::kPretrain, job, ctx.log);
+  prepareRunFolder(args, config, RunScope::kPretrain, job, ctx);
   trainer::PretrainSetup setup;
   setup.pretrain = config.pretrain;
   setup.arch = config.clip;
@@ -148,7 +149,6 @@ int runPretrainCommand(const ParsedArgs& args, CommandContext& ctx) {
   setup.loader = config.loader;
   setup.seed = config.run.seed;
   setup.log_every = config.run.log_every;
-  setup.progress = progressStyle(config, ctx.env);
   setup.run_dir = config.run.out_dir;
   setup.checkpoint = config.checkpoint;
   setup.config_toml = configToToml(config);
@@ -183,9 +183,9 @@ int runPretrainCommand(const ParsedArgs& args, CommandContext& ctx) {
 
 int runPseudoLabelCommand(const ParsedArgs& args, CommandContext& ctx) {
   Config config = configFromArgs(args);
-  resolveRunPaths(config);
   Job job(ctx, config);
-  const auto pl = runPseudoLabelStage(config, ctx.env, job, ctx.log);
+  openRunLog(config, ctx);
+  const auto pl = runPseudoLabelStage(config, job, ctx.log);
   return pl.completed ? 0 : stoppedOnRequest("stage 1", pl.steps, ctx.log);
 }
 
@@ -232,7 +232,7 @@ CommandSpec pseudoLabelCommand() {
 namespace agreid::launch {
 namespace {
 
-trainer::TrainSetup trainSetup(const Config& config, const ProcessEnv& env) {
+trainer::TrainSetup trainSetup(const Config& config) {
   trainer::TrainSetup s;
   s.dataset = config.run.dataset;
   s.model = config.model;
@@ -243,11 +243,9 @@ trainer::TrainSetup trainSetup(const Config& config, const ProcessEnv& env) {
   s.sampler = config.sampler;
   s.checkpoint = config.checkpoint;
   s.eval = config.eval;
-  s.eval_dataset = config.eval.dataset.empty() ? config.run.dataset : config.eval.dataset;
   s.out_dir = config.run.out_dir;
   s.seed = config.run.seed;
   s.log_every = config.run.log_every;
-  s.progress = progressStyle(config, env);
   s.bf16 = config.run.bf16;
   s.config_toml = configToToml(config);
   s.guards = resumeGuards(config, RunScope::kTraining);
@@ -255,9 +253,9 @@ trainer::TrainSetup trainSetup(const Config& config, const ProcessEnv& env) {
 }
 
 // Returns kExitRequeue when training stopped on request.
-int trainStage(const ParsedArgs& args, const Config& config, const ProcessEnv& env, Job& job,
+int trainStage(const ParsedArgs& args, const Config& config, Job& job,
                const trainer::PseudoLabelCache& cache, const Log& log) {
-  trainer::TrainSetup setup = trainSetup(config, env);
+  trainer::TrainSetup setup = trainSetup(config);
   setup.init_from = args.get("init-from");
   const auto r = trainer::runDualGuidance(setup, cache, job.stage());
   writeSummaryJson(config, "train.json",
@@ -273,42 +271,60 @@ int trainStage(const ParsedArgs& args, const Config& config, const ProcessEnv& e
   return 0;
 }
 
+// The steps stage 2 trained the run folder's model for (train.json; 0 when unknown).
+int64_t trainedSteps(const Config& config) {
+  const std::string path = (std::filesystem::path(config.run.out_dir) / "train.json").string();
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.empty()) return 0;
+  const auto json = trainer::JsonValue::parse(text, path);
+  const trainer::JsonValue* steps = json.find("steps");
+  return steps != nullptr && steps->isInteger() ? steps->integer() : 0;
+}
+
+// Evaluates the run folder's model: results.json, cmc.svg, ranked/, and an "eval" record at the
+// trained step in metrics.jsonl and TensorBoard.
 void evalStage(const Config& config, Job& job, const std::string& checkpoint, const Log& log) {
   auto model = trainer::loadReidCheckpoint(checkpoint);
   trainer::ModelEvalSetup es;
-  es.dataset = config.eval.dataset.empty() ? config.run.dataset : config.eval.dataset;
+  es.dataset = config.eval.dataset;
   es.transform = config.transform;
   es.loader = config.loader;
   es.eval = config.eval;
   es.out_dir = config.run.out_dir;
   es.weights = checkpoint;
   const auto results = trainer::evaluateModel(*model, es, job.stage());
+  if (log.rank() == 0) {
+    const int64_t step = trainedSteps(config);
+    trainer::RunMetrics metrics(config.run.out_dir, log.rank());
+    metrics.write(trainer::evalMetricsRecord(step, -1, results), step,
+                  trainer::evalMetricsScalars(results));
+  }
   log.info("evaluation of ", checkpoint, " on ", es.dataset, "\n",
-           trainer::resultsMarkdown(results), "results in ", config.run.out_dir, "/results.json");
+           trainer::resultsMarkdown(results));
+  log.info("results in ", config.run.out_dir, "/results.json");
 }
 
 int runTrainCommand(const ParsedArgs& args, CommandContext& ctx) {
   Config config = configFromArgs(args);
-  resolveRunPaths(config);
   Job job(ctx, config);
-  prepareRunFolder(args, config, RunScope::kTraining, job, ctx.log);
-  const auto pl = runPseudoLabelStage(config, ctx.env, job, ctx.log);
+  prepareRunFolder(args, config, RunScope::kTraining, job, ctx);
+  const auto pl = runPseudoLabelStage(config, job, ctx.log);
   if (!pl.completed) return stoppedOnRequest("stage 1", pl.steps, ctx.log);
-  return trainStage(args, config, ctx.env, job, pl.cache, ctx.log);
+  return trainStage(args, config, job, pl.cache, ctx.log);
 }
 
 int runRunCommand(const ParsedArgs& args, CommandContext& ctx) {
   Config config = configFromArgs(args);
-  resolveRunPaths(config);
   Job job(ctx, config);
-  prepareRunFolder(args, config, RunScope::kTraining, job, ctx.log);
-  const auto pl = runPseudoLabelStage(config, ctx.env, job, ctx.log);
+  prepareRunFolder(args, config, RunScope::kTraining, job, ctx);
+  const auto pl = runPseudoLabelStage(config, job, ctx.log);
   if (!pl.completed) return stoppedOnRequest("stage 1", pl.steps, ctx.log);
   const std::string model = trainer::finalModelPath(config.run.out_dir);
   if (std::filesystem::exists(model) && trainer::isReidCheckpoint(model)) {
     ctx.log.info("stage 2 already done: ", model, " exists; skipping training");
   } else {
-    const int code = trainStage(args, config, ctx.env, job, pl.cache, ctx.log);
+    const int code = trainStage(args, config, job, pl.cache, ctx.log);
     if (code != 0) return code;
   }
   evalStage(config, job, model, ctx.log);

@@ -6,6 +6,7 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
+#include "base/progress.h"
 #include "data/jpeg_codec.h"
 #include "data/synth_generator.h"
 #include "launch/commands.h"
@@ -54,7 +55,15 @@ int runSynth(const ParsedArgs& args, CommandContext& ctx) {
   installInterruptHandler();
   data::SynthGenerateOptions generate;
   generate.check_stop = [] { throwIfInterrupted("synth"); };
+  ProgressOptions po;
+  po.label = "synth";
+  po.total = data::synthImageCount(options);
+  po.unit = "images";
+  Progress progress(ctx.log, po);
+  int64_t rendered = 0;
+  generate.rendered = [&] { progress.update(++rendered); };
   const data::SynthSummary s = data::generateSynthWorld(options, args.get("out"), generate);
+  progress.finish();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ctx.log.info("wrote ", s.reid_path, ": ", s.train_identities, " train identities (",

@@ -9,17 +9,11 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "launch/config_text.h"
 #include "launch/suggest.h"
 
 namespace agreid::launch {
 namespace {
-
-template <class... Fs>
-struct Overloaded : Fs... {
-  using Fs::operator()...;
-};
-template <class... Fs>
-Overloaded(Fs...) -> Overloaded<Fs...>;
 
 std::string nearestKey(const std::string& key, const std::vector<KeySpec>& keys) {
   std::string best;
@@ -34,32 +28,6 @@ std::string nearestKey(const std::string& key, const std::vector<KeySpec>& keys)
     }
   }
   return best;
-}
-
-std::string quoteToml(const std::string& s) {
-  std::ostringstream os;
-  os << toml::value<std::string>(s);
-  return os.str();
-}
-
-std::string formatDouble(double v) {
-  std::ostringstream os;
-  os.precision(10);
-  os << v;
-  std::string s = os.str();
-  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";  // keep it a TOML float
-  return s;
-}
-
-// "lo, hi" of a numeric key: integers for integer keys ("0, 1024"), floats otherwise.
-std::string rangeText(const KeySpec& spec) {
-  const bool integer =
-      std::holds_alternative<int64_t*>(spec.field) || std::holds_alternative<uint64_t*>(spec.field);
-  auto bound = [&](const std::optional<double>& b, const char* none) -> std::string {
-    if (!b || !std::isfinite(*b)) return b && *b < 0 ? "-inf" : (b ? "inf" : none);
-    return integer ? std::to_string(static_cast<int64_t>(*b)) : formatDouble(*b);
-  };
-  return bound(spec.min, "-inf") + ", " + bound(spec.max, "inf");
 }
 
 std::string nodeTypeName(const toml::node& node) {
@@ -81,6 +49,27 @@ std::string nodeTypeName(const toml::node& node) {
   }
 }
 
+// `where` (file:line or --set ...) prefixes the message when known.
+[[noreturn]] void notOneOf(const KeySpec& spec, const std::string& value,
+                           const std::string& where = "") {
+  std::string all;
+  for (const auto& c : spec.choices) all += (all.empty() ? "" : ", ") + c;
+  throw InputError((where.empty() ? "" : where + ": ") + "key '" + spec.key + "' = \"" + value +
+                   "\" is not one of: " + all);
+}
+
+// Sets a string or enum key from its spelling (an enum key only to one of its choices).
+void assignText(const KeySpec& spec, const std::string& value, const std::string& where) {
+  if (auto* s = std::get_if<std::string*>(&spec.field)) {
+    **s = value;
+    return;
+  }
+  const EnumField& f = std::get<EnumField>(spec.field);
+  const auto it = std::find(f.names.begin(), f.names.end(), value);
+  if (it == f.names.end()) notOneOf(spec, value, where);
+  f.set(f.field, f.values[it - f.names.begin()]);
+}
+
 // Assigns a TOML node to a field; `where` names the source for messages. Throws InputError.
 void assign(const KeySpec& spec, const toml::node& node, const std::string& where) {
   auto wrong = [&](const std::string& expected) {
@@ -95,6 +84,10 @@ void assign(const KeySpec& spec, const toml::node& node, const std::string& wher
     if (n.is_floating_point()) return *n.value<double>();
     if (n.is_integer()) return static_cast<double>(*n.value<int64_t>());
     return std::nullopt;
+  };
+  auto text = [&] {
+    if (!node.is_string()) throw wrong("a string");
+    assignText(spec, *node.value<std::string>(), where);
   };
   std::visit(Overloaded{
                  [&](bool* f) {
@@ -116,10 +109,8 @@ void assign(const KeySpec& spec, const toml::node& node, const std::string& wher
                    if (!v) throw wrong("a number");
                    *f = *v;
                  },
-                 [&](std::string* f) {
-                   if (!node.is_string()) throw wrong("a string");
-                   *f = *node.value<std::string>();
-                 },
+                 [&](std::string*) { text(); },
+                 [&](const EnumField&) { text(); },
                  [&](std::vector<int64_t>* f) {
                    const toml::array* arr = node.as_array();
                    if (!arr) throw wrong("an array of integers");
@@ -235,7 +226,8 @@ void applySet(const std::string& set, std::vector<KeySpec>& keys) {
   }
   const KeySpec* spec = findKey(keys, key);
   if (!spec) unknownKey(where, key, keys);
-  if (std::holds_alternative<std::string*>(spec->field)) {
+  if (std::holds_alternative<std::string*>(spec->field) ||
+      std::holds_alternative<EnumField>(spec->field)) {
     // Strings may be given bare (paths) or quoted.
     std::string v = value;
     if (v.size() >= 2 && v.front() == '"' && v.back() == '"') {
@@ -245,7 +237,7 @@ void applySet(const std::string& set, std::vector<KeySpec>& keys) {
         throw InputError(where + ": invalid quoted string: " + std::string(e.description()));
       }
     }
-    *std::get<std::string*>(spec->field) = v;
+    assignText(*spec, v, where);
     return;
   }
   if (value.empty()) throw InputError(where + ": missing value after '='");
@@ -260,49 +252,6 @@ void applySet(const std::string& set, std::vector<KeySpec>& keys) {
 }
 
 }  // namespace
-
-std::string typeName(const FieldRef& field) {
-  return std::visit(Overloaded{
-                        [](bool*) { return std::string("boolean"); },
-                        [](int64_t*) { return std::string("integer"); },
-                        [](uint64_t*) { return std::string("integer"); },
-                        [](double*) { return std::string("float"); },
-                        [](std::string*) { return std::string("string"); },
-                        [](std::vector<int64_t>*) { return std::string("integer array"); },
-                        [](std::vector<double>*) { return std::string("float array"); },
-                        [](std::vector<std::string>*) { return std::string("string array"); },
-                    },
-                    field);
-}
-
-std::string tomlValue(const FieldRef& field) {
-  return std::visit(Overloaded{
-                        [](bool* f) { return std::string(*f ? "true" : "false"); },
-                        [](int64_t* f) { return std::to_string(*f); },
-                        [](uint64_t* f) { return std::to_string(*f); },
-                        [](double* f) { return formatDouble(*f); },
-                        [](std::string* f) { return quoteToml(*f); },
-                        [](std::vector<int64_t>* f) {
-                          std::string s = "[";
-                          for (size_t i = 0; i < f->size(); ++i)
-                            s += (i ? ", " : "") + std::to_string((*f)[i]);
-                          return s + "]";
-                        },
-                        [](std::vector<double>* f) {
-                          std::string s = "[";
-                          for (size_t i = 0; i < f->size(); ++i)
-                            s += (i ? ", " : "") + formatDouble((*f)[i]);
-                          return s + "]";
-                        },
-                        [](std::vector<std::string>* f) {
-                          std::string s = "[";
-                          for (size_t i = 0; i < f->size(); ++i)
-                            s += (i ? ", " : "") + quoteToml((*f)[i]);
-                          return s + "]";
-                        },
-                    },
-                    field);
-}
 
 void validateConfig(Config& config) {
   for (const auto& spec : configKeys(config)) {
@@ -326,12 +275,10 @@ void validateConfig(Config& config) {
          << rangeText(spec) << "]";
       throw InputError(os.str());
     }
-    if (!spec.choices.empty()) {
-      const std::string& s = *std::get<std::string*>(spec.field);
-      if (std::find(spec.choices.begin(), spec.choices.end(), s) == spec.choices.end()) {
-        std::string all;
-        for (const auto& c : spec.choices) all += (all.empty() ? "" : ", ") + c;
-        throw InputError("key '" + spec.key + "' = \"" + s + "\" is not one of: " + all);
+    // Enum keys hold one of their choices by construction.
+    if (auto* s = std::get_if<std::string*>(&spec.field); s && !spec.choices.empty()) {
+      if (std::find(spec.choices.begin(), spec.choices.end(), **s) == spec.choices.end()) {
+        notOneOf(spec, **s);
       }
     }
   }
@@ -375,50 +322,6 @@ Config configFromToml(const std::string& text, const std::string& origin) {
   applyFile(origin, keys, &text);
   validateConfig(config);
   return config;
-}
-
-std::string configToToml(const Config& config) {
-  Config copy = config;
-  std::ostringstream os;
-  std::string section;
-  for (const auto& spec : configKeys(copy)) {
-    const std::string s = spec.key.substr(0, spec.key.find('.'));
-    if (s != section) {
-      os << (section.empty() ? "" : "\n") << "[" << s << "]\n";
-      section = s;
-    }
-    os << "# " << spec.description << "\n"
-       << spec.key.substr(s.size() + 1) << " = " << tomlValue(spec.field) << "\n";
-  }
-  return os.str();
-}
-
-std::string configReferenceMarkdown() {
-  Config defaults;
-  std::ostringstream os;
-  os << "\nA file may start with `base = \"other.toml\"` (a path relative to the file's folder): "
-        "the\n"
-        "base file is read first (it may name a base of its own) and the file's keys override it,\n"
-        "as `--set` overrides both.\n";
-  std::string section;
-  for (const auto& spec : configKeys(defaults)) {
-    const std::string s = spec.key.substr(0, spec.key.find('.'));
-    if (s != section) {
-      os << "\n## [" << s << "]\n\n| key | type | default | range | description |\n"
-         << "|---|---|---|---|---|\n";
-      section = s;
-    }
-    std::string range;
-    if (spec.min || spec.max) {
-      range = "[" + rangeText(spec) + "]";
-    }
-    for (const auto& c : spec.choices) range += (range.empty() ? "" : " \\| ") + c;
-    std::string def = tomlValue(spec.field);
-    std::replace(def.begin(), def.end(), '|', '/');
-    os << "| `" << spec.key << "` | " << typeName(spec.field) << " | `" << def << "` | " << range
-       << " | " << spec.description << " |\n";
-  }
-  return os.str();
 }
 
 }  // namespace agreid::launch

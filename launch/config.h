@@ -31,9 +31,33 @@ struct Config {
   trainer::CheckpointOptions checkpoint;
 };
 
+// A choice key held as an enum: the key's spellings (KeySpec::choices) stand for `values`, in
+// order, so the choice is parsed once, here at the edge, and the code compares enums.
+struct EnumField {
+  void* field = nullptr;
+  int (*get)(const void* field) = nullptr;
+  void (*set)(void* field, int value) = nullptr;
+  std::vector<std::string> names;
+  std::vector<int> values;
+  const std::string& name() const;  // the spelling of the current value
+};
+
+template <typename E>
+EnumField enumField(E* field, const std::vector<std::pair<std::string, E>>& choices) {
+  EnumField f;
+  f.field = field;
+  f.get = [](const void* p) { return static_cast<int>(*static_cast<const E*>(p)); };
+  f.set = [](void* p, int v) { *static_cast<E*>(p) = static_cast<E>(v); };
+  for (const auto& [name, value] : choices) {
+    f.names.push_back(name);
+    f.values.push_back(static_cast<int>(value));
+  }
+  return f;
+}
+
 using FieldRef =
     std::variant<bool*, int64_t*, uint64_t*, double*, std::string*, std::vector<int64_t>*,
-                 std::vector<double>*, std::vector<std::string>*>;
+                 std::vector<double>*, std::vector<std::string>*, EnumField>;
 
 // One configuration key bound to a field of a Config instance.
 struct KeySpec {
@@ -42,7 +66,7 @@ struct KeySpec {
   std::string description;
   std::optional<double> min;  // numeric keys: inclusive bounds
   std::optional<double> max;
-  std::vector<std::string> choices;  // string keys: allowed values (empty: any)
+  std::vector<std::string> choices;  // string and enum keys: allowed values (empty: any)
 };
 
 // All keys of `config`, bound to its fields, in documentation order.

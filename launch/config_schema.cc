@@ -24,6 +24,16 @@ class KeyList {
                      std::nullopt, std::move(choices)});
     return *this;
   }
+  // A choice key held as an enum (config.h, EnumField): each spelling with its value.
+  template <typename E>
+  KeyList& choice(const std::string& name, E* field, std::string description,
+                  const std::vector<std::pair<std::string, E>>& choices) {
+    EnumField f = enumField(field, choices);
+    std::vector<std::string> names = f.names;
+    keys_.push_back({section_ + "." + name, std::move(f), std::move(description), std::nullopt,
+                     std::nullopt, std::move(names)});
+    return *this;
+  }
   void appendTo(std::vector<KeySpec>& out) {
     for (auto& k : keys_) out.push_back(std::move(k));
   }
@@ -42,12 +52,17 @@ std::vector<KeySpec> configKeys(Config& c) {
       .add("out_dir", &c.run.out_dir, "run directory: checkpoints, metrics, results")
       .add("dataset", &c.run.dataset, "re-ID dataset file (.h5) with train/query/gallery splits")
       .add("seed", &c.run.seed, "seed shared by all ranks (sampling, augmentation, init)")
-      .choice("device", &c.run.device, "compute device", {"auto", "cpu", "cuda"})
+      .choice("device", &c.run.device, "compute device",
+              {{"auto", trainer::DeviceChoice::kAuto},
+               {"cpu", trainer::DeviceChoice::kCpu},
+               {"cuda", trainer::DeviceChoice::kCuda}})
       .add("threads", &c.run.threads, "intra-op threads per rank (0: cores / local ranks)", 0, 1024)
       .add("log_every", &c.run.log_every, "steps between metric lines", 1, kInf)
       .choice("progress", &c.run.progress,
-              "training progress: bar, lines, or auto (bar on a terminal outside SLURM)",
-              {"auto", "bar", "lines"})
+              "progress: bar, lines, or auto (bar only on a watched terminal; AGREID_PROGRESS)",
+              {{"auto", trainer::ProgressSetting::kAuto},
+               {"bar", trainer::ProgressSetting::kBar},
+               {"lines", trainer::ProgressSetting::kLines}})
       .add("bf16", &c.run.bf16, "bf16 autocast on CUDA")
       .add("tf32", &c.run.tf32, "TF32 matrix products on CUDA")
       .appendTo(keys);
@@ -144,12 +159,15 @@ std::vector<KeySpec> configKeys(Config& c) {
       .add("min_lr", &c.stage1.min_lr, "final cosine learning rate", 0, 10)
       .add("lambda_attr", &c.stage1.lambda_attr, "weight of the attribute alignment loss", 0, 1e3)
       .choice("attr_reduction", &c.stage1.attr_reduction,
-              "L_attrA over images: mean, or sum (Eq. 8 as printed)", {"mean", "sum"})
+              "L_attrA over images: mean, or sum (Eq. 8 as printed)",
+              {{"mean", trainer::AttrReduction::kMean}, {"sum", trainer::AttrReduction::kSum}})
       .add("joint", &c.stage1.joint,
            "tokens V get the gradient of L_attrA (Eq. 9 literally); false: stop-gradient")
       .choice("pseudo_labels", &c.stage1.pseudo_labels,
               "learned; oracle (true attribute words) or permuted (oracle shuffled across ids)",
-              {"learned", "oracle", "permuted"})
+              {{"learned", trainer::PseudoLabelSource::kLearned},
+               {"oracle", trainer::PseudoLabelSource::kOracle},
+               {"permuted", trainer::PseudoLabelSource::kPermuted}})
       .add("token_attributes", &c.stage1.token_attributes,
            "stored attribute each template placeholder stands for (\"\": none)")
       .add("encoder_layers", &c.stage1.encoder_layers, "attribute encoder layers", 1, 64)
@@ -162,7 +180,8 @@ std::vector<KeySpec> configKeys(Config& c) {
 
   KeyList("stage2")
       .choice("method", &c.stage2.method, "ag-reid (dual guidance) or clip-reid (baseline)",
-              {"ag-reid", "clip-reid"})
+              {{"ag-reid", trainer::ReidMethod::kAgReid},
+               {"clip-reid", trainer::ReidMethod::kClipReid}})
       .add("epochs", &c.stage2.epochs, "epochs", 1, 1e6)
       .add("lr", &c.stage2.lr, "base learning rate (Adam)", 0, 10)
       .add("weight_decay", &c.stage2.weight_decay, "weight decay", 0, 10)
@@ -181,13 +200,19 @@ std::vector<KeySpec> configKeys(Config& c) {
       .add("margin", &c.stage2.margin, "triplet margin", 0, 100)
       .add("label_smoothing", &c.stage2.label_smoothing, "label smoothing epsilon", 0, 1)
       .choice("attr_reduction", &c.stage2.attr_reduction,
-              "L_attrG over images: mean, or sum (Eq. 14 as printed)", {"mean", "sum"})
+              "L_attrG over images: mean, or sum (Eq. 14 as printed)",
+              {{"mean", trainer::AttrReduction::kMean}, {"sum", trainer::AttrReduction::kSum}})
       .choice("mask", &c.stage2.mask,
               "noise mask threshold: otsu, none (gamma=-1), or percentile p50/p75/p90",
-              {"otsu", "none", "p50", "p75", "p90"})
-      .choice("threshold_scope", &c.stage2.threshold_scope,
-              "gamma from each batch, or from the previous epoch's similarities",
-              {"batch", "epoch"})
+              {{"otsu", trainer::GuidanceMask::kOtsu},
+               {"none", trainer::GuidanceMask::kNone},
+               {"p50", trainer::GuidanceMask::kP50},
+               {"p75", trainer::GuidanceMask::kP75},
+               {"p90", trainer::GuidanceMask::kP90}})
+      .choice(
+          "threshold_scope", &c.stage2.threshold_scope,
+          "gamma from each batch, or from the previous epoch's similarities",
+          {{"batch", trainer::ThresholdScope::kBatch}, {"epoch", trainer::ThresholdScope::kEpoch}})
       .add("encoder_lr_factor", &c.stage2.encoder_lr_factor, "attribute encoder lr factor", 0, 1e4)
       .add("memory_bank", &c.stage2.memory_bank, "add the sharded contrastive memory bank loss")
       .add("memory_weight", &c.stage2.memory_weight, "weight of the memory bank loss", 0, 1e3)

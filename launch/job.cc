@@ -2,8 +2,6 @@
 
 #include <ATen/Context.h>
 
-#include <filesystem>
-
 #include "base/check.h"
 #include "base/error.h"
 #include "comm/mpi_session.h"
@@ -27,18 +25,14 @@ c10::Device jobDevice(CommandContext& ctx, const Config& config) {
 Job::Job(CommandContext& ctx, const Config& config)
     : device_(jobDevice(ctx, config)),
       comm_(makeCommunicator(device_)),
-      stage_{*comm_, ctx.log, device_, [] { return stopRequested(); }} {}
+      stage_{*comm_, ctx.log, device_, [] { return stopRequested(); }} {
+  ctx.log.setProgressStyle(progressStyleFor(config.run.progress, ctx.env));
+}
 
 void applyMathMode(const Config& config, c10::Device device) {
   if (!device.is_cuda()) return;
   at::globalContext().setAllowTF32CuBLAS(config.run.tf32);
   at::globalContext().setAllowTF32CuDNN(config.run.tf32);
-}
-
-void resolveRunPaths(Config& config) {
-  const std::filesystem::path out(config.run.out_dir);
-  if (config.pretrain.out.empty()) config.pretrain.out = (out / "clip.pt").string();
-  if (config.stage1.cache_dir.empty()) config.stage1.cache_dir = (out / "cache").string();
 }
 
 }  // namespace agreid::launch

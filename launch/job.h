@@ -1,6 +1,7 @@
 // Job: what a distributed command needs once MPI is up -- the communicator for the chosen device
 // (MPI for CPU tensors, NCCL for CUDA tensors), the device itself, intra-op threads, and the
-// StageContext handed to the trainer's stages (with the SIGUSR1/SIGTERM stop request).
+// StageContext handed to the trainer's stages (with the SIGUSR1/SIGTERM stop request). It also
+// applies run.progress to the command's Log.
 #pragma once
 
 #include <memory>
@@ -30,8 +31,5 @@ class Job {
 // run.tf32 on a CUDA device: TF32 for cuBLAS matrix products and cuDNN convolutions (LibTorch's
 // global math mode). Nothing on the CPU, where TF32 does not exist.
 void applyMathMode(const Config& config, c10::Device device);
-
-// Fills the defaults that depend on other keys (run.out_dir): pretrain.out, stage1.cache_dir.
-void resolveRunPaths(Config& config);
 
 }  // namespace agreid::launch

@@ -63,6 +63,13 @@ int unknownCommand(const std::vector<CommandSpec>& commands, const std::string& 
   return agreid::kExitInput;
 }
 
+// "agreid run --config c.toml" (words as given; for the log file's header).
+std::string commandLine(const std::vector<std::string>& words) {
+  std::string line = "agreid";
+  for (const auto& w : words) line += " " + w;
+  return line;
+}
+
 int fail(const agreid::Log& log, int world_size, int code, const std::string& message) {
   log.error(message);
   if (world_size > 1) agreid::comm::MpiSession::abortAll(code);
@@ -77,7 +84,10 @@ int main(int argc, char** argv) {
   agreid::Log log;
   try {
     env = agreid::launch::ProcessEnv::fromEnvironment();
-    log = agreid::Log(env.rank, env.world_size);
+    env.probeTerminal();
+    log =
+        agreid::Log(env.rank, env.world_size,
+                    agreid::launch::progressStyleFor(agreid::trainer::ProgressSetting::kAuto, env));
   } catch (const agreid::InputError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return agreid::kExitInput;
@@ -122,11 +132,13 @@ int main(int argc, char** argv) {
   try {
     agreid::launch::installStopHandlers();
     const auto parsed = agreid::launch::parseArgs(*command, rest);
-    agreid::launch::CommandContext ctx{env, log, nullptr};
+    agreid::launch::CommandContext ctx{env, log, nullptr, commandLine(words)};
     if (command->uses_mpi) {
       mpi = std::make_unique<agreid::comm::MpiSession>();
       world_size = mpi->size();
-      ctx.log = agreid::Log(mpi->rank(), mpi->size());
+      ctx.log = agreid::Log(
+          mpi->rank(), mpi->size(),
+          agreid::launch::progressStyleFor(agreid::trainer::ProgressSetting::kAuto, env));
       ctx.mpi = mpi.get();
       log = ctx.log;
     }

@@ -12,17 +12,16 @@
 
 namespace agreid::trainer {
 
-c10::Device chooseDevice(const std::string& name, int local_rank) {
+c10::Device chooseDevice(DeviceChoice choice, int local_rank) {
   const bool have_cuda = torch::cuda::is_available();
-  if (name == "cpu" || (name == "auto" && !have_cuda)) return c10::Device(c10::kCPU);
-  if (name == "cuda" || name == "auto") {
-    if (!have_cuda) {
-      throw InputError("run.device = \"cuda\" but no CUDA device is usable by this LibTorch");
-    }
-    const int count = static_cast<int>(torch::cuda::device_count());
-    return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(local_rank % count));
+  if (choice == DeviceChoice::kCpu || (choice == DeviceChoice::kAuto && !have_cuda)) {
+    return c10::Device(c10::kCPU);
   }
-  throw InputError("run.device = \"" + name + "\" is not one of: auto, cpu, cuda");
+  if (!have_cuda) {
+    throw InputError("run.device = \"cuda\" but no CUDA device is usable by this LibTorch");
+  }
+  const int count = static_cast<int>(torch::cuda::device_count());
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(local_rank % count));
 }
 
 void configureThreads(int64_t threads, int local_ranks) {

@@ -8,6 +8,22 @@
 
 namespace agreid::trainer {
 
+// The choice keys, parsed once from their spellings by launch/config_schema.cc.
+enum class ReidMethod { kAgReid, kClipReid };  // stage2.method: "ag-reid", "clip-reid"
+// stage2.mask: "otsu", "none" (gamma = -1), percentiles "p50", "p75", "p90" (Table 6).
+enum class GuidanceMask { kOtsu, kNone, kP50, kP75, kP90 };
+// stage1/stage2.attr_reduction over the n images: "mean", or "sum" (Eq. 8 / Eq. 14 as printed).
+enum class AttrReduction { kMean, kSum };
+enum class ThresholdScope { kBatch, kEpoch };  // stage2.threshold_scope: "batch", "epoch"
+// stage1.pseudo_labels: "learned" (the method), "oracle", "permuted" (scripts/mechanism.sh).
+enum class PseudoLabelSource { kLearned, kOracle, kPermuted };
+enum class DeviceChoice { kAuto, kCpu, kCuda };      // run.device: "auto", "cpu", "cuda"
+enum class ProgressSetting { kAuto, kBar, kLines };  // run.progress: "auto", "bar", "lines"
+
+// Defaults several setup structs share (each is declared here once).
+constexpr uint64_t kDefaultSeed = 1234;
+constexpr int64_t kDefaultLogEvery = 10;
+
 // Architecture of a CLIP model built from scratch (pretraining). Loading a checkpoint infers the
 // architecture from tensor shapes instead.
 struct ClipArchOptions {
@@ -61,11 +77,11 @@ struct Stage1Options {
   double warmup_lr = 1e-5;
   double min_lr = 1e-6;
   double lambda_attr = 1.0;
-  std::string attr_reduction = "mean";  // L_attrA over images: "mean" or "sum" (Eq. 8 as printed)
-  bool joint = false;                   // V gets L_attrA's gradient (Eq. 9 read literally)
-  // "learned" (the method), "oracle" (each identity's true attribute words, frozen) or "permuted"
+  AttrReduction attr_reduction = AttrReduction::kMean;  // L_attrA over images (Eq. 8)
+  bool joint = false;  // V gets L_attrA's gradient (Eq. 9 read literally)
+  // Learned (the method), oracle (each identity's true attribute words, frozen) or permuted
   // (oracle tokens shuffled across identities): the arms of scripts/mechanism.sh.
-  std::string pseudo_labels = "learned";
+  PseudoLabelSource pseudo_labels = PseudoLabelSource::kLearned;
   // The stored attribute each placeholder of `template_text` stands for ("" for none): used by
   // oracle tokens and the token-block probe.
   std::vector<std::string> token_attributes = {"gender",
@@ -93,7 +109,7 @@ struct Stage1Options {
 
 // Stage 2: dual-guidance fine-tuning (method.md §1.4, §2.3).
 struct Stage2Options {
-  std::string method = "ag-reid";  // "ag-reid" or "clip-reid"
+  ReidMethod method = ReidMethod::kAgReid;
   int64_t epochs = 60;
   double lr = 5e-6;
   double weight_decay = 1e-4;
@@ -109,14 +125,18 @@ struct Stage2Options {
   double beta = 0.01;  // attribute guidance weight
   double margin = 0.3;
   double label_smoothing = 0.1;
-  std::string attr_reduction = "mean";  // L_attrG over images: "mean" or "sum" (Eq. 14 as printed)
-  std::string mask = "otsu";            // "otsu", "none" (gamma = -1), "p50", "p75" or "p90"
-  std::string threshold_scope = "batch";  // gamma from each batch, or "epoch": the previous epoch's
-  double encoder_lr_factor = 1.0;         // E_A learning rate relative to lr
+  AttrReduction attr_reduction = AttrReduction::kMean;  // L_attrG over images (Eq. 14)
+  GuidanceMask mask = GuidanceMask::kOtsu;
+  ThresholdScope threshold_scope = ThresholdScope::kBatch;  // gamma per batch or previous epoch
+  double encoder_lr_factor = 1.0;                           // E_A learning rate relative to lr
   bool memory_bank = false;
   double memory_weight = 1.0;
   double memory_temperature = 0.05;
   double memory_momentum = 0.2;
+
+  // AG-ReID with beta > 0: stage 2 fine-tunes E_A and adds the attribute guidance term (the one
+  // place this condition is stated).
+  bool attributeGuidance() const { return method == ReidMethod::kAgReid && beta > 0; }
 };
 
 struct EvalOptions {
@@ -150,13 +170,13 @@ namespace agreid::trainer {
 struct RunOptions {
   std::string out_dir = "runs/demo";
   std::string dataset;  // re-ID dataset file (.h5) with train/query/gallery splits
-  uint64_t seed = 1234;
-  std::string device = "auto";  // "auto", "cpu" or "cuda"
-  int64_t threads = 0;          // intra-op threads per rank (0: cores / local ranks)
-  int64_t log_every = 10;       // steps between metric lines
-  // Training progress on stdout: "bar" (redrawn in place), "lines", or "auto" (bar on a
-  // terminal outside SLURM jobs, lines otherwise).
-  std::string progress = "auto";
+  uint64_t seed = kDefaultSeed;
+  DeviceChoice device = DeviceChoice::kAuto;
+  int64_t threads = 0;                   // intra-op threads per rank (0: cores / local ranks)
+  int64_t log_every = kDefaultLogEvery;  // steps between metric lines
+  // Progress on stdout: a bar (redrawn in place), lines, or auto (the bar only on a terminal a
+  // person watches: launch::progressStyleFor).
+  ProgressSetting progress = ProgressSetting::kAuto;
   bool bf16 = true;  // bf16 autocast on CUDA
   bool tf32 = true;  // TF32 matmuls on CUDA
 };

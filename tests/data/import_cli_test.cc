@@ -45,8 +45,11 @@ TEST(ImportCliTest, ImportThenInspect) {
   EXPECT_NE(imp.out.find("imported market1501"), std::string::npos) << imp.out;
   EXPECT_NE(imp.out.find("junk (pid -1) dropped: 1"), std::string::npos) << imp.out;
   EXPECT_NE(imp.out.find("not a .jpg file: 1"), std::string::npos) << imp.out;
-  // Not a terminal: plain progress lines, and a warning about the published counts.
-  EXPECT_NE(imp.err.find("import: 4/4 images (100%)"), std::string::npos) << imp.err;
+  // Not a terminal: plain progress lines (time-stamped, no '\r'), and a warning about the
+  // published counts.
+  EXPECT_NE(imp.out.find(" import: 4/4 images (100%), "), std::string::npos) << imp.out;
+  EXPECT_NE(imp.out.find(" import: done, 4 images in "), std::string::npos) << imp.out;
+  EXPECT_EQ(imp.out.find('\r'), std::string::npos) << imp.out;
   EXPECT_NE(imp.err.find("warning: market1501: imported train 2 ids / 2 images"), std::string::npos)
       << imp.err;
   ASSERT_TRUE(fs::exists(out));

@@ -5,6 +5,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <sstream>
+#include <vector>
 
 #include "tests/support/test_support.h"
 
@@ -77,23 +80,82 @@ TEST_F(Pipeline, PretrainWroteCheckpointAndRetrieval) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
+// The lines of `text` that contain `needle`.
+std::vector<std::string> linesWith(const std::string& text, const std::string& needle) {
+  std::vector<std::string> out;
+  std::istringstream is(text);
+  for (std::string line; std::getline(is, line);) {
+    if (line.find(needle) != std::string::npos) out.push_back(line);
+  }
+  return out;
+}
+
+const std::regex kStampedLine(R"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d .*)");
+
 TEST_F(Pipeline, AgReidRunThenCacheHitAndSkip) {
   const std::string out = path("runs/ag");
-  auto r = run(2, {"run", "--config", config()}, {"run.out_dir=" + out});
+  const std::vector<std::string> sets = {"run.out_dir=" + out, "eval.eval_every=1"};
+  auto r = run(2, {"run", "--config", config()}, sets);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("pseudo-label cache miss"), std::string::npos) << r.out;
   EXPECT_TRUE(fs::exists(out + "/model_final.pt"));
   EXPECT_TRUE(fs::exists(out + "/metrics.jsonl"));
+
+  // What a user watches. mpiexec's output goes to a file here although its ranks get a
+  // pseudo-terminal: plain, time-stamped progress lines with an ETA, never a '\r'.
+  EXPECT_EQ(r.out.find('\r'), std::string::npos) << r.out;
+  for (const char* stage : {"stage 1 features: ", "stage 1: ", "stage 2: ", "eval query: "}) {
+    const auto progress = linesWith(r.out, stage);
+    ASSERT_FALSE(progress.empty()) << stage << " in:\n" << r.out;
+    EXPECT_TRUE(std::regex_match(progress.front(), kStampedLine)) << progress.front();
+  }
+  EXPECT_NE(r.out.find(" steps (100%), "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(", ETA 00:00:00"), std::string::npos) << r.out;
+  // The run folder's log.txt: the command, then rank 0's lines as printed, time-stamped.
+  const std::string log = readFile(out + "/log.txt");
+  ASSERT_FALSE(log.empty());
+  EXPECT_EQ(log.find('\r'), std::string::npos);
+  EXPECT_NE(log.substr(0, log.find('\n')).find(" agreid run --config "), std::string::npos) << log;
+  std::istringstream log_lines(log);
+  for (std::string line; std::getline(log_lines, line);) {
+    if (line.rfind("|", 0) == 0 || line.empty()) continue;  // the results table's rows
+    EXPECT_TRUE(std::regex_match(line, kStampedLine)) << line;
+  }
+  for (const char* part : {"pseudo-label cache miss", "stage 2: done, ",
+                           "eval after epoch 1: all mAP", "| occluded (", "results in "}) {
+    EXPECT_NE(log.find(part), std::string::npos) << part << " not in log.txt:\n" << log;
+  }
+  // Each evaluation reached metrics.jsonl: after epochs 1 and 2 of stage 2, and `run`'s own,
+  // each with the holistic and occluded query groups.
+  const auto evals = linesWith(readFile(out + "/metrics.jsonl"), "\"stage\":\"eval\"");
+  ASSERT_EQ(evals.size(), 3u) << readFile(out + "/metrics.jsonl");
+  EXPECT_NE(evals[0].find("\"epoch\":0,\"all\":{\"mAP\":"), std::string::npos) << evals[0];
+  EXPECT_NE(evals[1].find("\"epoch\":1,"), std::string::npos) << evals[1];
+  EXPECT_EQ(evals[2].find("\"epoch\""), std::string::npos) << evals[2];
+  for (const auto& e : evals) {
+    EXPECT_NE(e.find("\"holistic\":{\"mAP\":"), std::string::npos) << e;
+    EXPECT_NE(e.find("\"occluded\":{\"mAP\":"), std::string::npos) << e;
+  }
+  // The last two evaluated the same model at the same step.
+  EXPECT_EQ(evals[1].substr(0, evals[1].find(",\"epoch\"")),
+            evals[2].substr(0, evals[2].find(",\"all\"")));
+  EXPECT_EQ(evals[1].substr(evals[1].find("\"all\"")), evals[2].substr(evals[2].find("\"all\"")));
+  std::string events;
+  for (const auto& e : fs::directory_iterator(out + "/tensorboard")) {
+    events += readFile(e.path().string());
+  }
+  EXPECT_NE(events.find("eval/occluded/mAP"), std::string::npos);
   const std::string results = readFile(out + "/results.json");
   EXPECT_NE(results.find("\"mAP\""), std::string::npos) << results;
   EXPECT_NE(results.find("\"occluded\""), std::string::npos) << results;
   EXPECT_NE(readFile(out + "/pseudo_label.json").find("\"readout_accuracy\""), std::string::npos);
 
   // Same key: the cache is read, and the finished model is not retrained.
-  r = run(2, {"run", "--config", config()}, {"run.out_dir=" + out});
+  r = run(2, {"run", "--config", config()}, sets);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("pseudo-label cache hit"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("skipping training"), std::string::npos) << r.out;
+  EXPECT_NE(readFile(out + "/log.txt").find("skipping training"), std::string::npos);  // appended
 
   // The trained model through extract (re-ID feature) and eval --checkpoint.
   r = run(2,
@@ -102,6 +164,7 @@ TEST_F(Pipeline, AgReidRunThenCacheHitAndSkip) {
           {});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("reid features"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" extract query: done, "), std::string::npos) << r.out;
   r = run(2,
           {"eval", "--config", config(), "--checkpoint", out + "/model_final.pt", "--out",
            path("runs/ag-eval")},
@@ -221,6 +284,26 @@ TEST_F(Pipeline, CheckpointOfAnotherArchitectureIsRefused) {
                      "checkpoint.resume: " + checkpoint + " is not a checkpoint of this run (" +
                          path("runs/arch-c/checkpoints") +
                          "); to start a new run from its weights use --init-from " + checkpoint);
+}
+
+// The bar is drawn only when mpiexec itself writes to a terminal: under `script` (a pseudo-
+// terminal, as in an interactive shell) rank 0 redraws it with '\r'; AGREID_PROGRESS=lines
+// turns it into lines there too.
+TEST_F(Pipeline, BarOnlyWhenMpiexecWritesToATerminal) {
+  std::string extract = "mpiexec -n 1 " + shellQuote(AGREID_BINARY) + " extract --config " +
+                        shellQuote(config()) + " --weights " + shellQuote(path("clip.pt")) +
+                        " --data " + shellQuote(path("world/reid.h5")) + " --batch-size 8 --out ";
+  auto r =
+      runShell("script -qec " + shellQuote(extract + shellQuote(path("tty1.h5"))) + " /dev/null");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("\rextract all: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("extract all: done, "), std::string::npos) << r.out;
+  r = runShell("script -qec " +
+               shellQuote("AGREID_PROGRESS=lines " + extract + shellQuote(path("tty2.h5"))) +
+               " /dev/null");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.find("\rextract"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("extract all: done, "), std::string::npos) << r.out;
 }
 
 }  // namespace

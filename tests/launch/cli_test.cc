@@ -1,6 +1,7 @@
 // The agreid executable's help, version and config command, and their errors.
 #include <gtest/gtest.h>
 
+#include <regex>
 #include <sstream>
 
 #include "tests/support/test_support.h"
@@ -67,10 +68,11 @@ TEST(Cli, ExtraPositionalArgumentsAreNamed) {
       << r.err;
 }
 
-TEST(Cli, SingleProcessErrorsHaveNoRankPrefix) {
+TEST(Cli, SingleProcessErrorsHaveATimeStampAndNoRankPrefix) {
   const auto r = runAgreid({"config", "show", "--set", "stage2.lr=oops"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
+  EXPECT_TRUE(std::regex_search(r.err, std::regex(R"(^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d error: )")))
+      << r.err;
 }
 
 TEST(Cli, CommandHelpIsAligned) {
@@ -112,12 +114,31 @@ TEST(Cli, UnknownCommand) {
   EXPECT_NE(r.err.find("unknown command 'frobnicate'"), std::string::npos);
 }
 
+// The lines of section `name` ("[eval]") of a TOML text.
+std::string section(const std::string& toml, const std::string& name) {
+  const size_t begin = toml.find("[" + name + "]\n");
+  if (begin == std::string::npos) return "";
+  const size_t end = toml.find("\n[", begin + 1);
+  return toml.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+}
+
 TEST(Cli, ConfigShowPrintsResolvedToml) {
   auto r = runAgreid({"config", "show", "--set", "stage2.lr=7e-06"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("[stage2]"), std::string::npos);
   EXPECT_NE(r.out.find("lr = 7e-06"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("margin = 0.3"), std::string::npos);
+  // The defaults that follow other keys, resolved once (an explicit value stays).
+  r = runAgreid({"config", "show", "--set", "run.out_dir=/r/x", "--set", "run.dataset=/d/a.h5"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(section(r.out, "pretrain").find("\nout = '/r/x/clip.pt'"), std::string::npos) << r.out;
+  EXPECT_NE(section(r.out, "stage1").find("\ncache_dir = '/r/x/cache'"), std::string::npos)
+      << r.out;
+  EXPECT_NE(section(r.out, "eval").find("\ndataset = '/d/a.h5'"), std::string::npos) << r.out;
+  r = runAgreid({"config", "show", "--set", "run.dataset=/d/a.h5", "--set", "eval.dataset=/d/b.h5",
+                 "--set", "pretrain.out=/p/c.pt"});
+  EXPECT_NE(section(r.out, "eval").find("\ndataset = '/d/b.h5'"), std::string::npos) << r.out;
+  EXPECT_NE(section(r.out, "pretrain").find("\nout = '/p/c.pt'"), std::string::npos) << r.out;
 }
 
 TEST(Cli, ConfigErrorsAreOneLineWithExitCode2) {

@@ -120,7 +120,49 @@ TEST(Config, OutOfRange) {
 
 TEST(Config, BadChoice) {
   const std::string e = loadError("[stage2]\nmethod = \"transreid\"\n");
-  EXPECT_NE(e.find("is not one of: ag-reid, clip-reid"), std::string::npos) << e;
+  EXPECT_NE(
+      e.find("c.toml:2: key 'stage2.method' = \"transreid\" is not one of: ag-reid, clip-reid"),
+      std::string::npos)
+      << e;
+  const std::string s = loadError("", {"run.device=gpu"});
+  EXPECT_NE(
+      s.find("--set run.device=gpu: key 'run.device' = \"gpu\" is not one of: auto, cpu, cuda"),
+      std::string::npos)
+      << s;
+  EXPECT_NE(
+      loadError("[stage2]\nmask = 1\n").find("'stage2.mask' expects a string, got an integer"),
+      std::string::npos);
+}
+
+// Choice keys arrive as enums, parsed once here; they print back as their spellings.
+TEST(Config, ChoiceKeysAreEnums) {
+  TempDir dir;
+  writeFile(dir.file("c.toml"), "[stage2]\nmethod = \"clip-reid\"\nmask = \"none\"\n");
+  Config c = loadConfig({dir.file("c.toml"), {"run.device=cpu", "run.progress=\"lines\""}});
+  EXPECT_EQ(c.stage2.method, trainer::ReidMethod::kClipReid);
+  EXPECT_EQ(c.stage2.mask, trainer::GuidanceMask::kNone);
+  EXPECT_EQ(c.run.device, trainer::DeviceChoice::kCpu);
+  EXPECT_EQ(c.run.progress, trainer::ProgressSetting::kLines);
+  const std::string toml = configToToml(c);
+  for (const char* line :
+       {"method = 'clip-reid'", "mask = 'none'", "device = 'cpu'", "progress = 'lines'"}) {
+    EXPECT_NE(toml.find(line), std::string::npos) << line << " not in:\n" << toml;
+  }
+  const Config back = configFromToml(toml, "recorded");
+  EXPECT_EQ(back.stage2.method, trainer::ReidMethod::kClipReid);
+  EXPECT_EQ(back.run.progress, trainer::ProgressSetting::kLines);
+  EXPECT_EQ(Config().stage2.method, trainer::ReidMethod::kAgReid);
+}
+
+// The one statement of "stage 2 trains with attribute guidance".
+TEST(Config, AttributeGuidanceIsAgReidWithPositiveBeta) {
+  trainer::Stage2Options o;
+  EXPECT_TRUE(o.attributeGuidance());
+  o.beta = 0;
+  EXPECT_FALSE(o.attributeGuidance());
+  o.beta = 0.01;
+  o.method = trainer::ReidMethod::kClipReid;
+  EXPECT_FALSE(o.attributeGuidance());
 }
 
 TEST(Config, UnparsableTomlGivesLineAndColumn) {

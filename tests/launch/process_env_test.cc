@@ -58,5 +58,63 @@ TEST(ProcessEnv, MalformedVariable) {
   EXPECT_THROW(ProcessEnv::fromEnvironment(&fakeGetenv), InputError);
 }
 
+TEST(ProcessEnv, ProgressOverride) {
+  g_env = {{"AGREID_PROGRESS", "lines"}};
+  EXPECT_EQ(ProcessEnv::fromEnvironment(&fakeGetenv).progress_override, ProgressStyle::kLines);
+  g_env = {{"AGREID_PROGRESS", "bar"}};
+  EXPECT_EQ(ProcessEnv::fromEnvironment(&fakeGetenv).progress_override, ProgressStyle::kBar);
+  g_env = {{"AGREID_PROGRESS", "none"}};
+  EXPECT_EQ(ProcessEnv::fromEnvironment(&fakeGetenv).progress_override, ProgressStyle::kNone);
+  g_env = {};
+  EXPECT_FALSE(ProcessEnv::fromEnvironment(&fakeGetenv).progress_override.has_value());
+  g_env = {{"AGREID_PROGRESS", "fancy"}};
+  try {
+    ProcessEnv::fromEnvironment(&fakeGetenv);
+    ADD_FAILURE() << "no error for AGREID_PROGRESS=fancy";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "environment variable AGREID_PROGRESS='fancy' must be bar, lines or none");
+  }
+}
+
+// The bar only where a person watches: a terminal, outside SLURM, and under mpiexec only when
+// mpiexec's own output is a terminal (its ranks always get a pseudo-terminal).
+TEST(ProcessEnv, ProgressStyleRule) {
+  constexpr auto kAuto = trainer::ProgressSetting::kAuto;
+  constexpr auto kBar = trainer::ProgressSetting::kBar;
+  constexpr auto kLines = trainer::ProgressSetting::kLines;
+  ProcessEnv terminal;
+  terminal.stdout_is_terminal = true;
+  EXPECT_EQ(progressStyleFor(kAuto, terminal), ProgressStyle::kBar);
+
+  ProcessEnv file = terminal;
+  file.stdout_is_terminal = false;
+  EXPECT_EQ(progressStyleFor(kAuto, file), ProgressStyle::kLines);
+
+  ProcessEnv slurm = terminal;
+  slurm.under_slurm = true;
+  EXPECT_EQ(progressStyleFor(kAuto, slurm), ProgressStyle::kLines);
+
+  ProcessEnv mpi = terminal;
+  mpi.under_mpi_launcher = true;
+  mpi.launcher_output_is_terminal = false;  // mpiexec ... > job.log
+  EXPECT_EQ(progressStyleFor(kAuto, mpi), ProgressStyle::kLines);
+  mpi.launcher_output_is_terminal = std::nullopt;  // no launcher found (a remote daemon)
+  EXPECT_EQ(progressStyleFor(kAuto, mpi), ProgressStyle::kLines);
+  mpi.launcher_output_is_terminal = true;  // mpiexec in an interactive shell
+  EXPECT_EQ(progressStyleFor(kAuto, mpi), ProgressStyle::kBar);
+
+  // run.progress wins; AGREID_PROGRESS decides what "auto" means.
+  EXPECT_EQ(progressStyleFor(kBar, file), ProgressStyle::kBar);
+  EXPECT_EQ(progressStyleFor(kLines, terminal), ProgressStyle::kLines);
+  ProcessEnv forced = file;
+  forced.progress_override = ProgressStyle::kBar;
+  EXPECT_EQ(progressStyleFor(kAuto, forced), ProgressStyle::kBar);
+  EXPECT_EQ(progressStyleFor(kLines, forced), ProgressStyle::kLines);
+  forced = terminal;
+  forced.progress_override = ProgressStyle::kNone;
+  EXPECT_EQ(progressStyleFor(kAuto, forced), ProgressStyle::kNone);
+}
+
 }  // namespace
 }  // namespace agreid::launch

@@ -101,10 +101,10 @@ RunResult train(comm::Communicator& comm, const RunSpec& spec) {
   hooks.push_back(
       std::make_unique<CheckpointHook>(CheckpointHookOptions{3}, checkpointer, contents));
   MetricsHookOptions mo;
-  mo.run_dir = spec.dir;
   mo.log_every = 1;
-  mo.progress = ProgressStyle::kNone;
-  hooks.push_back(std::make_unique<MetricsHook>(mo, comm.rank()));
+  RunMetrics metrics(spec.dir, comm.rank());
+  hooks.push_back(std::make_unique<MetricsHook>(
+      mo, metrics, Log(comm.rank(), comm.size(), ProgressStyle::kNone)));
 
   int64_t steps_here = 0;
   auto step = [&](const TrainState& s) {
@@ -240,10 +240,10 @@ TEST(EngineTest, NonFiniteLossStopsAtItsStepWithoutALaterCheckpoint) {
     Checkpointer checkpointer({dir.file("ckpt"), 0}, comm);
     std::vector<std::unique_ptr<TrainHook>> hooks;
     MetricsHookOptions mo;
-    mo.run_dir = dir.path().string();
     mo.log_every = 4;
-    mo.progress = ProgressStyle::kNone;
-    hooks.push_back(std::make_unique<MetricsHook>(mo, comm.rank()));
+    RunMetrics metrics(dir.path().string(), comm.rank());
+    hooks.push_back(std::make_unique<MetricsHook>(
+        mo, metrics, Log(comm.rank(), comm.size(), ProgressStyle::kNone)));
     hooks.push_back(std::make_unique<CheckpointHook>(CheckpointHookOptions{3}, checkpointer,
                                                      [] { return CheckpointContents{}; }));
     EngineOptions eo{10, 2};
@@ -277,11 +277,11 @@ TEST(EngineTest, LoggedLossIsTheMeanOverTheWindowAndTheRanks) {
     };
     std::vector<std::unique_ptr<TrainHook>> hooks;
     MetricsHookOptions mo;
-    mo.run_dir = dir.path().string();
     mo.log_every = 2;
-    mo.progress = ProgressStyle::kNone;
     mo.tag = "pretrain";
-    hooks.push_back(std::make_unique<MetricsHook>(mo, comm.rank()));
+    RunMetrics metrics(dir.path().string(), comm.rank());
+    hooks.push_back(std::make_unique<MetricsHook>(
+        mo, metrics, Log(comm.rank(), comm.size(), ProgressStyle::kNone)));
     EngineOptions eo{3, 2};
     eo.max_steps = 4;  // ends within the second epoch
     Engine engine(eo, step, std::move(hooks), {}, &comm);

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <numeric>
 
 #include "tests/trainer/eval_test_util.h"
@@ -92,7 +93,18 @@ TEST_P(BlockedScoring, EqualsFullSortOfExactDistances) {
     SCOPED_TRACE(::testing::Message() << "tile " << tiling.query_rows << " x "
                                       << tiling.gallery_cols << ", threads " << tiling.threads);
     const BlockedScorer scorer(query, begin, end, gallery, index, tiling);
-    const std::vector<QueryScore> got = scorer.scoreAll();
+    // Progress: one call per block, one at a time, counting up to the whole share.
+    std::vector<int64_t> reports;
+    const std::vector<QueryScore> got =
+        scorer.scoreAll([&](int64_t done) { reports.push_back(done); });
+    const int64_t n = end - begin;
+    ASSERT_FALSE(reports.empty());
+    EXPECT_EQ(std::adjacent_find(reports.begin(), reports.end(), std::greater_equal<int64_t>()),
+              reports.end());  // strictly increasing
+    EXPECT_EQ(reports.back(), n);
+    // One report per block, and a block holds at most query_rows queries.
+    EXPECT_GE(static_cast<int64_t>(reports.size()),
+              (n + tiling.query_rows - 1) / tiling.query_rows);
     ASSERT_EQ(got.size(), expected.size());
     for (size_t i = 0; i < got.size(); ++i) {
       EXPECT_EQ(got[i].valid, expected[i].valid) << "query " << begin + i;

@@ -240,8 +240,7 @@ TEST(AttributeLossFormsTest, GuidanceSumIsBatchTimesMeanAndMaskedByPercentile) {
   o.reduction = AttrReduction::kSum;
   EXPECT_NEAR(attributeGuidanceLoss(t.a, t.v, o).loss.item<double>(), 2 * mean, 1e-12);
   // Cosines sorted: -1, 0, 0.70711, 1. P50 = (0 + 0.70711) / 2: keeps 0.70711 and 1.
-  o.mask = GuidanceMask::kPercentile;
-  o.percentile = 50;
+  o.mask = GuidanceMask::kP50;
   const AttributeGuidance g = attributeGuidanceLoss(t.a, t.v, o);
   EXPECT_NEAR(g.gamma, c / 2, 1e-12);
   EXPECT_DOUBLE_EQ(g.kept_fraction, 0.5);

@@ -11,6 +11,7 @@
 #include "tests/support/test_support.h"
 #include "trainer/engine/metrics_hook.h"
 #include "trainer/engine/metrics_writers.h"
+#include "trainer/eval/results.h"
 
 namespace agreid::trainer {
 namespace {
@@ -181,10 +182,7 @@ TEST(JsonlWriterTest, UnwritablePathIsAnInputError) {
   EXPECT_THROW(JsonlWriter(dir.file("missing/metrics.jsonl")), InputError);
 }
 
-TEST(ProgressTest, LinesAndDurations) {
-  EXPECT_EQ(ProgressReporter::formatDuration(65), "00:01:05");
-  EXPECT_EQ(ProgressReporter::formatDuration(3 * 3600 + 7), "03:00:07");
-  EXPECT_EQ(ProgressReporter::formatDuration(-1), "--:--:--");
+TEST(MetricsHookTest, ProgressDetail) {
   TrainState s;
   s.step = 50;
   s.steps_per_epoch = 25;
@@ -192,16 +190,61 @@ TEST(ProgressTest, LinesAndDurations) {
   s.epoch = 2;
   s.loss = 0.5;
   s.lr = 1e-4;
-  EXPECT_EQ(ProgressReporter::line(s, 2.0),
-            "step 50/100 epoch 2 2.00 it/s ETA 00:00:25 loss 0.5000 lr 0.0001");
+  EXPECT_EQ(MetricsHook::progressDetail(s), "epoch 3/4 loss 0.5000 lr 0.0001");
+}
 
+TEST(RunMetricsTest, OpensFilesAtTheFirstRecordOnRankZeroOnly) {
   testing::TempDir dir;
-  std::FILE* f = std::fopen(dir.file("out").c_str(), "w");
-  ProgressReporter lines(ProgressStyle::kAuto, f);  // a file is not a terminal: plain lines
-  lines.report(s, 2.0);
-  lines.finish();
-  std::fclose(f);
-  EXPECT_EQ(testing::readFile(dir.file("out")), ProgressReporter::line(s, 2.0) + "\n");
+  const std::string run = dir.file("run");
+  RunMetrics other(run, 1);
+  other.write("{\"step\":1}", 1, {{"train/loss", 1.0}});
+  EXPECT_FALSE(fs::exists(run));
+  RunMetrics metrics(run, 0);
+  EXPECT_FALSE(fs::exists(run));  // nothing recorded yet
+  metrics.write("{\"step\":1}", 1, {{"train/loss", 1.0}});
+  metrics.write("{\"stage\":\"eval\",\"step\":2}", 2, {{"eval/all/mAP", 0.5}});
+  EXPECT_EQ(testing::readFile(run + "/metrics.jsonl"),
+            "{\"step\":1}\n{\"stage\":\"eval\",\"step\":2}\n");
+  int event_files = 0;
+  for (const auto& e : fs::directory_iterator(run + "/tensorboard")) {
+    ++event_files;
+    const std::string bytes = testing::readFile(e.path().string());
+    EXPECT_NE(bytes.find("eval/all/mAP"), std::string::npos);
+    EXPECT_NE(bytes.find("train/loss"), std::string::npos);
+  }
+  EXPECT_EQ(event_files, 1);  // training and evaluation share one event file
+  RunMetrics nowhere("", 0);
+  nowhere.write("{}", 0, {});  // no run folder: nothing, no error
+}
+
+// An evaluation as a metrics.jsonl record and TensorBoard scalars, per query group.
+TEST(EvalMetricsRecordTest, GroupsAndScalars) {
+  EvalResults r;
+  r.all.map = 0.5;
+  r.all.minp = 0.25;
+  r.all.cmc.assign(20, 1.0);
+  r.all.cmc[0] = 0.75;
+  r.all.num_query = 8;
+  RankingMetrics occluded = r.all;
+  occluded.map = 0.125;
+  occluded.cmc[0] = 0.5;
+  occluded.num_query = 4;
+  r.occluded = occluded;
+  EXPECT_EQ(evalMetricsRecord(40, 1, r),
+            "{\"stage\":\"eval\",\"step\":40,\"epoch\":1,"
+            "\"all\":{\"mAP\":0.5,\"rank1\":0.75,\"rank5\":1,\"rank10\":1,\"rank20\":1,"
+            "\"mINP\":0.25,\"num_query\":8},"
+            "\"occluded\":{\"mAP\":0.125,\"rank1\":0.5,\"rank5\":1,\"rank10\":1,"
+            "\"rank20\":1,\"mINP\":0.25,\"num_query\":4}}");
+  // `agreid run`'s evaluation of the finished model has no epoch.
+  EXPECT_EQ(evalMetricsRecord(40, -1, r).rfind("{\"stage\":\"eval\",\"step\":40,\"all\":", 0), 0u);
+  const auto scalars = evalMetricsScalars(r);
+  EXPECT_EQ(scalars.size(), 12u);  // 2 groups x 6 rates
+  EXPECT_EQ(scalars.at("eval/all/mAP"), 0.5);
+  EXPECT_EQ(scalars.at("eval/occluded/rank1"), 0.5);
+  EXPECT_EQ(scalars.at("eval/occluded/mINP"), 0.25);
+  EXPECT_EQ(scalars.count("eval/holistic/mAP"), 0u);
+  EXPECT_EQ(resultsSummary(r), "all mAP 50.00 R1 75.00, occluded mAP 12.50 R1 50.00");
 }
 
 }  // namespace

@@ -76,7 +76,7 @@ Setup makeSetup() {
 Stage2Options options() {
   Stage2Options o;
   o.beta = 0.5;  // large enough for the guidance term to matter in the gradients
-  o.mask = "otsu";
+  o.mask = GuidanceMask::kOtsu;
   o.memory_bank = true;
   return o;
 }

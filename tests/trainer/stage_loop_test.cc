@@ -41,13 +41,14 @@ at::Tensor train(comm::Communicator& comm, const Loop& loop) {
   CheckpointOptions checkpoint;
   checkpoint.every_steps = 2;
   checkpoint.resume = loop.resume;
-  StageLoopOptions opts = stageLoopOptions("toy", "", loop.dir, checkpoint, 0, ProgressStyle::kNone,
-                                           "[run]\nseed = 1\n", loop.guards);
+  StageLoopOptions opts =
+      stageLoopOptions("toy", loop.dir, checkpoint, 0, "[run]\nseed = 1\n", loop.guards);
   opts.global_batch = loop.global_batch;
   opts.init_from = loop.init_from;
-  Log log(comm.rank(), comm.size());
+  Log log(comm.rank(), comm.size(), ProgressStyle::kNone);
   StageContext ctx{comm, log};
-  runStageLoop(opts, std::move(parts), ctx);
+  RunMetrics metrics("", comm.rank());
+  runStageLoop(opts, std::move(parts), metrics, ctx);
   return model->weight.detach().clone();
 }
 

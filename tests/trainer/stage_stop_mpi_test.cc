@@ -80,7 +80,6 @@ class StageStop : public ::testing::Test {
     s.loader = c.loader;
     s.seed = c.run.seed;
     s.log_every = 3;
-    s.progress = ProgressStyle::kNone;
     s.run_dir = c.run.out_dir;
     s.checkpoint = c.checkpoint;
     return s;
@@ -99,7 +98,6 @@ class StageStop : public ::testing::Test {
     s.run_dir = c.run.out_dir;
     s.checkpoint = c.checkpoint;
     s.log_every = 2;
-    s.progress = ProgressStyle::kNone;
     return s;
   }
 
@@ -135,7 +133,7 @@ std::string StageStop::root_;
 std::string StageStop::vocab_;
 
 TEST_F(StageStop, PretrainStoppedOnOneRankResumesToTheUninterruptedModel) {
-  Log log(comm_->rank(), comm_->size());
+  Log log(comm_->rank(), comm_->size(), ProgressStyle::kNone);
   int64_t polls = 0;
   {
     StageContext ctx = context(log, &polls, -1);
@@ -164,7 +162,7 @@ TEST_F(StageStop, PretrainStoppedOnOneRankResumesToTheUninterruptedModel) {
 
 TEST_F(StageStop, Stage1StoppedOnOneRankResumesToTheUninterruptedPseudoLabels) {
   ASSERT_TRUE(fs::exists(path("a/clip.pt"))) << "needs the pretraining test's CLIP file";
-  Log log(comm_->rank(), comm_->size());
+  Log log(comm_->rank(), comm_->size(), ProgressStyle::kNone);
   int64_t polls = 0;
   PseudoLabelResult full;
   {

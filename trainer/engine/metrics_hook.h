@@ -1,68 +1,47 @@
-// MetricsHook: every `log_every` steps (and at the last step) rank 0 appends a record to
-// <run_dir>/metrics.jsonl, writes the scalars (<tag>/loss, <tag>/lr, <tag>/images_per_s,
-// <tag>/<term>) to a TensorBoard event file in <run_dir>/tensorboard, and reports progress: a
-// one-line bar (step, it/s, ETA, loss) redrawn in place when the output is a terminal, plain
-// periodic lines otherwise. Other ranks do nothing. The loss values are whatever the step
-// function reported (it averages them over ranks). Not thread-safe.
+// MetricsHook: every `log_every` steps (and at the last step) rank 0 writes a record to the run's
+// metrics (RunMetrics: metrics.jsonl, and the scalars <tag>/loss, <tag>/lr, <tag>/images_per_s,
+// <tag>/<term> to TensorBoard) and reports progress (base/progress.h: steps, rate, ETA, epoch,
+// loss, lr) in the Log's progress style. Other ranks write nothing. The loss values are whatever
+// the step function reported (the engine averages them over ranks). Not thread-safe.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <memory>
 #include <string>
 
+#include "base/log.h"
+#include "base/progress.h"
 #include "trainer/engine/metrics_writers.h"
-#include "trainer/engine/progress_style.h"
 #include "trainer/engine/train_hook.h"
+#include "trainer/options.h"
 
 namespace agreid::trainer {
 
-// Formats progress reports; pure apart from the clock the caller passes in.
-class ProgressReporter {
- public:
-  ProgressReporter(ProgressStyle style, std::FILE* out);
-  // Reports `state`; steps_per_s is the recent rate (0: unknown).
-  void report(const TrainState& state, double steps_per_s);
-  void finish();
-  // "00:01:05" for 65 s; "--:--:--" when unknown.
-  static std::string formatDuration(double seconds);
-  static std::string line(const TrainState& state, double steps_per_s);
-
- private:
-  ProgressStyle style_;
-  std::FILE* out_;
-  bool drew_bar_ = false;
-};
-
 struct MetricsHookOptions {
-  std::string run_dir;
-  int64_t log_every = 10;
-  ProgressStyle progress = ProgressStyle::kAuto;
-  bool tensorboard = true;
+  int64_t log_every = kDefaultLogEvery;
   // The stage: TensorBoard tags are "<tag>/loss", ...; a non-empty tag other than "train" is
   // also written as "stage" into each metrics.jsonl record.
   std::string tag = "train";
+  std::string label = "training";  // the progress line's label ("stage 2")
 };
 
 class MetricsHook : public TrainHook {
  public:
-  // `rank`: only rank 0 writes. Files are opened in beforeTrain.
-  MetricsHook(MetricsHookOptions opts, int rank, std::FILE* progress_out = stdout);
+  // `metrics` must outlive the hook.
+  MetricsHook(MetricsHookOptions opts, RunMetrics& metrics, const Log& log);
   void beforeTrain(TrainState& state) override;
   void afterStep(TrainState& state) override;
   void afterTrain(TrainState& state) override;
   bool needsLoss(const TrainState& state) const override;
 
+  // The progress line's detail: "epoch 3/4 loss 0.5000 lr 0.0001".
+  static std::string progressDetail(const TrainState& state);
+
  private:
   MetricsHookOptions opts_;
-  int rank_;
-  ProgressReporter progress_;
-  std::unique_ptr<JsonlWriter> jsonl_;
-  std::unique_ptr<EventFileWriter> events_;
-  std::chrono::steady_clock::time_point last_time_;
-  int64_t last_step_ = 0;
-  double steps_per_s_ = 0.0;
+  RunMetrics& metrics_;
+  Log log_;
+  std::unique_ptr<Progress> progress_;
 };
 
 }  // namespace agreid::trainer

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
+#include <cmath>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -101,8 +103,10 @@ std::string JsonlWriter::toJson(const MetricsRecord& r) {
   return jsonText(j);
 }
 
-void JsonlWriter::write(const MetricsRecord& record) {
-  const std::string line = toJson(record) + "\n";
+void JsonlWriter::write(const MetricsRecord& record) { writeLine(toJson(record)); }
+
+void JsonlWriter::writeLine(const std::string& json) {
+  const std::string line = json + "\n";
   if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0) {
     throw InputError("cannot write metrics to " + path_);
   }
@@ -169,6 +173,28 @@ void EventFileWriter::addScalars(int64_t step, double wall_time,
 
 void EventFileWriter::flush() {
   if (std::fflush(file_) != 0) throw InputError("cannot write TensorBoard event file " + path_);
+}
+
+RunMetrics::RunMetrics(std::string run_dir, int rank, bool tensorboard)
+    : run_dir_(std::move(run_dir)), rank_(rank), tensorboard_(tensorboard) {}
+
+void RunMetrics::write(const std::string& json, int64_t step,
+                       const std::map<std::string, double>& scalars) {
+  if (rank_ != 0 || run_dir_.empty()) return;
+  const std::filesystem::path dir(run_dir_);
+  if (!jsonl_) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    jsonl_ = std::make_unique<JsonlWriter>((dir / "metrics.jsonl").string());
+    if (tensorboard_) events_ = std::make_unique<EventFileWriter>((dir / "tensorboard").string());
+  }
+  jsonl_->writeLine(json);
+  if (events_) {
+    const double wall =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    events_->addScalars(step, wall, scalars);
+    events_->flush();
+  }
 }
 
 }  // namespace agreid::trainer

@@ -1,4 +1,6 @@
-// Metric files written by rank 0 (MetricsHook): metrics.jsonl and TensorBoard event files.
+// Metric files of a run folder, written by rank 0: metrics.jsonl and TensorBoard event files.
+// RunMetrics holds both for one run folder; MetricsHook (training) and the evaluations write
+// through it.
 //
 // JsonlWriter appends one JSON object per record, flushed per line:
 //   {"step":10,"epoch":0,"lr":5e-06,"loss":1.25,"images_per_s":310.5,"terms":{"id":0.7,...}}
@@ -18,6 +20,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <string>
 
 namespace agreid::trainer {
@@ -46,6 +49,8 @@ class JsonlWriter {
   JsonlWriter& operator=(const JsonlWriter&) = delete;
 
   void write(const MetricsRecord& record);
+  // Appends `json` (one JSON object, no newline) as a line.
+  void writeLine(const std::string& json);
   static std::string toJson(const MetricsRecord& record);
 
  private:
@@ -76,6 +81,26 @@ class EventFileWriter {
   void writeRecord(const std::string& data);
   std::FILE* file_ = nullptr;
   std::string path_;
+};
+
+// Rank 0's metric files of one run folder: <run_dir>/metrics.jsonl and one TensorBoard event
+// file in <run_dir>/tensorboard, both opened at the first record (a stage that records nothing
+// creates no file). Other ranks, and an empty run_dir, write nothing. A stage's training
+// records and its evaluations share one RunMetrics, so they land in one event file.
+class RunMetrics {
+ public:
+  RunMetrics(std::string run_dir, int rank, bool tensorboard = true);
+
+  // Appends `json` (one JSON object) to metrics.jsonl and `scalars` as one TensorBoard event at
+  // `step`. Throws InputError when a file cannot be written.
+  void write(const std::string& json, int64_t step, const std::map<std::string, double>& scalars);
+
+ private:
+  std::string run_dir_;
+  int rank_;
+  bool tensorboard_;
+  std::unique_ptr<JsonlWriter> jsonl_;
+  std::unique_ptr<EventFileWriter> events_;
 };
 
 }  // namespace agreid::trainer

@@ -211,7 +211,7 @@ void BlockedScorer::scoreBlock(int64_t q0, int64_t q1, at::Tensor& buffer, Query
   for (int64_t i = 0; i < m; ++i) out[i] = rankings[i].finish();
 }
 
-std::vector<QueryScore> BlockedScorer::scoreAll() const {
+std::vector<QueryScore> BlockedScorer::scoreAll(const std::function<void(int64_t)>& scored) const {
   const int64_t n = end_ - begin_;
   std::vector<QueryScore> out(n);
   if (n == 0) return out;
@@ -225,11 +225,18 @@ std::vector<QueryScore> BlockedScorer::scoreAll() const {
   const int64_t cols = std::min(tiling_.gallery_cols, gallery_.size());
   const SingleThreadedBlas single_threaded_blas;
   std::atomic<int64_t> next{0};
+  std::mutex scored_mutex;
+  int64_t scored_rows = 0;
   at::parallel_for(0, threads, 1, [&](int64_t, int64_t) {
     at::Tensor buffer = at::empty({rows * cols}, at::kFloat);
     for (int64_t b = next++; b < blocks; b = next++) {
-      const int64_t q0 = begin_ + b * rows;
-      scoreBlock(q0, std::min(end_, q0 + rows), buffer, out.data() + b * rows);
+      const int64_t q0 = begin_ + b * rows, q1 = std::min(end_, q0 + rows);
+      scoreBlock(q0, q1, buffer, out.data() + b * rows);
+      if (scored) {
+        std::lock_guard<std::mutex> lock(scored_mutex);
+        scored_rows += q1 - q0;
+        scored(scored_rows);
+      }
     }
   });
   return out;

@@ -26,6 +26,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "trainer/eval/features_file.h"
@@ -48,8 +49,9 @@ class BlockedScorer {
   BlockedScorer(const FeatureSet& query, int64_t begin, int64_t end, const FeatureSet& gallery,
                 const GalleryIndex& index, const EvalTiling& tiling);
 
-  // The scores of queries [begin, end), in order.
-  std::vector<QueryScore> scoreAll() const;
+  // The scores of queries [begin, end), in order. `scored` (may be empty) is called after each
+  // block with the number of queries scored so far, from the scoring threads one at a time.
+  std::vector<QueryScore> scoreAll(const std::function<void(int64_t)>& scored = {}) const;
 
   // The best `top` gallery rows of query `q` (in [begin, end)), junk removed, ordered by (exact
   // distance, row), with their exact distances.

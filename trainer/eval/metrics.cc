@@ -138,7 +138,11 @@ void scorePlain(const FeatureSet& query, const FeatureSet& gallery, const EvalOp
                 const Share& share, std::vector<RankedList>& ranked) {
   tiling.query_rows = std::min(tiling.query_rows, options.block_size);
   const BlockedScorer scorer(query, share.begin, share.end, gallery, index, tiling);
-  const std::vector<QueryScore> scores = scorer.scoreAll();
+  std::function<void(int64_t)> scored;
+  if (request.progress) {
+    scored = [&](int64_t done) { request.progress(done, share.end - share.begin); };
+  }
+  const std::vector<QueryScore> scores = scorer.scoreAll(scored);
   for (int64_t q = share.begin; q < share.end; ++q) {
     store(scores[q - share.begin], share.scores + (q - share.begin) * kScoreFields);
   }

@@ -25,6 +25,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -75,6 +76,10 @@ struct EvaluateRequest {
   std::vector<int64_t> record;
   int64_t record_worst = 0;
   int64_t record_top = 10;
+  // Progress of this rank's share (queries scored, share size), from the scoring threads one
+  // call at a time; may be empty. The plain protocol reports per block of queries, re-ranking
+  // not at all.
+  std::function<void(int64_t done, int64_t total)> progress;
 };
 
 // Every rank of `comm` calls with identical arguments (see the header comment). Throws InputError

@@ -32,13 +32,59 @@ OrderedJson metricsJson(const RankingMetrics& m) {
   return j;
 }
 
+// The query groups of `r` with their names, "all" first.
+std::vector<std::pair<std::string, const RankingMetrics*>> groups(const EvalResults& r) {
+  std::vector<std::pair<std::string, const RankingMetrics*>> out = {{"all", &r.all}};
+  if (r.holistic) out.emplace_back("holistic", &*r.holistic);
+  if (r.occluded) out.emplace_back("occluded", &*r.occluded);
+  return out;
+}
+
+// The rate metrics of resultRankingMetrics() for one group, in display order.
+std::vector<std::pair<std::string, double>> rates(const RankingMetrics& m) {
+  std::vector<std::pair<std::string, double>> out = {{"mAP", m.map}};
+  for (int k : kReportedRanks) out.emplace_back("rank" + std::to_string(k), m.rank(k));
+  out.emplace_back("mINP", m.minp);
+  return out;
+}
+
 }  // namespace
+
+std::string resultsSummary(const EvalResults& r) {
+  std::string out;
+  for (const auto& [name, m] : groups(r)) {
+    out +=
+        (out.empty() ? "" : ", ") + name + " mAP " + percent(m->map) + " R1 " + percent(m->rank(1));
+  }
+  return out;
+}
+
+std::string evalMetricsRecord(int64_t step, int64_t epoch, const EvalResults& r) {
+  std::ostringstream os;
+  os << "{\"stage\":\"eval\",\"step\":" << step;
+  if (epoch >= 0) os << ",\"epoch\":" << epoch;
+  for (const auto& [name, m] : groups(r)) {
+    os << ",\"" << name << "\":{";
+    for (const auto& [metric, value] : rates(*m))
+      os << "\"" << metric << "\":" << number(value) << ",";
+    os << "\"num_query\":" << m->num_query << "}";
+  }
+  os << "}";
+  return os.str();
+}
+
+std::map<std::string, double> evalMetricsScalars(const EvalResults& r) {
+  std::map<std::string, double> out;
+  for (const auto& [name, m] : groups(r)) {
+    for (const auto& [metric, value] : rates(*m)) out["eval/" + name + "/" + metric] = value;
+  }
+  return out;
+}
 
 const std::vector<std::string>& resultRankingMetrics() {
   static const std::vector<std::string> names = [] {
-    std::vector<std::string> v = {"mAP"};
-    for (int k : kReportedRanks) v.push_back("rank" + std::to_string(k));
-    v.push_back("mINP");
+    std::vector<std::string> v;
+    for (const auto& rate : rates(RankingMetrics{})) v.push_back(rate.first);
     return v;
   }();
   return names;

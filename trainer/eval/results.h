@@ -12,6 +12,8 @@
 
 #include "trainer/util/atomic_file.h"  // writeFileAtomically
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -32,5 +34,18 @@ void writeResultsJson(const std::string& path, const EvalResults& results);
 
 // A Markdown table: one row per query set (all, holistic, occluded), percentages with 2 decimals.
 std::string resultsMarkdown(const EvalResults& results);
+
+// One line per evaluation: "all mAP 52.10 R1 60.00, holistic mAP ..., occluded mAP ..." (%).
+std::string resultsSummary(const EvalResults& results);
+
+// The metrics.jsonl record of an evaluation at training step `step` (epoch 0-based), one JSON
+// object on one line, numbers with 17 significant digits (NaN as null):
+//   {"stage":"eval","step":120,"epoch":3,"all":{"mAP":..,"rank1":..,"rank5":..,"rank10":..,
+//    "rank20":..,"mINP":..,"num_query":..},"holistic":{...},"occluded":{...}}
+// (holistic and occluded when the results have them; no "epoch" when `epoch` < 0, as for the
+// evaluation `agreid run` makes of the finished model).
+std::string evalMetricsRecord(int64_t step, int64_t epoch, const EvalResults& results);
+// Its TensorBoard scalars: "eval/<group>/<metric>" for the same groups and rate metrics.
+std::map<std::string, double> evalMetricsScalars(const EvalResults& results);
 
 }  // namespace agreid::trainer

@@ -40,6 +40,19 @@ at::Tensor attributeAlignmentLoss(const at::Tensor& predicted, const at::Tensor&
                        opts.reduction);
 }
 
+double maskPercentile(GuidanceMask mask) {
+  switch (mask) {
+    case GuidanceMask::kP50:
+      return 50;
+    case GuidanceMask::kP75:
+      return 75;
+    case GuidanceMask::kP90:
+      return 90;
+    default:
+      return -1;
+  }
+}
+
 double percentileThreshold(const at::Tensor& values, double q) {
   AGREID_CHECK(values.numel() > 0, "percentileThreshold needs at least one value");
   AGREID_CHECK(q >= 0 && q <= 100, "percentile ", q, " outside [0, 100]");
@@ -97,8 +110,8 @@ AttributeGuidance attributeGuidanceLoss(const at::Tensor& predicted, const at::T
     out.gamma = opts.fixed_gamma;
   } else if (opts.mask == GuidanceMask::kOtsu) {
     out.gamma = otsuThreshold(cos);
-  } else if (opts.mask == GuidanceMask::kPercentile) {
-    out.gamma = percentileThreshold(cos, opts.percentile);
+  } else if (maskPercentile(opts.mask) >= 0) {
+    out.gamma = percentileThreshold(cos, maskPercentile(opts.mask));
   } else {
     out.gamma = -1.0;
   }

@@ -10,16 +10,16 @@
 
 #include <limits>
 
+#include "trainer/options.h"
+
 namespace agreid::trainer {
 
 // cos(a_ij, v_ij) over the last dimension: [B, r] (torch's cosine_similarity, eps 1e-8).
 at::Tensor tokenCosine(const at::Tensor& predicted, const at::Tensor& targets);
 
-// How the attribute losses reduce over the n images of a batch (always a mean over the r tokens).
-enum class AttrReduction {
-  kMean,  // -(1/n) sum_i (1/r) sum_j ...: independent of the batch size
-  kSum,   // -sum_i (1/r) sum_j ...: Eq. 8 / Eq. 14 as printed (weight grows with the batch)
-};
+// AttrReduction (trainer/options.h): how the attribute losses reduce over the n images of a batch
+// (always a mean over the r tokens): kMean -(1/n) sum_i (1/r) sum_j ..., independent of the batch
+// size; kSum -sum_i (1/r) sum_j ..., Eq. 8 / Eq. 14 as printed (the weight grows with the batch).
 
 struct AlignmentOptions {
   AttrReduction reduction = AttrReduction::kMean;
@@ -39,21 +39,21 @@ at::Tensor attributeAlignmentLoss(const at::Tensor& predicted, const at::Tensor&
 // first on ties), as skimage.filters.threshold_otsu does. Values above it form the upper class.
 double otsuThreshold(const at::Tensor& values);
 
-// The threshold gamma of the noise mask D_ij = [cos(a_ij, v_ij) > gamma] (Eq. 13).
-enum class GuidanceMask {
-  kOtsu,       // gamma = otsuThreshold(detached cosines), for occluded training sets
-  kNone,       // gamma = -1: every token counts, cos = -1 included (holistic sets)
-  kPercentile  // gamma = the q-th percentile of the detached cosines (Table 6's P50/P75/P90)
-};
+// The threshold gamma of the noise mask D_ij = [cos(a_ij, v_ij) > gamma] (Eq. 13), by
+// GuidanceMask (trainer/options.h, stage2.mask): kOtsu, otsuThreshold(detached cosines), for
+// occluded training sets; kNone, gamma = -1 and every token counts, cos = -1 included (holistic
+// sets); kP50/kP75/kP90, that percentile of the detached cosines (Table 6).
 
 struct AttributeGuidanceOptions {
   GuidanceMask mask = GuidanceMask::kOtsu;
-  double percentile = 50;  // kPercentile: q in [0, 100]
   // When set (not NaN), used as gamma instead of computing it from this batch (a threshold
   // computed over a whole epoch, stage2.threshold_scope = "epoch").
   double fixed_gamma = std::numeric_limits<double>::quiet_NaN();
   AttrReduction reduction = AttrReduction::kMean;
 };
+
+// The percentile of a mask (50, 75, 90), or -1 for kOtsu / kNone.
+double maskPercentile(GuidanceMask mask);
 
 // The q-th percentile of `values` (linear interpolation between order statistics, as
 // numpy.percentile's default).

@@ -15,6 +15,7 @@
 #include "trainer/engine/hooks.h"
 #include "trainer/engine/lr_schedule.h"
 #include "trainer/engine/param_groups.h"
+#include "trainer/eval/results.h"
 #include "trainer/memory/memory_bank.h"
 #include "trainer/model/attribute_encoder.h"
 #include "trainer/model/clip_checkpoint.h"
@@ -54,7 +55,7 @@ class AutocastScope {
 std::shared_ptr<AttributeEncoder> encoderFromCache(const TrainSetup& setup,
                                                    const PseudoLabelCache& cache,
                                                    const ClipArch& arch) {
-  if (setup.stage2.method != "ag-reid" || setup.stage2.beta <= 0) return nullptr;
+  if (!setup.stage2.attributeGuidance()) return nullptr;
   if (cache.encoder.empty()) {
     throw InputError("pseudo-label cache " + cache.key +
                      " has no attribute encoder (computed for the clip-reid method)");
@@ -160,7 +161,7 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
     throw InputError(setup.dataset + ": too few identities for one P x K batch (P = " +
                      std::to_string(setup.sampler.identities_per_batch) + ")");
   }
-  const std::string method = o.method == "ag-reid" ? "AG-ReID" : "CLIP-ReID";
+  const char* method = o.method == ReidMethod::kAgReid ? "AG-ReID" : "CLIP-ReID";
   ctx.log.info("stage 2 (", method, "): ", data.indices.size(), " images, ", data.num_ids,
                " identities, ", o.epochs, " epochs x ", eo.steps_per_epoch, " steps, global batch ",
                sampler.globalBatchSize(), " on ", comm.size(), " ranks");
@@ -197,7 +198,7 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
     StepResult r;
     r.loss = terms.total.detach();
     r.loss_terms = std::move(terms.values);
-    if (encoder && o.beta > 0) {
+    if (o.attributeGuidance()) {
       r.loss_terms["attr_gamma"] = torch::full({}, terms.gamma, torch::kDouble);
     }
     r.images = sampler.globalBatchSize();
@@ -226,12 +227,13 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
   parts.hooks.push_back(std::make_unique<LrScheduleHook>(*optimizer, baseLrs(groups),
                                                          warmupMultiStepSchedule(sched)));
   parts.hooks.push_back(loader.releaseHook());
+  RunMetrics metrics(setup.out_dir, comm.rank());
   if (setup.eval.eval_every > 0) {
     EvalHookOptions eh;
     eh.every_epochs = setup.eval.eval_every;
     parts.after_hooks.push_back(std::make_unique<EvalHook>(eh, [&](const TrainState& state) {
       ModelEvalSetup es;
-      es.dataset = setup.eval_dataset;
+      es.dataset = setup.eval.dataset;
       es.transform = setup.transform;
       es.loader = setup.loader;
       es.eval = setup.eval;
@@ -240,19 +242,20 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
                     ("epoch-" + std::to_string(state.epoch + 1)))
                        .string();
       const auto r = evaluateModel(*model, es, ctx);
-      ctx.log.info("eval after epoch ", state.epoch + 1, ": mAP ", r.all.map, " Rank-1 ",
-                   r.all.rank(1));
+      metrics.write(evalMetricsRecord(state.step, state.epoch, r), state.step,
+                    evalMetricsScalars(r));
+      ctx.log.info("eval after epoch ", state.epoch + 1, ": ", resultsSummary(r));
       model->to(ctx.device);
     }));
   }
 
-  StageLoopOptions lo = stageLoopOptions(
-      "train", setup.out_dir, (std::filesystem::path(setup.out_dir) / "checkpoints").string(),
-      setup.checkpoint, setup.log_every, setup.progress, setup.config_toml, setup.guards);
+  StageLoopOptions lo =
+      stageLoopOptions("train", (std::filesystem::path(setup.out_dir) / "checkpoints").string(),
+                       setup.checkpoint, setup.log_every, setup.config_toml, setup.guards);
   lo.global_batch = sampler.globalBatchSize();
   lo.init_from = setup.init_from;
   lo.cache_key = cache.key;
-  const StageOutcome run = runStageLoop(lo, std::move(parts), ctx);
+  const StageOutcome run = runStageLoop(lo, std::move(parts), metrics, ctx);
 
   TrainResult result;
   result.steps = run.state.step;

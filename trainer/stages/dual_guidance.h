@@ -12,7 +12,6 @@
 #include <string>
 
 #include "data/options.h"
-#include "trainer/engine/progress_style.h"
 #include "trainer/options.h"
 #include "trainer/stages/pseudo_label_cache.h"
 #include "trainer/stages/stage_context.h"
@@ -29,12 +28,10 @@ struct TrainSetup {
   data::LoaderOptions loader;
   data::SamplerOptions sampler;
   CheckpointOptions checkpoint;
-  EvalOptions eval;
-  std::string eval_dataset;  // periodic evaluation (eval.eval_every > 0)
+  EvalOptions eval;  // eval.dataset resolved (run.dataset when not set)
   std::string out_dir;
-  uint64_t seed = 1234;
-  int64_t log_every = 10;
-  ProgressStyle progress = ProgressStyle::kAuto;
+  uint64_t seed = kDefaultSeed;
+  int64_t log_every = kDefaultLogEvery;
   bool bf16 = true;         // autocast on CUDA
   std::string config_toml;  // saved in checkpoints
   ResumeGuards guards;

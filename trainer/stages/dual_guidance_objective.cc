@@ -28,17 +28,19 @@ DualGuidanceObjective::DualGuidanceObjective(const Stage2Options& options, ReidM
       tokens_(std::move(tokens)),
       bank_(bank),
       comm_(comm),
-      epoch_gamma_(std::numeric_limits<double>::quiet_NaN()) {}
+      epoch_gamma_(std::numeric_limits<double>::quiet_NaN()) {
+  AGREID_CHECK(!options_.attributeGuidance() || encoder_ != nullptr,
+               "attribute guidance needs the attribute encoder");
+}
 
-double guidanceThreshold(const std::string& mask, const at::Tensor& cosines) {
-  if (mask == "otsu") return otsuThreshold(cosines);
-  if (mask == "none") return -1.0;
-  AGREID_CHECK(mask.size() == 3 && mask[0] == 'p', "unknown stage2.mask ", mask);
-  return percentileThreshold(cosines, std::stod(mask.substr(1)));
+double guidanceThreshold(GuidanceMask mask, const at::Tensor& cosines) {
+  if (mask == GuidanceMask::kOtsu) return otsuThreshold(cosines);
+  if (mask == GuidanceMask::kNone) return -1.0;
+  return percentileThreshold(cosines, maskPercentile(mask));
 }
 
 std::map<std::string, at::Tensor> DualGuidanceObjective::thresholdState() const {
-  if (options_.threshold_scope != "epoch") return {};
+  if (options_.threshold_scope != ThresholdScope::kEpoch) return {};
   std::map<std::string, at::Tensor> state;
   state["guidance_gamma"] = torch::tensor({epoch_gamma_, static_cast<double>(epoch_)});
   state["guidance_cosines"] = epoch_cosines_.empty()
@@ -48,7 +50,7 @@ std::map<std::string, at::Tensor> DualGuidanceObjective::thresholdState() const 
 }
 
 void DualGuidanceObjective::restoreThresholdState(const std::map<std::string, at::Tensor>& state) {
-  if (options_.threshold_scope != "epoch") return;
+  if (options_.threshold_scope != ThresholdScope::kEpoch) return;
   const auto gamma = state.find("guidance_gamma");
   const auto cosines = state.find("guidance_cosines");
   if (gamma == state.end() || cosines == state.end()) {
@@ -88,14 +90,11 @@ ObjectiveTerms DualGuidanceObjective::compute(const at::Tensor& images, const at
   out.values["loss_id"] = id.detach();
   out.values["loss_tri"] = tri.detach();
   out.values["loss_i2t"] = i2t.detach();
-  if (encoder_ && options_.beta > 0) {
+  if (options_.attributeGuidance()) {
     AttributeGuidanceOptions g;
-    g.mask = options_.mask == "otsu"   ? GuidanceMask::kOtsu
-             : options_.mask == "none" ? GuidanceMask::kNone
-                                       : GuidanceMask::kPercentile;
-    if (g.mask == GuidanceMask::kPercentile) g.percentile = std::stod(options_.mask.substr(1));
-    g.reduction = options_.attr_reduction == "sum" ? AttrReduction::kSum : AttrReduction::kMean;
-    if (options_.threshold_scope == "epoch" && g.mask != GuidanceMask::kNone) {
+    g.mask = options_.mask;
+    g.reduction = options_.attr_reduction;
+    if (options_.threshold_scope == ThresholdScope::kEpoch && g.mask != GuidanceMask::kNone) {
       if (epoch != epoch_) {  // a new epoch: the threshold of the one before
         if (!epoch_cosines_.empty()) {
           epoch_gamma_ = guidanceThreshold(options_.mask, torch::cat(epoch_cosines_));
@@ -107,7 +106,7 @@ ObjectiveTerms DualGuidanceObjective::compute(const at::Tensor& images, const at
     }
     const at::Tensor predicted = encoder_->forward(f_proj);
     const auto guidance = attributeGuidanceLoss(predicted, tokens_.index_select(0, y), g);
-    if (options_.threshold_scope == "epoch")
+    if (options_.threshold_scope == ThresholdScope::kEpoch)
       epoch_cosines_.push_back(guidance.cosine.to(torch::kCPU, torch::kFloat).reshape(-1));
     const at::Tensor attr = options_.beta * guidance.loss;
     total = total + attr;

@@ -48,7 +48,7 @@ struct ObjectiveTerms {
 };
 
 // The threshold of a guidance mask choice (stage2.mask) over a set of detached cosines.
-double guidanceThreshold(const std::string& mask, const at::Tensor& cosines);
+double guidanceThreshold(GuidanceMask mask, const at::Tensor& cosines);
 
 class DualGuidanceObjective {
  public:

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "base/error.h"
+#include "base/progress.h"
 #include "data/dataset.h"
 #include "trainer/eval/features_file.h"
 #include "trainer/eval/results.h"
@@ -34,6 +35,7 @@ FeatureSet splitFeatures(ReidModel& model, const ModelEvalSetup& setup,
   pass.indices = indices;
   pass.transform = setup.transform;
   pass.loader = setup.loader;
+  pass.label = std::string("eval ") + data::splitName(split);
   set.features = encodeDataset(
       pass, [&](const at::Tensor& x, const at::Tensor& cams) { return model.forwardTest(x, cams); },
       ctx);
@@ -78,8 +80,9 @@ EvalResults evaluateModel(ReidModel& model, const ModelEvalSetup& setup, StageCo
     query = splitFeatures(model, setup, reader, data::Split::kQuery, ctx);
     gallery = splitFeatures(model, setup, reader, data::Split::kGallery, ctx);
   }
-  EvalResults results =
-      evaluate(query, gallery, setup.eval, &ctx.comm, rankedListRequest(query, setup.eval));
+  EvaluateRequest request = rankedListRequest(query, setup.eval);
+  request.progress = progressCallback(ctx.log, "eval scoring", "queries");
+  EvalResults results = evaluate(query, gallery, setup.eval, &ctx.comm, request);
   writeEvalOutputs(setup.out_dir, results, query, gallery, setup.dataset, ctx.log);
   return results;
 }

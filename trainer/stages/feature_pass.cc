@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "base/progress.h"
 #include "comm/communicator.h"
 #include "data/loader.h"
 #include "data/samplers.h"
@@ -17,16 +18,25 @@ at::Tensor encodeDataset(const FeaturePassOptions& options, const EncodeFn& enco
   plan.batches = sampler.batches();
   plan.mode = data::TransformMode::kTest;
   plan.transform = options.transform;
+  ProgressOptions po;
+  po.label = options.label;
+  po.unit = "images";
+  for (const auto& b : plan.batches) po.total += static_cast<int64_t>(b.size());
+  Progress progress(ctx.log, po);
   std::vector<at::Tensor> parts;
   {
     data::Loader loader(options.dataset, plan, options.loader);
     torch::NoGradGuard no_grad;
+    int64_t done = 0;
     while (auto batch = loader.next()) {
       const at::Tensor images = batch->images.to(ctx.device, /*non_blocking=*/true);
       const at::Tensor cameras = batch->camid.to(ctx.device, /*non_blocking=*/true);
       parts.push_back(encode(images, cameras).to(torch::kCPU, torch::kFloat));
+      done += images.size(0);
+      progress.update(done);
     }
   }
+  progress.finish();
   // Ranks with an empty shard still take part in the gather; they need the feature width, which
   // a zero-row forward of the encoder provides.
   at::Tensor local;

@@ -1,7 +1,8 @@
 // Distributed inference over a dataset file: every rank runs `encode` over its contiguous shard
 // of the requested samples (test transforms: resize + normalise), and the per-sample outputs are
 // gathered on every rank in the order of `indices`. Used by the pseudo-label stage (feature
-// cache), by `agreid extract` and by evaluation.
+// cache), by `agreid extract` and by evaluation. Progress (rank 0's share: images, rate, ETA) is
+// reported through ctx.log under `label`.
 //
 // All ranks must call it with the same arguments.
 #pragma once
@@ -23,6 +24,7 @@ struct FeaturePassOptions {
   data::TransformOptions transform;
   data::LoaderOptions loader;
   int64_t batch_size = 64;
+  std::string label = "features";  // the progress line's label
 };
 
 // images [b, 3, H, W] on ctx.device, cameras [b] int64 on ctx.device -> features [b, D].

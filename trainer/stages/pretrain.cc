@@ -229,13 +229,14 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
   PretrainResult result;
   parts.hooks.push_back(std::make_unique<FirstLossHook>(result.first_loss));
 
-  StageLoopOptions lo = stageLoopOptions(
-      "pretrain", setup.run_dir, pretrainCheckpointDir(setup.run_dir), setup.checkpoint,
-      setup.log_every, setup.progress, setup.config_toml, setup.guards);
+  StageLoopOptions lo =
+      stageLoopOptions("pretrain", pretrainCheckpointDir(setup.run_dir), setup.checkpoint,
+                       setup.log_every, setup.config_toml, setup.guards);
   lo.global_batch = o.batch_size;
+  RunMetrics metrics(setup.run_dir, ctx.comm.rank());
   ctx.log.info("pretrain: ", num_train, " training pairs, ", o.steps, " steps, global batch ",
                o.batch_size, " on ", world, " ranks");
-  const StageOutcome run = runStageLoop(lo, std::move(parts), ctx);
+  const StageOutcome run = runStageLoop(lo, std::move(parts), metrics, ctx);
 
   result.steps = run.state.step;
   result.final_loss = run.state.loss;
@@ -253,6 +254,7 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
   pass_base.dataset = o.data;
   pass_base.transform = transform;
   pass_base.loader = setup.loader;
+  pass_base.label = "pretrain holdout";
   if (!split.holdout.empty()) {
     result.zero_shot =
         evaluateZeroShot(model, tokenizer, tokens, split, vocab, attributes, pass_base, ctx);

@@ -14,7 +14,6 @@
 #include <string>
 
 #include "data/options.h"
-#include "trainer/engine/progress_style.h"
 #include "trainer/options.h"
 #include "trainer/stages/stage_context.h"
 #include "trainer/stages/stage_loop.h"
@@ -32,9 +31,8 @@ struct PretrainSetup {
   std::vector<std::string> readout_vocabulary;
   data::TransformOptions transform;  // mean/std and flip; the size comes from `arch`
   data::LoaderOptions loader;
-  uint64_t seed = 1234;
-  int64_t log_every = 10;
-  ProgressStyle progress = ProgressStyle::kAuto;
+  uint64_t seed = kDefaultSeed;
+  int64_t log_every = kDefaultLogEvery;
   std::string run_dir;  // metrics.jsonl, tensorboard/ (rank 0) and checkpoints/pretrain
   CheckpointOptions checkpoint;
   std::string config_toml;  // recorded in checkpoints

@@ -37,6 +37,17 @@ double secondsSince(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
+const char* pseudoLabelName(PseudoLabelSource source) {
+  switch (source) {
+    case PseudoLabelSource::kOracle:
+      return "oracle";
+    case PseudoLabelSource::kPermuted:
+      return "permuted";
+    default:
+      return "learned";
+  }
+}
+
 std::string settingsText(const PseudoLabelSetup& s) {
   std::ostringstream os;
   const Stage1Options& o = s.stage1;
@@ -50,9 +61,10 @@ std::string settingsText(const PseudoLabelSetup& s) {
      << s.transform.mean[2] << "/" << s.transform.std[0] << "," << s.transform.std[1] << ","
      << s.transform.std[2] << "\n";
   if (s.attribute_prompt) {
-    os << "attr_reduction = " << o.attr_reduction << "\njoint = " << (o.joint ? "true" : "false")
-       << "\npseudo_labels = " << o.pseudo_labels << "\n";
-    if (o.pseudo_labels != "learned") {
+    os << "attr_reduction = " << (o.attr_reduction == AttrReduction::kSum ? "sum" : "mean")
+       << "\njoint = " << (o.joint ? "true" : "false")
+       << "\npseudo_labels = " << pseudoLabelName(o.pseudo_labels) << "\n";
+    if (o.pseudo_labels != PseudoLabelSource::kLearned) {
       os << "token_attributes =";
       for (const auto& a : o.token_attributes) os << " [" << a << "]";
       os << "\n";
@@ -101,8 +113,9 @@ struct Stage1Modules : torch::nn::Module {
 // Combinations of stage-1 keys that cannot work, refused before any work is done.
 void checkStage1Choices(const PseudoLabelSetup& setup, const data::DatasetReader& reader) {
   const Stage1Options& o = setup.stage1;
-  if (o.pseudo_labels == "learned") return;
-  const std::string what = "stage1.pseudo_labels = \"" + o.pseudo_labels + "\"";
+  if (o.pseudo_labels == PseudoLabelSource::kLearned) return;
+  const std::string what =
+      std::string("stage1.pseudo_labels = \"") + pseudoLabelName(o.pseudo_labels) + "\"";
   if (!setup.attribute_prompt) {
     throw InputError(what + " needs the attribute prompt (stage2.method = \"ag-reid\")");
   }
@@ -124,7 +137,7 @@ StageOutcome learnPrompts(const PseudoLabelSetup& setup, const std::string& key,
   PromptLearner& learner = *trained.learner;
   AttributeEncoder* encoder = trained.encoder.get();
   std::vector<at::Tensor> params;
-  if (o.pseudo_labels == "learned") params.push_back(learner.ctx);
+  if (o.pseudo_labels == PseudoLabelSource::kLearned) params.push_back(learner.ctx);
   if (encoder) {
     for (auto& p : encoder->parameters()) params.push_back(p);
   }
@@ -177,7 +190,8 @@ StageOutcome learnPrompts(const PseudoLabelSetup& setup, const std::string& key,
       if (hi > lo) {
         const at::Tensor a = encoder->forward(img.slice(0, lo, hi));
         const at::Tensor v = learner.ctx.index_select(0, y_local);
-        const double denom = o.attr_reduction == "sum" ? 1.0 : static_cast<double>(count);
+        const double denom =
+            o.attr_reduction == AttrReduction::kSum ? 1.0 : static_cast<double>(count);
         attr = (world / denom) * attributeAlignmentLoss(a, v, local_sum);
       }
       loss = loss + o.lambda_attr * attr;
@@ -200,14 +214,15 @@ StageOutcome learnPrompts(const PseudoLabelSetup& setup, const std::string& key,
   parts.hooks.push_back(std::make_unique<LrScheduleHook>(optimizer, std::vector<double>{o.lr},
                                                          warmupCosineEpochSchedule(schedule)));
 
-  StageLoopOptions lo = stageLoopOptions(
-      "stage1", setup.run_dir, stage1CheckpointDir(setup.run_dir), setup.checkpoint,
-      setup.log_every, setup.progress, setup.config_toml, setup.guards);
+  StageLoopOptions lo =
+      stageLoopOptions("stage1", stage1CheckpointDir(setup.run_dir), setup.checkpoint,
+                       setup.log_every, setup.config_toml, setup.guards);
   lo.global_batch = o.batch_size;
   lo.cache_key = key;
+  RunMetrics metrics(setup.run_dir, ctx.comm.rank());
   ctx.log.info("stage 1: ", n, " images, ", o.epochs, " epochs x ", eo.steps_per_epoch,
                " steps, batch ", o.batch_size, " on ", world, " ranks");
-  return runStageLoop(lo, std::move(parts), ctx);
+  return runStageLoop(lo, std::move(parts), metrics, ctx);
 }
 
 }  // namespace
@@ -282,6 +297,7 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
   pass.transform = setup.transform;
   pass.loader = setup.loader;
   pass.batch_size = 64;
+  pass.label = "stage 1 features";
   const auto t_cache = Clock::now();
   Stage1State state;
   state.features = encodeDataset(
@@ -309,16 +325,17 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
     token_attribute = tokenAttributeIndices(data.reader->info(), setup.stage1.token_attributes,
                                             prompt->numTokens());
   }
-  if (setup.stage1.pseudo_labels != "learned") {
+  if (setup.stage1.pseudo_labels != PseudoLabelSource::kLearned) {
     token_attribute = tokenAttributeIndices(data.reader->info(), setup.stage1.token_attributes,
                                             prompt->numTokens());
     torch::NoGradGuard g;
     at::Tensor oracle =
         oracleTokens(tokenizer, *clip->text, data.reader->info(), id_attrs, token_attribute,
                      prompt->token_base[prompt->placeholderPositions()[0]]);
-    if (setup.stage1.pseudo_labels == "permuted") oracle = permuteIdentities(oracle, setup.seed);
+    if (setup.stage1.pseudo_labels == PseudoLabelSource::kPermuted)
+      oracle = permuteIdentities(oracle, setup.seed);
     prompt->ctx.copy_(oracle.to(prompt->ctx.device()));
-    ctx.log.info("stage 1: ", setup.stage1.pseudo_labels,
+    ctx.log.info("stage 1: ", pseudoLabelName(setup.stage1.pseudo_labels),
                  " pseudo-labels (true attribute words), frozen; training E_A only");
   }
   std::shared_ptr<AttributeEncoder> encoder;

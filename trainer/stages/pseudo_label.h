@@ -18,7 +18,6 @@
 #include <string>
 
 #include "data/options.h"
-#include "trainer/engine/progress_style.h"
 #include "trainer/options.h"
 #include "trainer/stages/attribute_tokens.h"
 #include "trainer/stages/pseudo_label_cache.h"
@@ -34,13 +33,12 @@ struct PseudoLabelSetup {
   data::TransformOptions transform;  // image size and normalisation of the feature pass
   data::LoaderOptions loader;
   bool attribute_prompt = true;  // AG-ReID: stage1.template + E_A. false: CLIP-ReID prompt only
-  uint64_t seed = 1234;
+  uint64_t seed = kDefaultSeed;
   std::string cache_dir;
   // Training loop (not part of the cache key):
   std::string run_dir;           // metrics.jsonl, tensorboard/ and checkpoints/stage1
   CheckpointOptions checkpoint;  // resume: "auto" or "none"
-  int64_t log_every = 10;
-  ProgressStyle progress = ProgressStyle::kAuto;
+  int64_t log_every = kDefaultLogEvery;
   std::string config_toml;  // recorded in checkpoints
   ResumeGuards guards;
 };

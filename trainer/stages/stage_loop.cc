@@ -9,7 +9,8 @@
 
 namespace agreid::trainer {
 
-StageOutcome runStageLoop(const StageLoopOptions& opts, StageParts parts, StageContext& ctx) {
+StageOutcome runStageLoop(const StageLoopOptions& opts, StageParts parts, RunMetrics& metrics,
+                          StageContext& ctx) {
   comm::Communicator& comm = ctx.comm;
   Checkpointer checkpointer({opts.checkpoint_dir, opts.keep_last}, comm);
   auto contents = [&] {
@@ -60,11 +61,10 @@ StageOutcome runStageLoop(const StageLoopOptions& opts, StageParts parts, StageC
 
   std::vector<std::unique_ptr<TrainHook>> hooks = std::move(parts.hooks);
   MetricsHookOptions mh;
-  mh.run_dir = opts.run_dir;
   mh.log_every = opts.log_every;
-  mh.progress = opts.progress;
   mh.tag = opts.tag;
-  hooks.push_back(std::make_unique<MetricsHook>(mh, comm.rank()));
+  mh.label = parts.engine.name;
+  hooks.push_back(std::make_unique<MetricsHook>(mh, metrics, ctx.log));
   CheckpointHookOptions ch;
   ch.every_steps = opts.checkpoint_every;
   hooks.push_back(std::make_unique<CheckpointHook>(ch, checkpointer, contents));
@@ -80,20 +80,16 @@ StageOutcome runStageLoop(const StageLoopOptions& opts, StageParts parts, StageC
   return out;
 }
 
-StageLoopOptions stageLoopOptions(const std::string& tag, const std::string& run_dir,
-                                  const std::string& checkpoint_dir,
+StageLoopOptions stageLoopOptions(const std::string& tag, const std::string& checkpoint_dir,
                                   const CheckpointOptions& checkpoint, int64_t log_every,
-                                  ProgressStyle progress, const std::string& config_toml,
-                                  const ResumeGuards& guards) {
+                                  const std::string& config_toml, const ResumeGuards& guards) {
   StageLoopOptions lo;
   lo.tag = tag;
-  lo.run_dir = run_dir;
   lo.checkpoint_dir = checkpoint_dir;
   lo.keep_last = checkpoint.keep_last;
   lo.checkpoint_every = checkpoint.every_steps;
   lo.resume = checkpoint.resume;
   lo.log_every = log_every;
-  lo.progress = progress;
   lo.config_toml = config_toml;
   lo.guards = guards;
   return lo;

@@ -17,7 +17,7 @@
 
 #include "trainer/engine/checkpointer.h"
 #include "trainer/engine/engine.h"
-#include "trainer/engine/progress_style.h"
+#include "trainer/engine/metrics_writers.h"
 #include "trainer/options.h"
 #include "trainer/stages/stage_context.h"
 
@@ -32,13 +32,11 @@ struct ResumeGuards {
 
 struct StageLoopOptions {
   std::string tag = "train";   // metrics tag (TensorBoard "<tag>/loss", metrics.jsonl "stage")
-  std::string run_dir;         // metrics.jsonl and tensorboard/ (rank 0); empty: no files
   std::string checkpoint_dir;  // checkpoint-<step>.pt and latest
   int64_t keep_last = 3;
   int64_t checkpoint_every = 0;  // steps; 0: after every epoch
   std::string resume = "auto";   // "auto" | "none" | a checkpoint path
-  int64_t log_every = 10;
-  ProgressStyle progress = ProgressStyle::kAuto;
+  int64_t log_every = kDefaultLogEvery;
   std::string config_toml;   // recorded in every checkpoint
   std::string cache_key;     // recorded; a checkpoint with another key is refused
   int64_t global_batch = 0;  // recorded; resuming with another global batch is refused
@@ -66,14 +64,15 @@ struct StageOutcome {
   double train_seconds = 0;
 };
 
-StageOutcome runStageLoop(const StageLoopOptions& opts, StageParts parts, StageContext& ctx);
+// `metrics`: the run folder's metric files (training records; the stage's own evaluation hooks
+// write theirs through the same object). Progress goes to ctx.log.
+StageOutcome runStageLoop(const StageLoopOptions& opts, StageParts parts, RunMetrics& metrics,
+                          StageContext& ctx);
 
 // The options from a setup's run.* and checkpoint.* settings.
-StageLoopOptions stageLoopOptions(const std::string& tag, const std::string& run_dir,
-                                  const std::string& checkpoint_dir,
+StageLoopOptions stageLoopOptions(const std::string& tag, const std::string& checkpoint_dir,
                                   const CheckpointOptions& checkpoint, int64_t log_every,
-                                  ProgressStyle progress, const std::string& config_toml,
-                                  const ResumeGuards& guards);
+                                  const std::string& config_toml, const ResumeGuards& guards);
 
 // StageParts::contents for a stage whose checkpoint is a model and its optimiser (both must
 // outlive the returned function).
