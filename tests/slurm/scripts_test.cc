@@ -112,7 +112,8 @@ TEST_F(SlurmScripts, FailureIsNotRequeued) {
 }
 
 // A step that exits with 0 without writing its results file (as when the ranks never ran the
-// command to its end) fails the job, whether the file is missing or left from an earlier run.
+// command to its end) is launched once more, then fails the job, whether the file is missing or
+// left from an earlier run.
 TEST_F(SlurmScripts, StepWithoutResultFails) {
   for (const bool stale : {false, true}) {
     TempDir dir;
@@ -126,7 +127,11 @@ TEST_F(SlurmScripts, StepWithoutResultFails) {
     const std::string log = readFile(dir.file("job.out"));
     EXPECT_EQ(out.state, "FAILED") << log;
     EXPECT_EQ(out.exit_code, 1) << log;
+    // Launched twice (a launch failure is retried once), then failed.
+    const size_t relaunch = log.find("launching the job step once more");
+    ASSERT_NE(relaunch, std::string::npos) << log;
     EXPECT_NE(log.find("job step exited with 0"), std::string::npos) << log;
+    EXPECT_NE(log.find("job step exited with 0", relaunch), std::string::npos) << log;
     const std::string why =
         stale ? "did not write its result: " + dir.file("results.json") +
                     " is unchanged since the step started"
