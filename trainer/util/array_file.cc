@@ -58,6 +58,18 @@ void checkArrayFits(const std::string& path, const std::string& name, hid_t set,
     if (d == 0) return;  // empty: nothing to allocate
     overflow = overflow || __builtin_mul_overflow(bytes, static_cast<uint64_t>(d), &bytes);
   }
+  // The storage the layout records must lie inside the file, and a compact array (its data in
+  // the header) must hold all of its bytes: libhdf5 read through a NULL buffer for a contiguous
+  // array addressed beyond the end and for a compact one recording 0 bytes (fuzz_features).
+  // H5Dget_offset is HADDR_UNDEF for chunked or unallocated storage.
+  const hsize_t stored = H5Dget_storage_size(set);
+  const haddr_t offset = H5Dget_offset(set);
+  const bool compact = plist.valid() && H5Pget_layout(plist.get()) == H5D_COMPACT;
+  if (stored > file_bytes || (compact && !overflow && stored != bytes) ||
+      (offset != HADDR_UNDEF && (offset > file_bytes || stored > file_bytes - offset))) {
+    throw InputError(path + ": array '" + name + "' records storage outside the " +
+                     std::to_string(file_bytes) + "-byte file (corrupt header?)");
+  }
   if (overflow || bytes > limit) {
     throw InputError(path + ": array '" + name + "' claims " +
                      (overflow ? std::string("over 2^64") : std::to_string(bytes)) +
