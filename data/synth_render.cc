@@ -252,8 +252,11 @@ void drawOccluder(Canvas& c, OccluderKind kind, const Pose& target, CounterRng& 
       const Person other = samplePerson(rng);
       const double dir = rng.bernoulli(0.5) ? -1.0 : 1.0;
       const double size = s * rng.uniform(1.0, 1.15);
-      const Pose pose = samplePose(rng, target.cx + dir * rng.uniform(0.2, 0.36) * s,
-                                   feet + rng.uniform(0.0, 0.08) * s, size);
+      // Draws in a fixed order (function arguments are evaluated in an unspecified one, and gcc
+      // and clang differ): the same world from every compiler.
+      const double rise = rng.uniform(0.0, 0.08) * s;
+      const double offset = dir * rng.uniform(0.2, 0.36) * s;
+      const Pose pose = samplePose(rng, target.cx + offset, feet + rise, size);
       drawPerson(c, other, pose, Layer::kOccluder);
       break;
     }
@@ -262,8 +265,10 @@ void drawOccluder(Canvas& c, OccluderKind kind, const Pose& target, CounterRng& 
       leaves.pattern = Paint::kChecks;
       leaves.second = Rgb{32, 78, 30};
       leaves.period = std::max(1.5, 0.03 * s);
-      c.fillEllipse(target.cx + rng.uniform(-0.15, 0.15) * s, feet, rng.uniform(0.22, 0.35) * s,
-                    rng.uniform(0.3, 0.48) * s, leaves, Layer::kOccluder);
+      const double ry = rng.uniform(0.3, 0.48) * s;  // fixed order, as for kPerson
+      const double rx = rng.uniform(0.22, 0.35) * s;
+      const double shift = rng.uniform(-0.15, 0.15) * s;
+      c.fillEllipse(target.cx + shift, feet, rx, ry, leaves, Layer::kOccluder);
       break;
     }
     case OccluderKind::kBin: {

@@ -277,9 +277,9 @@ int64_t trainedSteps(const Config& config) {
   std::ifstream in(path);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (text.empty()) return 0;
-  const auto json = trainer::JsonValue::parse(text, path);
-  const trainer::JsonValue* steps = json.find("steps");
-  return steps != nullptr && steps->isInteger() ? steps->integer() : 0;
+  const trainer::Json json = trainer::parseJson(text, path);
+  const trainer::Json* steps = trainer::jsonMember(json, "steps");
+  return steps != nullptr ? trainer::jsonInt64(*steps).value_or(0) : 0;
 }
 
 // Evaluates the run folder's model: results.json, cmc.svg, ranked/, and an "eval" record at the

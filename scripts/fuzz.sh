@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The long fuzzing run (docs/errors.md, "Fuzzing"): builds the clang ASan + UBSan + libFuzzer tree
-# in build-asan/ if needed, then runs each fuzz target for RUNS executions (default 1000000) from
-# its seed corpus and prints one line per target. Findings are kept in build-asan/tests/fuzz/findings.
+# The long fuzzing run (docs/testing.md, "Fuzz targets"): builds the fuzz targets in build-asan/
+# (scripts/sanitize.sh build), then runs each for RUNS executions (default 1000000) from its seed
+# corpus, one after the other, and prints one line per target. Findings are kept in
+# build-asan/tests/fuzz/findings.
 # Usage: scripts/fuzz.sh [RUNS] [TARGET...]   (targets: config sweep tokenizer csv dataset
 # features weights; default all)
 set -euo pipefail
@@ -10,9 +11,9 @@ runs="${1:-1000000}"
 shift || true
 targets=("$@")
 ((${#targets[@]})) || targets=(config sweep tokenizer csv dataset features weights)
-AGREID_WITH_CLANG=1 scripts/install-deps.sh >/dev/null
-CC=clang CXX=clang++ AGREID_BUILD_DIR=build-asan scripts/build.sh \
-  -DAGREID_SANITIZE=ON -DAGREID_FUZZ=ON -DAGREID_BUILD_BENCH=OFF >/dev/null
+fuzzers=()
+for t in "${targets[@]}"; do fuzzers+=("fuzz_$t"); done
+AGREID_TARGETS="make_fuzz_seeds ${fuzzers[*]}" scripts/sanitize.sh build >/dev/null
 (cd build-asan && ctest -R '^fuzz_seeds$' >/dev/null)
 export AGREID_CLIP_VOCAB="${AGREID_CLIP_VOCAB:-$PWD/../shared/clip/bpe_simple_vocab_16e6.txt.gz}"
 status=0

@@ -18,7 +18,7 @@ if [[ "${AGREID_WITH_SLURM:-0}" == 1 ]]; then
 fi
 # The test suite's sanitizer and fuzzing stage: clang with its sanitizer and libFuzzer runtimes.
 if [[ "${AGREID_WITH_CLANG:-0}" == 1 ]]; then
-  packages+=(clang libclang-rt-14-dev)
+  packages+=(clang libclang-rt-14-dev llvm-14)  # llvm-14: llvm-symbolizer for readable reports
 fi
 
 missing=()

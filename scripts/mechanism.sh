@@ -11,6 +11,7 @@
 #   D  as C with the Otsu mask
 #   E  ORACLE pseudo-labels: each identity's tokens are the word embeddings of its true
 #      attribute words (frozen); guidance as C
+#   E0 as E without guidance (beta = 0): what the oracle prompt alone does through i2t
 #   F  CONTROL: E's tokens permuted across identities (same token sets, no attribute link)
 #   G  as E with E_A frozen in stage 2
 #
@@ -24,7 +25,7 @@ config=configs/mechanism.toml
 out=runs/mechanism
 seeds=("$@")
 [[ ${#seeds[@]} -eq 0 ]] && seeds=(1 2 3)
-arms=(${AGREID_ARMS:-A B C0 C D E F G})
+arms=(${AGREID_ARMS:-A B C0 C D E E0 F G})
 mkdir -p "$out/arms"
 log="$out/mechanism.log"
 
@@ -38,6 +39,7 @@ arm_args() {
     C0) echo --set stage2.mask=none ;;
     D) echo "${literal[@]}" --set stage2.mask=otsu ;;
     E) echo --set stage1.pseudo_labels=oracle "${oracle[@]}" ;;
+    E0) echo --set stage1.pseudo_labels=oracle --set stage2.beta=0 ;;
     F) echo --set stage1.pseudo_labels=permuted "${oracle[@]}" ;;
     G) echo --set stage1.pseudo_labels=oracle "${oracle[@]}" --set stage2.encoder_lr_factor=0 ;;
     *) echo "mechanism: unknown arm $1" >&2; return 2 ;;

@@ -39,7 +39,7 @@ def load(arm, seed):
         for line in open(mj):
             rec = json.loads(line)
             terms = rec.get("terms", {})
-            if rec.get("stage") != "stage2" or "mask_kept_occluded" not in terms:
+            if "mask_kept_occluded" not in terms:  # stage-2 records only
                 continue
             for kind in kept:
                 kept[kind][0] += terms[f"mask_kept_{kind}"]
@@ -73,7 +73,8 @@ for a in arms:
           " | ".join(stats([m.get(k) for m in done]) for k, _ in cols) + " |")
 
 pairs = [("E", "F", "oracle vs permuted control (does the mechanism work with right labels?)"),
-         ("E", "A", "oracle vs CLIP-ReID"), ("C", "A", "literal learned vs CLIP-ReID"),
+         ("E", "E0", "guidance with oracle labels vs the oracle prompt alone"),
+         ("E0", "A", "oracle prompt alone vs CLIP-ReID"), ("E", "A", "oracle vs CLIP-ReID"), ("C", "A", "literal learned vs CLIP-ReID"),
          ("C0", "A", "default learned vs CLIP-ReID"), ("D", "C", "Otsu mask vs none"),
          ("C", "B", "guidance vs none (learned labels)"), ("G", "E", "E_A frozen vs fine-tuned")]
 print()

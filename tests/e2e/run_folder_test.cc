@@ -104,5 +104,36 @@ TEST_F(RunFolder, ReportAveragesSeedsOnlyOverOtherwiseEqualConfigurations) {
       << r.out;
 }
 
+// The experiment arms' stage-1 choices: combinations that cannot work are one-line errors before
+// any work, and oracle pseudo-labels run and show the token-block probe's diagonal.
+TEST_F(RunFolder, PseudoLabelSourcesRefuseImpossibleCombinations) {
+  ASSERT_EQ(runAgreid(args("pretrain", {})).exit_code, 0);
+  int n = 0;
+  auto in_fresh_folder = [&](std::vector<std::string> sets) {
+    sets.push_back("run.out_dir=" + dir_.file("pl" + std::to_string(n++)));
+    return runAgreid(args("pseudo-label", sets));
+  };
+  expectOneLineError(in_fresh_folder({"stage1.pseudo_labels=oracle", "stage2.method=clip-reid"}),
+                     "stage1.pseudo_labels = \"oracle\" needs the attribute prompt");
+  expectOneLineError(in_fresh_folder({"stage1.pseudo_labels=oracle", "stage1.joint=true"}),
+                     "stage1.joint must be false");
+  expectOneLineError(in_fresh_folder({"stage1.pseudo_labels=permuted", "stage1.lambda_attr=0"}),
+                     "stage1.lambda_attr must be > 0");
+  expectOneLineError(
+      in_fresh_folder({"stage1.pseudo_labels=oracle", "stage1.token_attributes=[\"gender\"]"}),
+      "stage1.token_attributes has 1 entries, but the template has 16 placeholders");
+  expectOneLineError(
+      in_fresh_folder({"stage1.pseudo_labels=oracle",
+                       "stage1.token_attributes=[\"gender\", \"shoe_size\", \"\", \"\", \"\", "
+                       "\"\", \"\", \"\", \"\", \"\", \"\", \"\", \"\", \"\", \"\", \"\"]"}),
+      "'shoe_size' is not an attribute stored in the dataset");
+  expectOneLineError(runAgreid(args("config", {"stage2.mask=p60"}, {"show"})), "stage2.mask");
+  const auto r = in_fresh_folder({"stage1.pseudo_labels=oracle"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("oracle pseudo-labels"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("token-block probe"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("own block best for"), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace agreid::testing

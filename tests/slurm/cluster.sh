@@ -2,7 +2,8 @@
 # A real one-node SLURM cluster on this machine, for tests and for trying the sbatch scripts.
 #
 #   tests/slurm/cluster.sh start    install (apt-get, if missing) and start munged, slurmctld and
-#                                   slurmd; wait until the node is idle. Idempotent.
+#                                   slurmd; wait until the node is idle and a 2-task
+#                                   `srun --mpi=pmix` step works. Idempotent.
 #   tests/slurm/cluster.sh stop     cancel every job, stop the daemons, remove the state folder.
 #   tests/slurm/cluster.sh status   exit 0 when the cluster answers and the node is usable.
 #   tests/slurm/cluster.sh env      print "export SLURM_CONF=..." for clients (eval "$(... env)").
@@ -16,8 +17,8 @@
 # (/etc/munge/munge.key, created when absent) and its default socket.
 #
 # Environment: AGREID_SLURM_STATE (state folder), AGREID_SLURM_PORT (slurmctld port, default
-# 6817; slurmd uses the next one), AGREID_SLURM_WAIT (seconds to wait for the node, default 60),
-# AGREID_SLURM_KEEP=1 (stop keeps the state folder and its logs).
+# 6817; slurmd uses the next one), AGREID_SLURM_WAIT (seconds to wait for the node and for a
+# working pmix step, default 60), AGREID_SLURM_KEEP=1 (stop keeps the state folder and its logs).
 set -euo pipefail
 
 state=${AGREID_SLURM_STATE:-/tmp/agreid-slurm}
@@ -169,6 +170,27 @@ wait_idle() {
   die "node $host not idle after ${wait_s}s (state '${s:-no answer}'); logs: $state/slurmctld.log $state/slurmd.log"
 }
 
+# Runs a 2-task `srun --mpi=pmix` step until each task sees its PMIx rank (the environment
+# Slurm's mpi/pmix plugin gives an MPI rank to join its world). The first pmix launch after the
+# daemons started on a fresh machine was seen to fail once while the node already showed idle;
+# start returns only when such a launch works, so no test job is the first one.
+wait_pmix() {
+  local deadline=$((SECONDS + wait_s)) out="" tries=0
+  while ((SECONDS < deadline)); do
+    tries=$((tries + 1))
+    # shellcheck disable=SC2016  # expanded by the task's shell
+    out=$(timeout 60 srun --mpi=pmix --job-name=pmix-check --nodes=1 --ntasks=2 --overcommit \
+      --quiet sh -c 'echo "rank ${PMIX_RANK:-none}"' 2>&1) || true
+    if [[ $(sort <<<"$out" | tr '\n' ' ') == "rank 0 rank 1 " ]]; then
+      ((tries == 1)) || say "srun --mpi=pmix works after $tries launches"
+      return 0
+    fi
+    sleep 2
+  done
+  die "srun --mpi=pmix did not start 2 tasks with PMIx ranks in ${wait_s}s (last output:" \
+    "'${out:-none}'); logs: $state/slurmctld.log $state/slurmd.log"
+}
+
 start() {
   [[ $(id -u) -eq 0 ]] || die "must run as root (starts munged, slurmctld and slurmd)"
   if cluster_up; then
@@ -185,6 +207,7 @@ start() {
   SLURM_CONF=$conf slurmctld -c -f "$conf" || die "slurmctld did not start; log: $state/slurmctld.log"
   SLURM_CONF=$conf slurmd -f "$conf" || die "slurmd did not start; log: $state/slurmd.log"
   wait_idle
+  wait_pmix
   say "running: node $host, $(nproc) CPUs, partition debug (export SLURM_CONF=$conf)"
 }
 

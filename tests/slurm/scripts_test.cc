@@ -37,7 +37,8 @@ TEST_F(SlurmScripts, TrainSbatchRunsTwoRanksWithSrunPmix) {
   const JobOutcome out = waitForJob(job, seconds(180));
   const std::string log = readFile(dir.file("job.out"));
   ASSERT_EQ(out.state, "COMPLETED") << log;
-  EXPECT_EQ(readFile(dir.file("result")), "world=2 sum=3 env_world=2 steps=3 resumed_from=0\n")
+  EXPECT_EQ(readFile(dir.file("results.json")),
+            "world=2 sum=3 env_world=2 steps=3 resumed_from=0\n")
       << log;
   EXPECT_NE(log.find("srun --mpi=pmix --kill-on-bad-exit=1"), std::string::npos) << log;
   EXPECT_NE(log.find("job_probe: rank 1/2 (env rank 1/2"), std::string::npos) << log;
@@ -53,7 +54,8 @@ TEST_F(SlurmScripts, TrainSbatchMpirunFallback) {
   const JobOutcome out = waitForJob(job, seconds(180));
   const std::string log = readFile(dir.file("job.out"));
   ASSERT_EQ(out.state, "COMPLETED") << log;
-  EXPECT_EQ(readFile(dir.file("result")), "world=2 sum=3 env_world=2 steps=2 resumed_from=0\n")
+  EXPECT_EQ(readFile(dir.file("results.json")),
+            "world=2 sum=3 env_world=2 steps=2 resumed_from=0\n")
       << log;
   EXPECT_NE(log.find("mpirun -np 2"), std::string::npos) << log;
 }
@@ -77,7 +79,7 @@ TEST_F(SlurmScripts, Usr1CheckpointsRequeuesAndResumes) {
   const std::string log = readFile(dir.file("job.out"));
   ASSERT_EQ(out.state, "COMPLETED") << log;
   EXPECT_EQ(out.restarts, 1) << log;
-  const std::string result = readFile(dir.file("result"));
+  const std::string result = readFile(dir.file("results.json"));
   const auto from = result.find("resumed_from=");
   ASSERT_NE(from, std::string::npos) << log;
   const int resumed = std::stoi(result.substr(from + 13));
@@ -93,8 +95,10 @@ TEST_F(SlurmScripts, Usr1CheckpointsRequeuesAndResumes) {
 
 TEST_F(SlurmScripts, FailureIsNotRequeued) {
   TempDir dir;
-  // job_probe without its state folder argument exits 2 (an input error).
-  const std::string job = submit(twoRanks(dir) + " slurm/train.sbatch ''", probeEnv());
+  // Every rank exits 2 (an input error) after joining the MPI world.
+  const std::string job = submit(twoRanks(dir) + " slurm/train.sbatch " +
+                                     shellQuote(dir.path().string()) + " --set exit_code=2",
+                                 probeEnv());
   ASSERT_FALSE(job.empty());
   const JobOutcome out = waitForJob(job, seconds(180));
   const std::string log = readFile(dir.file("job.out"));
@@ -105,6 +109,36 @@ TEST_F(SlurmScripts, FailureIsNotRequeued) {
   EXPECT_NE(log.find("Exited with exit code 2"), std::string::npos) << log;
   EXPECT_EQ(out.restarts, 0) << log;
   EXPECT_EQ(log.find("requeueing"), std::string::npos) << log;
+}
+
+// A step that exits with 0 without writing its results file (as when the ranks never ran the
+// command to its end) is launched once more, then fails the job, whether the file is missing or
+// left from an earlier run.
+TEST_F(SlurmScripts, StepWithoutResultFails) {
+  for (const bool stale : {false, true}) {
+    TempDir dir;
+    if (stale) writeFile(dir.file("results.json"), "from an earlier run\n");
+    const std::string job =
+        submit(twoRanks(dir) + " slurm/train.sbatch " + shellQuote(dir.path().string()) +
+                   " --set steps=1 --set step_ms=10 --set result=none",
+               probeEnv());
+    ASSERT_FALSE(job.empty());
+    const JobOutcome out = waitForJob(job, seconds(180));
+    const std::string log = readFile(dir.file("job.out"));
+    EXPECT_EQ(out.state, "FAILED") << log;
+    EXPECT_EQ(out.exit_code, 1) << log;
+    // Launched twice (a launch failure is retried once), then failed.
+    const size_t relaunch = log.find("launching the job step once more");
+    ASSERT_NE(relaunch, std::string::npos) << log;
+    EXPECT_NE(log.find("job step exited with 0"), std::string::npos) << log;
+    EXPECT_NE(log.find("job step exited with 0", relaunch), std::string::npos) << log;
+    const std::string why =
+        stale ? "did not write its result: " + dir.file("results.json") +
+                    " is unchanged since the step started"
+              : "wrote no result: " + dir.file("results.json") + " does not exist";
+    EXPECT_NE(log.find(why), std::string::npos) << log;
+    EXPECT_EQ(log.find("requeueing"), std::string::npos) << log;
+  }
 }
 
 }  // namespace

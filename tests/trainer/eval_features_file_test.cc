@@ -1,6 +1,7 @@
 // The features file: round trip, and one-line InputErrors for missing files and bad content.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <hdf5.h>
 
 #include <filesystem>
 
@@ -96,6 +97,34 @@ TEST(FeaturesFile, BadContentNamesFileAndField) {
   w.writeTensor("features", at::zeros({4, 3}));
   w.commit();
   EXPECT_NE(errorOf(p).find("not an agreid features file"), std::string::npos) << errorOf(p);
+}
+
+// A damaged header that claims an array of 2^62 bytes is refused with a one-line InputError
+// before anything is allocated for it (found by fuzz_features: it was LibTorch's allocation
+// error, which ended the process).
+TEST(FeaturesFile, ArrayLargerThanTheFileIsRefused) {
+  testing::TempDir tmp;
+  const std::string p = tmp.file("huge.h5");
+  const hid_t file = H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  const hsize_t dims[2] = {hsize_t{1} << 40, hsize_t{1} << 20};  // never written: no storage
+  const hid_t space = H5Screate_simple(2, dims, nullptr);
+  const hid_t set =
+      H5Dcreate2(file, "features", H5T_NATIVE_FLOAT, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(set, 0);
+  H5Dclose(set);
+  H5Sclose(space);
+  H5Fclose(file);
+  try {
+    ArrayFileReader(p).readTensor("features");
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("huge.h5: array 'features' claims 4611686018427387904 bytes, more than"),
+              std::string::npos)
+        << what;
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+  }
 }
 
 }  // namespace

@@ -84,9 +84,12 @@ SyntheticEval makeSyntheticEval(const SyntheticEvalOptions& o) {
   for (int64_t id = 1; id <= o.identities; ++id) {
     const std::vector<float> c = centre();
     const int64_t pid = 100 + 3 * id;  // non-contiguous ids
+    // The draws are sequenced (function arguments are evaluated in an unspecified order, and
+    // gcc and clang differ): the same data from every compiler.
     for (int64_t k = 0; k < o.gallery_per_identity; ++k) {
-      add(out.gallery, g_rows, sampleNear(s, c, o.noise, o.quantised), pid, s.uniform(o.cameras),
-          static_cast<uint8_t>(s.uniform(5) == 0));
+      const auto occluded = static_cast<uint8_t>(s.uniform(5) == 0);
+      const int64_t camera = s.uniform(o.cameras);
+      add(out.gallery, g_rows, sampleNear(s, c, o.noise, o.quantised), pid, camera, occluded);
     }
     if (o.near_duplicates) {
       std::vector<float> copy = g_rows[g_rows.size() - 1 - s.uniform(o.gallery_per_identity)];
@@ -95,12 +98,14 @@ SyntheticEval makeSyntheticEval(const SyntheticEvalOptions& o) {
       add(out.gallery, g_rows, copy, 0, s.uniform(o.cameras), 0);
     }
     for (int64_t k = 0; k < o.queries_per_identity; ++k) {
-      add(out.query, q_rows, sampleNear(s, c, o.noise, o.quantised), pid, s.uniform(o.cameras),
-          static_cast<uint8_t>(s.uniform(2)));
+      const auto occluded = static_cast<uint8_t>(s.uniform(2));
+      const int64_t camera = s.uniform(o.cameras);
+      add(out.query, q_rows, sampleNear(s, c, o.noise, o.quantised), pid, camera, occluded);
     }
   }
   for (int64_t k = 0; k < o.distractors; ++k) {
-    add(out.gallery, g_rows, centre(), 0, s.uniform(o.cameras), 0);
+    const int64_t camera = s.uniform(o.cameras);
+    add(out.gallery, g_rows, centre(), 0, camera, 0);
   }
   // A query whose pid is not in the gallery, and one whose gallery matches all share its camera.
   add(out.query, q_rows, centre(), 7, 0, 1);

@@ -232,10 +232,10 @@ TEST(EvalMetricsRecordTest, GroupsAndScalars) {
   r.occluded = occluded;
   EXPECT_EQ(evalMetricsRecord(40, 1, r),
             "{\"stage\":\"eval\",\"step\":40,\"epoch\":1,"
-            "\"all\":{\"mAP\":0.5,\"rank1\":0.75,\"rank5\":1,\"rank10\":1,\"rank20\":1,"
+            "\"all\":{\"mAP\":0.5,\"rank1\":0.75,\"rank5\":1.0,\"rank10\":1.0,\"rank20\":1.0,"
             "\"mINP\":0.25,\"num_query\":8},"
-            "\"occluded\":{\"mAP\":0.125,\"rank1\":0.5,\"rank5\":1,\"rank10\":1,"
-            "\"rank20\":1,\"mINP\":0.25,\"num_query\":4}}");
+            "\"occluded\":{\"mAP\":0.125,\"rank1\":0.5,\"rank5\":1.0,\"rank10\":1.0,"
+            "\"rank20\":1.0,\"mINP\":0.25,\"num_query\":4}}");
   // `agreid run`'s evaluation of the finished model has no epoch.
   EXPECT_EQ(evalMetricsRecord(40, -1, r).rfind("{\"stage\":\"eval\",\"step\":40,\"all\":", 0), 0u);
   const auto scalars = evalMetricsScalars(r);

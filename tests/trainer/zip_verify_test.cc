@@ -108,18 +108,62 @@ TEST(ZipVerify, DeflatedEntriesAreInflatedAndChecked) {
       "with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:\n"
       "    z.writestr('a/words', 'occluded person ' * 5000)\n"
       "    z.writestr('a/empty', '')\n"
-      "    z.writestr('b/bytes', bytes(range(256)) * 300)\n";
+      "    z.writestr('b/bytes', bytes(range(256)) * 300)\n"
+      "    z.writestr('a/version', '3\\n')\n";
   agreid::testing::writeFile(dir.file("mk.py"), script);
   const auto made = agreid::testing::runShell("python3 " + dir.file("mk.py") + " " + path);
   ASSERT_EQ(made.exit_code, 0) << made.err;
   const ZipSummary s = verifyZipArchive(path);
-  EXPECT_EQ(s.entries, 3);
-  EXPECT_EQ(s.data_bytes, 16 * 5000 + 256 * 300);
+  EXPECT_EQ(s.entries, 4);
+  EXPECT_EQ(s.data_bytes, 16 * 5000 + 256 * 300 + 2);
   // Damage inside the compressed stream: either inflate fails or the CRC does.
   std::string bytes = bytesOf(path);
   bytes[60] ^= 0x01;
   agreid::testing::writeFile(path, bytes);
   EXPECT_NE(errorOf(path).find("damaged archive"), std::string::npos);
+}
+
+// Archives with intact CRCs that LibTorch's reader would refuse from inside its constructor,
+// leaking the directory it read (Note [LibTorch archive layout]): refused before it sees them.
+TEST(ZipVerify, LayoutLibTorchRefusesIsRefusedFirst) {
+  TempDir dir;
+  const std::string path = dir.file("x.pt");
+  // Each case: Python (name, bytes) pairs written in order, and the error expected.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"('a/data.pkl', b'x')", "no version record 'a/version'"},
+      {"('a/data.pkl', b'x'), ('a/version', b'0')",
+       "version record 'a/version' is not a supported LibTorch format version (1..10)"},
+      {"('a/data.pkl', b'x'), ('a/version', b'eleven')",
+       "version record 'a/version' is not a supported"},
+      {"('a/data.pkl', b'x'), ('a/.data/version', b'99'), ('a/version', b'3')",
+       "version record 'a/.data/version' is not a supported"},
+      {"('data.pkl', b'x'), ('a/version', b'3')", "first entry 'data.pkl' is not inside a folder"},
+      {"('a/version', b'3'), ('a/Data.pkl', b'x'), ('a/data.PKL', b'y')",
+       "two entries named 'a/data.PKL'"},
+  };
+  for (const auto& [entries, expected] : cases) {
+    const std::string script =
+        "import sys, zipfile, warnings\nwarnings.simplefilter('ignore')\n"
+        "with zipfile.ZipFile(sys.argv[1], 'w') as z:\n"
+        "    for name, data in [" +
+        entries + "]: z.writestr(name, data)\n";
+    agreid::testing::writeFile(dir.file("mk.py"), script);
+    const auto made = agreid::testing::runShell("python3 " + dir.file("mk.py") + " " + path);
+    ASSERT_EQ(made.exit_code, 0) << made.err;
+    const std::string err = errorOf(path);
+    EXPECT_NE(err.find(path + ": damaged archive: " + expected), std::string::npos)
+        << entries << ": " << err;
+  }
+  // The same layouts, intact, are accepted.
+  agreid::testing::writeFile(
+      dir.file("mk.py"),
+      "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z:\n"
+      "    z.writestr('a/data.pkl', b'x'); z.writestr('a/.data/version', b'3\\n')\n");
+  ASSERT_EQ(agreid::testing::runShell("python3 " + dir.file("mk.py") + " " + path).exit_code, 0);
+  const ZipSummary s = verifyZipArchive(path);
+  EXPECT_EQ(s.folder, "a/");
+  EXPECT_TRUE(s.hasRecord("DATA.pkl"));
+  EXPECT_FALSE(s.hasRecord("constants.pkl"));
 }
 
 }  // namespace

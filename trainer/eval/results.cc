@@ -60,17 +60,17 @@ std::string resultsSummary(const EvalResults& r) {
 }
 
 std::string evalMetricsRecord(int64_t step, int64_t epoch, const EvalResults& r) {
-  std::ostringstream os;
-  os << "{\"stage\":\"eval\",\"step\":" << step;
-  if (epoch >= 0) os << ",\"epoch\":" << epoch;
+  OrderedJson j;
+  j["stage"] = "eval";
+  j["step"] = step;
+  if (epoch >= 0) j["epoch"] = epoch;
   for (const auto& [name, m] : groups(r)) {
-    os << ",\"" << name << "\":{";
-    for (const auto& [metric, value] : rates(*m))
-      os << "\"" << metric << "\":" << number(value) << ",";
-    os << "\"num_query\":" << m->num_query << "}";
+    OrderedJson g;
+    for (const auto& [metric, value] : rates(*m)) g[metric] = value;
+    g["num_query"] = m->num_query;
+    j[name] = g;
   }
-  os << "}";
-  return os.str();
+  return jsonText(j);
 }
 
 std::map<std::string, double> evalMetricsScalars(const EvalResults& r) {

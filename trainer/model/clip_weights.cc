@@ -290,14 +290,13 @@ ClipWeights readClipWeights(const std::string& path) {
     container = "safetensors";
     w.tensors = readSafetensors(w.file, &w.stored_dtype);
   } else {
+    // zipKind verifies the archive (LibTorch's reader checks no CRC-32) before it is read.
     switch (zipKind(w.file)) {
       case ZipKind::kTorchScript:
-        verifyZipArchive(w.file);  // LibTorch's reader does not check the entries' CRC-32
         container = "TorchScript archive";
         w.tensors = readCheckpointTensors(w.file, &w.stored_dtype);
         break;
       case ZipKind::kTorchSave:
-        verifyZipArchive(w.file);
         container = "torch.save";
         w.tensors = readTorchSaveStateDict(w.file, &w.stored_dtype);
         break;

@@ -14,6 +14,7 @@
 
 #include "base/error.h"
 #include "trainer/model/torch_pickle.h"
+#include "trainer/util/zip_verify.h"
 
 namespace agreid::trainer {
 namespace {
@@ -90,12 +91,14 @@ ZipKind zipKind(const std::string& path) {
   char magic[4] = {0, 0, 0, 0};
   in.read(magic, 4);
   if (in.gcount() != 4 || std::memcmp(magic, "PK\x03\x04", 4) != 0) return ZipKind::kNotZip;
+  ZipSummary zip;
   try {
-    caffe2::serialize::PyTorchStreamReader zip(path);
-    if (zip.hasRecord("constants.pkl")) return ZipKind::kTorchScript;
-    if (zip.hasRecord("data.pkl")) return ZipKind::kTorchSave;
-  } catch (const c10::Error&) {
+    zip = verifyZipArchive(path);
+  } catch (const InputError&) {
+    return ZipKind::kOtherZip;
   }
+  if (zip.hasRecord("constants.pkl")) return ZipKind::kTorchScript;
+  if (zip.hasRecord("data.pkl")) return ZipKind::kTorchSave;
   return ZipKind::kOtherZip;
 }
 

@@ -24,10 +24,12 @@ enum class ZipKind {
   kNotZip,       // no zip signature
   kTorchScript,  // a TorchScript archive (has constants.pkl): torch.jit.save, agreid's own files
   kTorchSave,    // a torch.save archive (data.pkl, no constants.pkl)
-  kOtherZip,     // a zip archive of neither kind, or unreadable
+  kOtherZip,     // a zip archive of neither kind, or damaged (verifyZipArchive says how)
 };
 
-// Looks at the signature and the archive's directory (not the data). Never throws.
+// Looks at the signature, then verifies the whole archive (verifyZipArchive: CRC-32 of every
+// entry, LibTorch's layout) and looks for the records by name; LibTorch's reader is not opened.
+// A zip that fails the verification is kOtherZip. Never throws.
 ZipKind zipKind(const std::string& path);
 
 // True when `path` starts like a legacy (pre-1.6) torch.save file: a pickle whose first value is

@@ -1,11 +1,15 @@
 #include "trainer/util/zip_verify.h"
 
+#include <caffe2/serialize/versions.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -21,7 +25,8 @@ constexpr uint32_t kEnd64Sig = 0x06064b50;
 constexpr uint32_t kEnd64LocatorSig = 0x07064b50;
 constexpr size_t kEndSize = 22;
 constexpr size_t kMaxComment = 65535;
-constexpr size_t kChunk = size_t{1} << 20;
+// Read and inflate buffer size; the two buffers are allocated once per archive.
+constexpr size_t kChunk = size_t{1} << 16;
 
 uint64_t le(const unsigned char* p, int bytes) {
   uint64_t v = 0;
@@ -163,10 +168,20 @@ Entry parseEntry(Archive& ar, const std::vector<unsigned char>& cd, size_t& pos)
   return e;
 }
 
-// Streams the entry's data through the CRC (inflating first when deflated).
-uint32_t entryCrc(Archive& ar, const Entry& e, uint64_t data_offset, uint64_t& produced) {
+// Read and inflate buffers of kChunk bytes each, shared by the entries of one archive.
+struct CrcBuffers {
+  std::vector<unsigned char> in = std::vector<unsigned char>(kChunk);
+  std::vector<unsigned char> out = std::vector<unsigned char>(kChunk);
+};
+
+// Streams the entry's data through the CRC (inflating first when deflated). Inflating stops as
+// soon as it produces more than the directory's uncompressed size (a damaged size or a bomb).
+// `keep`, when given, receives the entry's (uncompressed) bytes.
+uint32_t entryCrc(Archive& ar, const Entry& e, uint64_t data_offset, CrcBuffers& buffers,
+                  uint64_t& produced, std::string* keep) {
   ar.seek(data_offset);
-  std::vector<unsigned char> in(kChunk), out(kChunk);
+  std::vector<unsigned char>& in = buffers.in;
+  std::vector<unsigned char>& out = buffers.out;
   uLong crc = crc32(0L, Z_NULL, 0);
   produced = 0;
   uint64_t left = e.compressed;
@@ -175,6 +190,7 @@ uint32_t entryCrc(Archive& ar, const Entry& e, uint64_t data_offset, uint64_t& p
       const size_t n = static_cast<size_t>(std::min<uint64_t>(left, kChunk));
       if (ar.readSome(in.data(), n) != n) ar.fail("entry '" + e.name + "' is truncated");
       crc = crc32(crc, in.data(), static_cast<uInt>(n));
+      if (keep) keep->append(reinterpret_cast<const char*>(in.data()), n);
       left -= n;
       produced += n;
     }
@@ -199,10 +215,71 @@ uint32_t entryCrc(Archive& ar, const Entry& e, uint64_t data_offset, uint64_t& p
     if (rc != Z_OK && rc != Z_STREAM_END) ar.fail("entry '" + e.name + "': corrupt deflate data");
     const size_t got = out.size() - zs.avail_out;
     crc = crc32(crc, out.data(), static_cast<uInt>(got));
+    if (keep) keep->append(reinterpret_cast<const char*>(out.data()), got);
     produced += got;
+    if (produced > e.uncompressed) {
+      ar.fail("entry '" + e.name + "' inflates to more than its " + std::to_string(e.uncompressed) +
+              " bytes");
+    }
   }
   return static_cast<uint32_t>(crc);
 }
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Note [LibTorch archive layout]
+// LibTorch 1.13's PyTorchStreamReader reads the zip directory and then, still in its constructor,
+// requires the first entry to lie in a folder and a version record ("<folder>/.data/version",
+// else "<folder>/version") holding a number in the supported range; it looks records up by name
+// without regard to case. When one of these fails it throws without releasing the directory it
+// read (a leak per damaged file, found by fuzz_weights). Archives that would fail so are refused
+// here, before LibTorch opens them.
+class LayoutCheck {
+ public:
+  // Called for each entry in directory order; returns whether its bytes are wanted (a version
+  // record, which is small).
+  bool wants(Archive& ar, const Entry& e) {
+    const std::string name = lower(e.name);
+    if (!names_.insert(name).second) {
+      ar.fail("two entries named '" + e.name + "' (LibTorch compares names without case)");
+    }
+    if (names_.size() == 1) {
+      const size_t slash = name.find('/');
+      if (slash == std::string::npos) {
+        ar.fail("first entry '" + e.name + "' is not inside a folder, as in LibTorch archives");
+      }
+      folder_ = name.substr(0, slash + 1);
+    }
+    return (name == folder_ + ".data/version" || name == folder_ + "version") &&
+           e.uncompressed <= 64;
+  }
+  void keep(const Entry& e, std::string bytes) { versions_[lower(e.name)] = std::move(bytes); }
+
+  void finish(Archive& ar) const {
+    if (names_.empty()) ar.fail("holds no entries");
+    auto it = versions_.find(folder_ + ".data/version");
+    if (it == versions_.end()) it = versions_.find(folder_ + "version");
+    if (it == versions_.end()) ar.fail("no version record '" + folder_ + "version'");
+    std::istringstream in(it->second);
+    unsigned long long version = 0;
+    if (!(in >> version) || version < caffe2::serialize::kMinSupportedFileFormatVersion ||
+        version > caffe2::serialize::kMaxSupportedFileFormatVersion) {
+      ar.fail("version record '" + it->first + "' is not a supported LibTorch format version (" +
+              std::to_string(caffe2::serialize::kMinSupportedFileFormatVersion) + ".." +
+              std::to_string(caffe2::serialize::kMaxSupportedFileFormatVersion) + ")");
+    }
+  }
+
+  const std::string& folder() const { return folder_; }
+
+ private:
+  std::set<std::string> names_;  // lower case
+  std::string folder_;           // lower case, with the slash
+  std::map<std::string, std::string> versions_;
+};
 
 std::string hex(uint32_t v) {
   char buf[11];
@@ -212,14 +289,23 @@ std::string hex(uint32_t v) {
 
 }  // namespace
 
+bool ZipSummary::hasRecord(const std::string& record) const {
+  const std::string wanted = folder + lower(record);
+  return std::any_of(names.begin(), names.end(),
+                     [&](const std::string& name) { return lower(name) == wanted; });
+}
+
 ZipSummary verifyZipArchive(const std::string& path) {
   Archive ar(path);
   const Directory dir = findDirectory(ar);
   const std::vector<unsigned char> cd = ar.read(dir.offset, dir.size, "central directory");
   ZipSummary summary;
+  CrcBuffers buffers;
+  LayoutCheck layout;
   size_t pos = 0;
   for (uint64_t i = 0; i < dir.entries; ++i) {
     const Entry e = parseEntry(ar, cd, pos);
+    const bool keep = layout.wants(ar, e);
     if (e.flags & 1u) ar.fail("entry '" + e.name + "' is encrypted");
     if (e.method != 0 && e.method != 8) {
       ar.fail("entry '" + e.name + "' uses unsupported compression " + std::to_string(e.method));
@@ -240,7 +326,8 @@ ZipSummary verifyZipArchive(const std::string& path) {
       ar.fail("entry '" + e.name + "' overruns the central directory (truncated?)");
     }
     uint64_t produced = 0;
-    const uint32_t crc = entryCrc(ar, e, data_offset, produced);
+    std::string bytes;
+    const uint32_t crc = entryCrc(ar, e, data_offset, buffers, produced, keep ? &bytes : nullptr);
     if (produced != e.uncompressed) {
       ar.fail("entry '" + e.name + "' has " + std::to_string(produced) + " bytes, expected " +
               std::to_string(e.uncompressed));
@@ -249,10 +336,14 @@ ZipSummary verifyZipArchive(const std::string& path) {
       ar.fail("entry '" + e.name + "' fails its CRC-32 check (stored " + hex(e.crc) +
               ", computed " + hex(crc) + ")");
     }
+    if (keep) layout.keep(e, std::move(bytes));
     summary.entries += 1;
     summary.data_bytes += static_cast<int64_t>(produced);
+    summary.names.push_back(e.name);
   }
   if (pos != cd.size()) ar.fail("central directory has trailing bytes");
+  layout.finish(ar);
+  summary.folder = layout.folder();
   return summary;
 }
 
