@@ -75,7 +75,7 @@ for a in arms:
 pairs = [("E", "F", "oracle vs permuted control (does the mechanism work with right labels?)"),
          ("E", "E0", "guidance with oracle labels vs the oracle prompt alone"),
          ("E0", "A", "oracle prompt alone vs CLIP-ReID"), ("E", "A", "oracle vs CLIP-ReID"), ("C", "A", "literal learned vs CLIP-ReID"),
-         ("C0", "A", "default learned vs CLIP-ReID"), ("D", "C", "Otsu mask vs none"),
+         ("C0", "A", "default learned vs CLIP-ReID"), ("E", "C0", "oracle vs learned labels"), ("D", "C", "Otsu mask vs none"),
          ("C", "B", "guidance vs none (learned labels)"), ("G", "E", "E_A frozen vs fine-tuned")]
 print()
 print("Seed-paired differences (first minus second; mean ± sd over seeds):")
