@@ -35,7 +35,9 @@ TEST(ParseJson, RefusesWhatIsNotJsonInOneLineNamingTheFile) {
       {"", "f.json: malformed JSON at byte 1"},
       {"\"\xff\"", "f.json: malformed JSON at byte"},
   };
-  for (const auto& [text, want] : cases) {
+  for (const auto& c : cases) {
+    const std::string& text = c.first;  // a plain reference: clang 14 cannot capture bindings
+    const std::string& want = c.second;
     const std::string got = testing::inputErrorOf([&] { parseJson(text, "f.json"); });
     EXPECT_NE(got.find(want), std::string::npos) << text << "\n -> " << got;
   }
