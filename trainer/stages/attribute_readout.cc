@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <map>
 
 #include "base/error.h"
 #include "data/dataset.h"
@@ -118,31 +117,16 @@ at::Tensor readoutAttributes(const at::Tensor& features,
   return at::stack(columns, 1).to(at::kLong);
 }
 
-at::Tensor readoutGroundTruth(const data::DatasetReader& reader, const ReadoutVocabulary& vocab,
-                              const std::vector<int64_t>& indices,
-                              const std::vector<int64_t>& labels, int64_t num_ids) {
+at::Tensor readoutGroundTruth(const at::Tensor& identity_attributes,
+                              const ReadoutVocabulary& vocab) {
   const bool any = std::any_of(vocab.dataset_attribute.begin(), vocab.dataset_attribute.end(),
                                [](int a) { return a >= 0; });
-  const auto& attrs = reader.attributes();
-  if (!any || attrs.empty()) return {};
-  const size_t num_attrs = reader.info().attribute_names.size();
+  if (!any || !identity_attributes.defined()) return {};
   const int64_t groups = static_cast<int64_t>(vocab.groups.size());
-  at::Tensor truth = at::full({num_ids, groups}, -1, at::kLong);
-  auto acc = truth.accessor<int64_t, 2>();
+  at::Tensor truth = at::full({identity_attributes.size(0), groups}, -1, at::kLong);
   for (int64_t g = 0; g < groups; ++g) {
     const int a = vocab.dataset_attribute[g];
-    if (a < 0) continue;
-    std::vector<std::map<int32_t, int64_t>> counts(num_ids);
-    for (size_t i = 0; i < indices.size(); ++i) {
-      counts[labels[i]][attrs[indices[i] * num_attrs + a]] += 1;
-    }
-    for (int64_t k = 0; k < num_ids; ++k) {
-      int64_t best = -1, best_count = 0;
-      for (const auto& [value, count] : counts[k]) {
-        if (count > best_count) best = value, best_count = count;
-      }
-      acc[k][g] = best;
-    }
+    if (a >= 0) truth.select(1, g).copy_(identity_attributes.select(1, a));
   }
   return truth;
 }

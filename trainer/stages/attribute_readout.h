@@ -48,11 +48,11 @@ std::vector<at::Tensor> readoutPromptFeatures(const ClipTokenizer& tokenizer,
 at::Tensor readoutAttributes(const at::Tensor& features,
                              const std::vector<at::Tensor>& value_features);
 
-// Majority value per (identity, group) over the samples `indices` with training labels `labels`;
-// -1 where the group has no stored attribute. Undefined tensor when no group has ground truth.
-at::Tensor readoutGroundTruth(const data::DatasetReader& reader, const ReadoutVocabulary& vocab,
-                              const std::vector<int64_t>& indices,
-                              const std::vector<int64_t>& labels, int64_t num_ids);
+// The ground truth of each (identity, group): the identity's stored value of the group's matching
+// attribute, from identityAttributes() (attribute_tokens.h) [num_ids, A]; -1 where the group has
+// no stored attribute. Undefined tensor when no group has ground truth.
+at::Tensor readoutGroundTruth(const at::Tensor& identity_attributes,
+                              const ReadoutVocabulary& vocab);
 
 // One line per group with ground truth: the pseudo-label readout's accuracy, the image readout's,
 // and the majority-class baseline over the same identities.

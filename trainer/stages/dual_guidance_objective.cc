@@ -106,7 +106,7 @@ ObjectiveTerms DualGuidanceObjective::compute(const at::Tensor& images, const at
     }
     const at::Tensor predicted = encoder_->forward(f_proj);
     const auto guidance = attributeGuidanceLoss(predicted, tokens_.index_select(0, y), g);
-    if (options_.threshold_scope == ThresholdScope::kEpoch)
+    if (options_.threshold_scope == ThresholdScope::kEpoch && g.mask != GuidanceMask::kNone)
       epoch_cosines_.push_back(guidance.cosine.to(torch::kCPU, torch::kFloat).reshape(-1));
     const at::Tensor attr = options_.beta * guidance.loss;
     total = total + attr;

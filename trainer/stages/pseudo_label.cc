@@ -374,8 +374,7 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
         readoutPromptFeatures(tokenizer, *clip->text, vocab, ctx.device);
     cache.readout_names = vocab.groups;
     cache.readout = readoutAttributes(cache.text_features, value_features);
-    cache.readout_truth =
-        readoutGroundTruth(*data.reader, vocab, data.indices, data.labels, data.num_ids);
+    cache.readout_truth = readoutGroundTruth(id_attrs, vocab);
     // Image readout: mean cached image feature per identity.
     at::Tensor sums = torch::zeros({data.num_ids, cache.image_features.size(1)});
     sums.index_add_(0, cache.image_labels,
