@@ -1,5 +1,6 @@
 #include "data/hdf5_util.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 
@@ -189,7 +190,48 @@ Handle openDataset(hid_t file, const std::string& file_label, const std::string&
   }
   dims->assign(static_cast<size_t>(rank), 0);
   H5Sget_simple_extent_dims(space.get(), dims->data(), nullptr);
+  checkStorage(file, dset.get(), file_label, "field " + path);
   return dset;
+}
+
+void checkStorage(hid_t file, hid_t dataset, const std::string& file_label,
+                  const std::string& what) {
+  Handle type(H5Dget_type(dataset));
+  Handle space(H5Dget_space(dataset));
+  const int rank = type.valid() && space.valid() ? H5Sget_simple_extent_ndims(space.get()) : -1;
+  if (rank < 0) throw InputError(file_label + ": cannot read the shape or type of " + what);
+  if (H5Tis_variable_str(type.get()) > 0 || H5Tget_class(type.get()) == H5T_VLEN) return;
+  std::vector<hsize_t> dims(static_cast<size_t>(rank));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  hsize_t file_bytes = 0;
+  if (H5Fget_filesize(file, &file_bytes) < 0) {
+    throw InputError(file_label + ": cannot read its size");
+  }
+  Handle plist(H5Dget_create_plist(dataset));
+  // Deflate, the one filter h5py commonly applies, expands at most about 1032:1.
+  const int filters = plist.valid() ? H5Pget_nfilters(plist.get()) : 0;
+  const uint64_t limit = filters > 0 ? file_bytes * 1032 : file_bytes;
+  uint64_t bytes = std::max<size_t>(H5Tget_size(type.get()), 1);
+  bool overflow = false;
+  for (const hsize_t d : dims) {
+    if (d == 0) return;  // empty: nothing to allocate or read
+    overflow = overflow || __builtin_mul_overflow(bytes, static_cast<uint64_t>(d), &bytes);
+  }
+  // H5Dget_offset is HADDR_UNDEF for chunked or unallocated storage.
+  const hsize_t stored = H5Dget_storage_size(dataset);
+  const haddr_t offset = H5Dget_offset(dataset);
+  const bool compact = plist.valid() && H5Pget_layout(plist.get()) == H5D_COMPACT;
+  if (stored > file_bytes || (compact && !overflow && stored != bytes) ||
+      (offset != HADDR_UNDEF && (offset > file_bytes || stored > file_bytes - offset))) {
+    throw InputError(file_label + ": " + what + " records storage outside the " +
+                     std::to_string(file_bytes) + "-byte file (corrupt header?)");
+  }
+  if (overflow || bytes > limit) {
+    throw InputError(file_label + ": " + what + " claims " +
+                     (overflow ? std::string("over 2^64") : std::to_string(bytes)) +
+                     " bytes, more than the " + std::to_string(file_bytes) +
+                     "-byte file can hold (corrupt header?)");
+  }
 }
 
 template <typename T>

@@ -160,6 +160,15 @@ bool exists(hid_t file, const std::string& path);
 Handle openDataset(hid_t file, const std::string& file_label, const std::string& path, Type type,
                    int rank, std::vector<hsize_t>* dims);
 
+// Refuses, before anything is allocated or read for it, a dataset whose header claims more bytes
+// than its file can hold (a damaged header can claim petabytes) or records storage outside the
+// file (libhdf5 reads through a NULL buffer for a contiguous array addressed past the end and for
+// a compact one recording fewer bytes than it holds). Variable-length strings are not checked
+// (their bytes live in the file's heap). `what` names the dataset in the InputError, which also
+// names `file_label`. openDataset() applies it to every fixed-size field.
+void checkStorage(hid_t file, hid_t dataset, const std::string& file_label,
+                  const std::string& what);
+
 template <typename T>
 std::vector<T> readAll(hid_t dataset, hsize_t count);
 std::vector<std::string> readStrings(hid_t dataset, const std::string& file_label,

@@ -145,6 +145,26 @@ TEST(DatasetErrorsTest, InconsistentOffsets) {
   expectOneLineInputError([&] { DatasetReader r(path4); }, {path4, "/samples/split[2] is 9"});
 }
 
+// A damaged header can claim more entries than the file holds; the reader refuses such a field
+// before allocating for it (a vector of 2^40 elements would end the process, not name the file).
+TEST(DatasetErrorsTest, FieldLargerThanTheFileIsRefused) {
+  if (!haveH5py()) GTEST_SKIP() << "Debian python3 with h5py not found";
+  TempDir dir;
+  const std::string path =
+      damaged(dir, "big.h5",
+              "del f['samples/pid']\nf.create_dataset('samples/pid', shape=(2**40,), "
+              "dtype='int32')\nf.attrs['num_samples'] = np.int64(2**40)");
+  expectOneLineInputError(
+      [&] { DatasetReader r(path); },
+      {path, "field /samples/pid claims 4398046511104 bytes, more than the", "corrupt header"});
+  const std::string path2 =
+      damaged(dir, "blob.h5",
+              "del f['images/blob']\nf.create_dataset('images/blob', shape=(2**40,), "
+              "dtype='uint8')\nf['images/offsets'][5] = 2**40");
+  expectOneLineInputError([&] { DatasetReader r(path2); },
+                          {path2, "field /images/blob claims 1099511627776 bytes"});
+}
+
 TEST(DatasetErrorsTest, CorruptJpegInsideDatasetNamesIndexAndPath) {
   TempDir dir;
   const std::string path = dir.file("c.h5");

@@ -41,43 +41,6 @@ void ensureGroups(hid_t file, const std::string& name) {
   }
 }
 
-// Refuses an array larger than the file can hold, before anything is allocated for it: a damaged
-// header can claim petabytes. Unfiltered data occupies its bytes in the file; deflate, the one
-// filter h5py commonly applies, expands at most about 1032:1.
-void checkArrayFits(const std::string& path, const std::string& name, hid_t set, hid_t type,
-                    const std::vector<hsize_t>& dims) {
-  std::error_code ec;
-  const uint64_t file_bytes = std::filesystem::file_size(path, ec);
-  if (ec) throw InputError(path + ": cannot read its size: " + ec.message());
-  H5Id plist(H5Dget_create_plist(set));
-  const int filters = plist.valid() ? H5Pget_nfilters(plist.get()) : 0;
-  const uint64_t limit = filters > 0 ? file_bytes * 1032 : file_bytes;
-  uint64_t bytes = std::max<size_t>(H5Tget_size(type), 1);
-  bool overflow = false;
-  for (const hsize_t d : dims) {
-    if (d == 0) return;  // empty: nothing to allocate
-    overflow = overflow || __builtin_mul_overflow(bytes, static_cast<uint64_t>(d), &bytes);
-  }
-  // The storage the layout records must lie inside the file, and a compact array (its data in
-  // the header) must hold all of its bytes: libhdf5 read through a NULL buffer for a contiguous
-  // array addressed beyond the end and for a compact one recording 0 bytes (fuzz_features).
-  // H5Dget_offset is HADDR_UNDEF for chunked or unallocated storage.
-  const hsize_t stored = H5Dget_storage_size(set);
-  const haddr_t offset = H5Dget_offset(set);
-  const bool compact = plist.valid() && H5Pget_layout(plist.get()) == H5D_COMPACT;
-  if (stored > file_bytes || (compact && !overflow && stored != bytes) ||
-      (offset != HADDR_UNDEF && (offset > file_bytes || stored > file_bytes - offset))) {
-    throw InputError(path + ": array '" + name + "' records storage outside the " +
-                     std::to_string(file_bytes) + "-byte file (corrupt header?)");
-  }
-  if (overflow || bytes > limit) {
-    throw InputError(path + ": array '" + name + "' claims " +
-                     (overflow ? std::string("over 2^64") : std::to_string(bytes)) +
-                     " bytes, more than the " + std::to_string(file_bytes) +
-                     "-byte file can hold (corrupt header?)");
-  }
-}
-
 }  // namespace
 
 struct ArrayFileWriter::Impl {
@@ -203,7 +166,7 @@ at::Tensor ArrayFileReader::readTensor(const std::string& name) const {
   if (rank < 0 || !type.valid()) {
     throw InputError(impl_->path + ": cannot read the shape or type of array '" + name + "'");
   }
-  checkArrayFits(impl_->path, name, set.get(), type.get(), dims);
+  data::h5::checkStorage(impl_->file, set.get(), impl_->path, "array '" + name + "'");
   at::ScalarType st = at::kFloat;
   if (H5Tget_class(type.get()) == H5T_INTEGER)
     st = H5Tget_size(type.get()) == 8 ? at::kLong : at::kInt;
