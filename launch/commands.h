@@ -7,9 +7,16 @@
 #include "launch/cli.h"
 #include "launch/config.h"
 
+namespace agreid::trainer {
+struct TrainSetup;
+}
+
 namespace agreid::launch {
 
 std::vector<CommandSpec> builtinCommands();
+
+// The stage-2 setup of a resolved configuration (`train`, `run`; tests build theirs with it).
+trainer::TrainSetup trainSetup(const Config& config);
 
 // Shared by commands that take --config/--set: the loaded configuration with the defaults that
 // depend on other keys resolved (pretrain.out, stage1.cache_dir, eval.dataset).

@@ -9,7 +9,6 @@
 
 #include "base/atomic_file.h"
 #include "base/error.h"
-#include "base/progress.h"
 #include "comm/mpi_communicator.h"
 #include "comm/mpi_session.h"
 #include "data/dataset.h"
@@ -131,7 +130,7 @@ int runEval(const ParsedArgs& args, CommandContext& ctx) {
   if (ctx.mpi && ctx.mpi->size() > 1) communicator = std::make_unique<comm::MpiCommunicator>();
 
   trainer::EvaluateRequest request = trainer::rankedListRequest(query, config.eval);
-  request.progress = progressCallback(ctx.log, "eval scoring", "queries");
+  trainer::reportProgress(request, config.eval, ctx.log);
   const trainer::EvalResults results =
       trainer::evaluate(query, gallery, config.eval, communicator.get(), request);
   if (ctx.log.rank() != 0) return 0;

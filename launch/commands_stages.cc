@@ -232,26 +232,6 @@ CommandSpec pseudoLabelCommand() {
 namespace agreid::launch {
 namespace {
 
-trainer::TrainSetup trainSetup(const Config& config) {
-  trainer::TrainSetup s;
-  s.dataset = config.run.dataset;
-  s.model = config.model;
-  s.stage1 = config.stage1;
-  s.stage2 = config.stage2;
-  s.transform = config.transform;
-  s.loader = config.loader;
-  s.sampler = config.sampler;
-  s.checkpoint = config.checkpoint;
-  s.eval = config.eval;
-  s.out_dir = config.run.out_dir;
-  s.seed = config.run.seed;
-  s.log_every = config.run.log_every;
-  s.bf16 = config.run.bf16;
-  s.config_toml = configToToml(config);
-  s.guards = resumeGuards(config, RunScope::kTraining);
-  return s;
-}
-
 // Returns kExitRequeue when training stopped on request.
 int trainStage(const ParsedArgs& args, const Config& config, Job& job,
                const trainer::PseudoLabelCache& cache, const Log& log) {
@@ -369,6 +349,26 @@ CommandSpec runCommand() {
   spec.uses_mpi = true;
   spec.run = &runRunCommand;
   return spec;
+}
+
+trainer::TrainSetup trainSetup(const Config& config) {
+  trainer::TrainSetup s;
+  s.dataset = config.run.dataset;
+  s.model = config.model;
+  s.stage1 = config.stage1;
+  s.stage2 = config.stage2;
+  s.transform = config.transform;
+  s.loader = config.loader;
+  s.sampler = config.sampler;
+  s.checkpoint = config.checkpoint;
+  s.eval = config.eval;
+  s.out_dir = config.run.out_dir;
+  s.seed = config.run.seed;
+  s.log_every = config.run.log_every;
+  s.bf16 = config.run.bf16;
+  s.config_toml = configToToml(config);
+  s.guards = resumeGuards(config, RunScope::kTraining);
+  return s;
 }
 
 }  // namespace agreid::launch

@@ -4,6 +4,7 @@
 
 #include "base/check.h"
 #include "base/error.h"
+#include "comm/mpi_communicator.h"
 #include "comm/mpi_session.h"
 #include "launch/communicator_factory.h"
 #include "launch/signals.h"
@@ -25,7 +26,8 @@ c10::Device jobDevice(CommandContext& ctx, const Config& config) {
 Job::Job(CommandContext& ctx, const Config& config)
     : device_(jobDevice(ctx, config)),
       comm_(makeCommunicator(device_)),
-      stage_{*comm_, ctx.log, device_, [] { return stopRequested(); }} {
+      control_(device_.is_cpu() ? nullptr : std::make_unique<comm::MpiCommunicator>()),
+      stage_{*comm_, ctx.log, device_, [] { return stopRequested(); }, control_.get()} {
   ctx.log.setProgressStyle(progressStyleFor(config.run.progress, ctx.env));
 }
 

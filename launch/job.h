@@ -1,7 +1,8 @@
 // Job: what a distributed command needs once MPI is up -- the communicator for the chosen device
-// (MPI for CPU tensors, NCCL for CUDA tensors), the device itself, intra-op threads, and the
-// StageContext handed to the trainer's stages (with the SIGUSR1/SIGTERM stop request). It also
-// applies run.progress to the command's Log.
+// (MPI for CPU tensors, NCCL for CUDA tensors; on CUDA also an MPI communicator for host control
+// values, so that agreeing on a stop never waits for the device), the device itself, intra-op
+// threads, and the StageContext handed to the trainer's stages (with the SIGUSR1/SIGTERM stop
+// request). It also applies run.progress to the command's Log.
 #pragma once
 
 #include <memory>
@@ -25,6 +26,7 @@ class Job {
  private:
   c10::Device device_;
   std::unique_ptr<comm::Communicator> comm_;
+  std::unique_ptr<comm::Communicator> control_;  // null when comm_ takes host tensors
   trainer::StageContext stage_;
 };
 

@@ -3,6 +3,10 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include <fstream>
 #include <sstream>
 
@@ -104,6 +108,33 @@ TEST(Rerank, RanksAsThreadsEqualOneRank) {
     });
     for (const auto& r : per_rank) testing::expectMetricsNear(r.all, single.all, 0.0);
   }
+}
+
+// Both phases report progress, in order, ending at their totals; results are unchanged.
+TEST(Rerank, ReportsProgressOfNeighboursThenScoring) {
+  const auto data = testing::makeSyntheticEval({});
+  EvalOptions o = rerankOptions(8, 4);
+  o.block_size = 7;
+  std::vector<std::string> calls;
+  EvaluateRequest request;
+  request.neighbours_progress = [&](int64_t done, int64_t total) {
+    calls.push_back("n " + std::to_string(done) + "/" + std::to_string(total));
+  };
+  request.progress = [&](int64_t done, int64_t total) {
+    calls.push_back("q " + std::to_string(done) + "/" + std::to_string(total));
+  };
+  const EvalResults with = evaluate(data.query, data.gallery, o, nullptr, request);
+  const int64_t all = data.query.size() + data.gallery.size();
+  const int64_t q = data.query.size();
+  ASSERT_FALSE(calls.empty());
+  EXPECT_EQ(calls.front(), "n 7/" + std::to_string(all));
+  const auto last_n =
+      std::find(calls.begin(), calls.end(), "n " + std::to_string(all) + "/" + std::to_string(all));
+  ASSERT_NE(last_n, calls.end());
+  ASSERT_NE(last_n + 1, calls.end());
+  EXPECT_EQ(*(last_n + 1), "q 7/" + std::to_string(q));
+  EXPECT_EQ(calls.back(), "q " + std::to_string(q) + "/" + std::to_string(q));
+  testing::expectMetricsNear(with.all, evaluate(data.query, data.gallery, o, nullptr).all, 0.0);
 }
 
 TEST(Rerank, RefusesAboveTheSizeLimit) {

@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
+#include <vector>
 
 #include "tests/support/test_support.h"
 #include "trainer/losses/attribute_losses.h"
@@ -159,9 +162,9 @@ TEST_F(LossesReferenceTest, AttributeGuidanceWithOtsuMask) {
   auto a = var("attr_pred");
   auto v = var("attr_target");
   const AttributeGuidance g = attributeGuidanceLoss(a, v, {GuidanceMask::kOtsu});
-  EXPECT_DOUBLE_EQ(g.gamma, ref_.at("otsu/gamma").item<double>());
-  EXPECT_GT(g.kept_fraction, 0.0);
-  EXPECT_LT(g.kept_fraction, 1.0);
+  EXPECT_DOUBLE_EQ(g.gamma.item<double>(), ref_.at("otsu/gamma").item<double>());
+  EXPECT_GT(g.kept_fraction.item<double>(), 0.0);
+  EXPECT_LT(g.kept_fraction.item<double>(), 1.0);
   expectMatches("attr_guide", g.loss, {{"attr_pred", a}, {"attr_target", v}});
 }
 
@@ -169,8 +172,8 @@ TEST_F(LossesReferenceTest, AttributeGuidanceWithoutMask) {
   auto a = var("attr_pred");
   auto v = var("attr_target");
   const AttributeGuidance g = attributeGuidanceLoss(a, v, {GuidanceMask::kNone});
-  EXPECT_EQ(g.gamma, -1.0);
-  EXPECT_EQ(g.kept_fraction, 1.0);
+  EXPECT_EQ(g.gamma.item<double>(), -1.0);
+  EXPECT_EQ(g.kept_fraction.item<double>(), 1.0);
   expectMatches("attr_guide_none", g.loss, {{"attr_pred", a}, {"attr_target", v}});
 }
 
@@ -184,10 +187,54 @@ TEST_F(LossesReferenceTest, ClipContrastiveSingleRank) {
 
 TEST(OtsuThresholdTest, SplitsTwoClusters) {
   const at::Tensor v = torch::cat({torch::full({50}, -0.5), torch::full({30}, 0.6)});
-  const double t = otsuThreshold(v);
+  const double t = otsuThreshold(v).item<double>();
   EXPECT_GE(t, -0.5);
   EXPECT_LT(t, 0.6);
   EXPECT_EQ(v.gt(t).sum().item<int64_t>(), 30);
+}
+
+// The tensor Otsu equals a plain loop over the histogram (an independent reference: counts,
+// then every split in order, the first maximum kept) on random cosines of several shapes.
+double loopOtsu(const at::Tensor& values) {
+  const at::Tensor flat = values.to(torch::kDouble).contiguous().view(-1);
+  const double* v = flat.data_ptr<double>();
+  constexpr int kBins = 256;
+  const double width = 2.0 / kBins;
+  std::vector<double> hist(kBins, 0.0), centre(kBins);
+  for (int64_t i = 0; i < flat.numel(); ++i) {
+    hist[std::clamp(static_cast<int>(std::floor((v[i] + 1.0) / width)), 0, kBins - 1)] += 1.0;
+  }
+  double count = 0, sum = 0;
+  for (int k = 0; k < kBins; ++k) {
+    centre[k] = -1.0 + (k + 0.5) * width;
+    count += hist[k];
+    sum += hist[k] * centre[k];
+  }
+  double best = -1, w0 = 0, s0 = 0;
+  int best_k = 0;
+  for (int k = 0; k < kBins - 1; ++k) {
+    w0 += hist[k];
+    s0 += hist[k] * centre[k];
+    const double w1 = count - w0;
+    const double mu0 = w0 > 0 ? s0 / w0 : 0, mu1 = w1 > 0 ? (sum - s0) / w1 : 0;
+    const double var = w0 > 0 && w1 > 0 ? w0 * w1 * (mu0 - mu1) * (mu0 - mu1) : 0.0;
+    if (var > best) best = var, best_k = k;
+  }
+  return centre[best_k];
+}
+
+TEST(OtsuThresholdTest, TensorFormEqualsTheLoopOnRandomCosines) {
+  torch::manual_seed(3);
+  for (int trial = 0; trial < 40; ++trial) {
+    const int64_t n = 1 + trial * 13;
+    const at::Tensor v = (torch::rand({n, 4}) * 2 - 1).pow(trial % 3 + 1);  // skewed by odd powers
+    EXPECT_EQ(otsuThreshold(v).item<double>(), loopOtsu(v)) << "trial " << trial;
+  }
+  // Values outside [-1, 1] land in the end bins; one value; all equal.
+  for (const at::Tensor& v :
+       {torch::tensor({-3.0, 0.2, 5.0}), torch::tensor({0.4}), torch::full({7}, -0.25)}) {
+    EXPECT_EQ(otsuThreshold(v).item<double>(), loopOtsu(v));
+  }
 }
 
 // Two images, r = 2 tokens in 2-d: cosines image 0: (1, 0), image 1: (0, -1).
@@ -242,21 +289,21 @@ TEST(AttributeLossFormsTest, GuidanceSumIsBatchTimesMeanAndMaskedByPercentile) {
   // Cosines sorted: -1, 0, 0.70711, 1. P50 = (0 + 0.70711) / 2: keeps 0.70711 and 1.
   o.mask = GuidanceMask::kP50;
   const AttributeGuidance g = attributeGuidanceLoss(t.a, t.v, o);
-  EXPECT_NEAR(g.gamma, c / 2, 1e-12);
-  EXPECT_DOUBLE_EQ(g.kept_fraction, 0.5);
+  EXPECT_NEAR(g.gamma.item<double>(), c / 2, 1e-12);
+  EXPECT_DOUBLE_EQ(g.kept_fraction.item<double>(), 0.5);
   EXPECT_NEAR(g.loss.item<double>(), -(1.0 / 2 + c / 2), 1e-12);
   // A threshold fixed from outside (an epoch's) wins over the batch's own.
-  o.fixed_gamma = 0.9;
-  EXPECT_DOUBLE_EQ(attributeGuidanceLoss(t.a, t.v, o).kept_fraction, 0.25);
+  o.fixed_gamma = torch::full({}, 0.9, torch::kDouble);
+  EXPECT_DOUBLE_EQ(attributeGuidanceLoss(t.a, t.v, o).kept_fraction.item<double>(), 0.25);
 }
 
 TEST(AttributeLossFormsTest, PercentileMatchesNumpyInterpolation) {
   const at::Tensor v = torch::tensor({3.0, 1.0, 2.0, 4.0, 10.0});
   // numpy.percentile([1,2,3,4,10], 75) = 4.0; 90 -> 4 + 0.6 * 6 = 7.6; 0 -> 1; 100 -> 10.
-  EXPECT_NEAR(percentileThreshold(v, 75), 4.0, 1e-12);
-  EXPECT_NEAR(percentileThreshold(v, 90), 7.6, 1e-6);
-  EXPECT_NEAR(percentileThreshold(v, 0), 1.0, 1e-12);
-  EXPECT_NEAR(percentileThreshold(v, 100), 10.0, 1e-12);
+  EXPECT_NEAR(percentileThreshold(v, 75).item<double>(), 4.0, 1e-12);
+  EXPECT_NEAR(percentileThreshold(v, 90).item<double>(), 7.6, 1e-6);
+  EXPECT_NEAR(percentileThreshold(v, 0).item<double>(), 1.0, 1e-12);
+  EXPECT_NEAR(percentileThreshold(v, 100).item<double>(), 10.0, 1e-12);
 }
 
 TEST(TripletLossTest, OneDimensionalHandComputed) {

@@ -2,18 +2,23 @@
 // flag SIGUSR1/SIGTERM set) is agreed by all ranks, the stage returns "stopped" with a checkpoint
 // and without its final output (no CLIP file, no pseudo-label cache), and a resumed run ends with
 // parameters bit-identical to an uninterrupted one.
+#include <ATen/record_function.h>
 #include <gtest/gtest.h>
 #include <mpi.h>
 #include <torch/torch.h>
 
 #include <filesystem>
 
+#include "base/error.h"
 #include "base/log.h"
 #include "comm/mpi_communicator.h"
+#include "launch/commands.h"
 #include "launch/config.h"
+#include "tests/support/device_reads.h"
 #include "tests/support/test_support.h"
 #include "trainer/model/clip_checkpoint.h"
 #include "trainer/model/clip_model.h"
+#include "trainer/stages/dual_guidance.h"
 #include "trainer/stages/pretrain.h"
 #include "trainer/stages/pseudo_label.h"
 
@@ -56,7 +61,8 @@ class StageStop : public ::testing::Test {
   static std::string config() { return std::string(AGREID_SOURCE_DIR) + "/tests/e2e/tiny.toml"; }
   static std::string path(const std::string& name) { return (fs::path(root_) / name).string(); }
 
-  static launch::Config tinyConfig(const std::string& run) {
+  static launch::Config tinyConfig(const std::string& run,
+                                   const std::vector<std::string>& extra = {}) {
     launch::ConfigSources sources;
     sources.file = config();
     sources.sets = {"run.out_dir=" + path(run),
@@ -68,6 +74,7 @@ class StageStop : public ::testing::Test {
                     "model.vocab=" + vocab_,
                     "stage1.cache_dir=" + path(run + "/cache"),
                     "checkpoint.every_steps=4"};
+    sources.sets.insert(sources.sets.end(), extra.begin(), extra.end());
     return launch::loadConfig(sources);
   }
 
@@ -193,6 +200,82 @@ TEST_F(StageStop, Stage1StoppedOnOneRankResumesToTheUninterruptedPseudoLabels) {
     EXPECT_TRUE(torch::equal(resumed.cache.encoder[i].second, full.cache.encoder[i].second))
         << full.cache.encoder[i].first;
   }
+}
+
+// Note [Device reads per step]: a training step never reads a value back from the device (on a
+// GPU each read stalls the stream); loss terms are read every log_every steps, outside the steps.
+// Every stage's steps, on 2 ranks, with the reads the profiler sees (tests/support/device_reads.h).
+TEST_F(StageStop, TrainingStepsReadNothingBackFromTheDevice) {
+  ASSERT_TRUE(fs::exists(path("a/clip.pt"))) << "needs the pretraining test's CLIP file";
+  Log log(comm_->rank(), comm_->size(), ProgressStyle::kNone);
+  int64_t polls = 0;
+  StageContext ctx = context(log, &polls, -1);
+  const auto expectNoReads = [](const testing::DeviceReadCounter& counter, const char* stage) {
+    EXPECT_GT(counter.steps(), 0) << stage << ": no step seen";
+    EXPECT_EQ(counter.readsInSteps(), 0)
+        << stage << ": " << ::testing::PrintToString(counter.examples());
+  };
+  {
+    testing::DeviceReadCounter counter;
+    ASSERT_TRUE(runPretrain(pretrainSetup(tinyConfig("reads")), ctx).completed);
+    expectNoReads(counter, "pretrain");
+  }
+  PseudoLabelResult stage1;
+  {
+    testing::DeviceReadCounter counter;
+    stage1 = obtainPseudoLabels(stage1Setup(tinyConfig("reads")), ctx);
+    ASSERT_TRUE(stage1.completed);
+    ASSERT_FALSE(stage1.cache_hit);
+    expectNoReads(counter, "stage 1");
+  }
+  for (const std::string mask : {"stage2.mask=otsu", "stage2.mask=p75"}) {
+    for (const std::string scope :
+         {"stage2.threshold_scope=batch", "stage2.threshold_scope=epoch"}) {
+      const launch::Config c = tinyConfig("reads-" + mask.substr(12) + "-" + scope.substr(23),
+                                          {"stage2.method=ag-reid", mask, scope});
+      testing::DeviceReadCounter counter;
+      ASSERT_TRUE(runDualGuidance(launch::trainSetup(c), stage1.cache, ctx).completed);
+      expectNoReads(counter, ("stage 2, " + mask + ", " + scope).c_str());
+    }
+  }
+}
+
+// Without the per-step label check in the triplet loss, a batch of one identity (no negative)
+// is refused before training starts.
+TEST_F(StageStop, Stage2RefusesABatchOfOneIdentity) {
+  ASSERT_TRUE(fs::exists(path("a/clip.pt"))) << "needs the pretraining test's CLIP file";
+  Log log(comm_->rank(), comm_->size(), ProgressStyle::kNone);
+  int64_t polls = 0;
+  StageContext ctx = context(log, &polls, -1);
+  const auto stage1 = obtainPseudoLabels(stage1Setup(tinyConfig("a")), ctx);
+  ASSERT_TRUE(stage1.completed);
+  TrainSetup s = launch::trainSetup(tinyConfig("p1"));
+  s.sampler.identities_per_batch = 1;
+  try {
+    runDualGuidance(s, stage1.cache, ctx);
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("data.identities_per_batch (P = 1) must be at least 2"), std::string::npos)
+        << what;
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+  }
+  EXPECT_FALSE(fs::exists(finalModelPath(path("p1"))));
+}
+
+// The counter itself: a step that reads a value is seen (the test above could fail).
+TEST(DeviceReadCounter, SeesAReadInsideAStepAndNoneOutside) {
+  const at::Tensor t = torch::ones({3});
+  testing::DeviceReadCounter counter;
+  EXPECT_EQ(t.sum().item<double>(), 3.0);  // outside a step
+  {
+    RECORD_USER_SCOPE("agreid::step");
+    EXPECT_EQ(t.sum().item<double>(), 3.0);
+    EXPECT_EQ(t.to(torch::kCPU, torch::kDouble).size(0), 3);  // a blocking copy to the host
+    EXPECT_EQ(t.to(torch::kCPU, torch::kFloat, /*non_blocking=*/true).size(0), 3);  // not one
+  }
+  EXPECT_EQ(counter.steps(), 1);
+  EXPECT_EQ(counter.readsInSteps(), 2) << ::testing::PrintToString(counter.examples());
 }
 
 }  // namespace

@@ -67,9 +67,12 @@ struct EngineOptions {
 
 class Engine {
  public:
-  // `comm` may be null (one process); otherwise it must outlive the Engine.
+  // `comm` (the step's communicator) may be null (one process); otherwise it must outlive the
+  // Engine. The stop request is agreed over `control`, a communicator of host tensors (null:
+  // `comm`, which then must take host tensors), so that no step waits for the device.
   Engine(EngineOptions opts, StepFunction step, std::vector<std::unique_ptr<TrainHook>> hooks,
-         StopRequest stop = {}, comm::Communicator* comm = nullptr);
+         StopRequest stop = {}, comm::Communicator* comm = nullptr,
+         comm::Communicator* control = nullptr);
 
   // All ranks. Trains from `state` (a fresh state, or one restored from a checkpoint) until the
   // last epoch or a stop request; `state` holds the final position.
@@ -84,6 +87,7 @@ class Engine {
   std::vector<std::unique_ptr<TrainHook>> hooks_;
   StopRequest stop_;
   comm::Communicator* comm_;
+  comm::Communicator* control_;
   LossWindow window_;
   std::chrono::steady_clock::time_point window_start_;
 };

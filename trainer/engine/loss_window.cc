@@ -18,7 +18,7 @@ void LossWindow::add(const at::Tensor& loss, const std::map<std::string, at::Ten
   for (const auto& [name, value] : terms) {
     AGREID_CHECK(value.defined(), "loss term '", name, "' has no value");
     names.push_back(name);
-    values.push_back(value.detach().to(loss.device()).reshape({}));
+    values.push_back(value.detach().to(loss.device(), /*non_blocking=*/true).reshape({}));
   }
   const at::Tensor now = torch::stack(values).to(torch::kDouble);
   // The step number where a value is not finite, +inf elsewhere: no host synchronisation.

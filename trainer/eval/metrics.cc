@@ -10,6 +10,7 @@
 
 #include "base/check.h"
 #include "base/error.h"
+#include "base/progress.h"
 #include "comm/communicator.h"
 #include "trainer/eval/rerank.h"
 
@@ -109,7 +110,7 @@ std::vector<int64_t> rowsToRecord(const EvaluateRequest& request, const Share& s
 void scoreReranked(const FeatureSet& query, const FeatureSet& gallery, const EvalOptions& options,
                    comm::Communicator* comm, const EvaluateRequest& request,
                    const GalleryIndex& index, const Share& share, std::vector<RankedList>& ranked) {
-  const KReciprocalReranker reranker(query, gallery, options, comm);
+  const KReciprocalReranker reranker(query, gallery, options, comm, request.neighbours_progress);
   const int64_t g = gallery.size();
   for (int64_t b0 = share.begin; b0 < share.end; b0 += options.block_size) {
     const int64_t b1 = std::min(share.end, b0 + options.block_size);
@@ -129,6 +130,7 @@ void scoreReranked(const FeatureSet& query, const FeatureSet& gallery, const Eva
       ranked.push_back(std::move(list));
     }
     if (request.record_worst > 0) keepWorst(ranked, request.record_worst);
+    if (request.progress) request.progress(b1 - share.begin, share.end - share.begin);
   }
 }
 
@@ -331,6 +333,13 @@ EvalResults evaluate(const FeatureSet& query, const FeatureSet& gallery, const E
   }
   if (request.record_worst > 0) keepWorst(results.ranked, request.record_worst);
   return results;
+}
+
+void reportProgress(EvaluateRequest& request, const EvalOptions& options, const Log& log) {
+  request.progress = progressCallback(log, "eval scoring", "queries");
+  if (options.rerank) {
+    request.neighbours_progress = progressCallback(log, "eval re-ranking neighbours", "samples");
+  }
 }
 
 }  // namespace agreid::trainer

@@ -34,6 +34,10 @@
 #include "trainer/eval/query_ranking.h"
 #include "trainer/options.h"
 
+namespace agreid {
+class Log;
+}
+
 namespace agreid::comm {
 class Communicator;
 }
@@ -77,10 +81,16 @@ struct EvaluateRequest {
   int64_t record_worst = 0;
   int64_t record_top = 10;
   // Progress of this rank's share (queries scored, share size), from the scoring threads one
-  // call at a time; may be empty. The plain protocol reports per block of queries, re-ranking
-  // not at all.
+  // call at a time; may be empty. Both protocols report per block of queries.
   std::function<void(int64_t done, int64_t total)> progress;
+  // With eval.rerank, progress of the nearest-neighbour pass that precedes the scoring (rows of
+  // this rank's share of query + gallery samples); may be empty.
+  std::function<void(int64_t done, int64_t total)> neighbours_progress;
 };
+
+// Sets request.progress ("eval scoring", queries) and, with options.rerank,
+// request.neighbours_progress ("eval re-ranking neighbours", samples) to report through `log`.
+void reportProgress(EvaluateRequest& request, const EvalOptions& options, const Log& log);
 
 // Every rank of `comm` calls with identical arguments (see the header comment). Throws InputError
 // when the feature dimensions differ, the query or gallery set is empty, or re-ranking is asked

@@ -52,13 +52,16 @@ struct KReciprocalReranker::Impl {
     return (sq[i] + sq[j] - 2.0 * dot) / row_max[i];
   }
 
-  void nearestNeighbours(int64_t block_size, comm::Communicator* comm);
+  void nearestNeighbours(int64_t block_size, comm::Communicator* comm,
+                         const std::function<void(int64_t, int64_t)>& progress);
   std::vector<int64_t> reciprocal(int64_t i, int64_t k) const;
   SparseRow weights(int64_t i) const;
   void buildV();
 };
 
-void KReciprocalReranker::Impl::nearestNeighbours(int64_t block_size, comm::Communicator* comm) {
+void KReciprocalReranker::Impl::nearestNeighbours(
+    int64_t block_size, comm::Communicator* comm,
+    const std::function<void(int64_t, int64_t)>& progress) {
   const int rank = comm ? comm->rank() : 0;
   const int world = comm ? comm->size() : 1;
   // Named copies, not a structured binding: lambdas below capture them (C++17).
@@ -87,6 +90,7 @@ void KReciprocalReranker::Impl::nearestNeighbours(int64_t block_size, comm::Comm
         for (int64_t t = 0; t < top_k; ++t) o[t + 1] = static_cast<double>(order[t]);
       }
     });
+    if (progress) progress(b1 - begin, end - begin);
   }
   const at::Tensor all = comm ? comm->allGatherV(local) : local;
   AGREID_CHECK(all.size(0) == num_all, "gathered ", all.size(0), " neighbour rows of ", num_all);
@@ -196,7 +200,8 @@ void KReciprocalReranker::Impl::buildV() {
 }
 
 KReciprocalReranker::KReciprocalReranker(const FeatureSet& query, const FeatureSet& gallery,
-                                         const EvalOptions& options, comm::Communicator* comm)
+                                         const EvalOptions& options, comm::Communicator* comm,
+                                         const std::function<void(int64_t, int64_t)>& progress)
     : impl_(std::make_unique<Impl>()) {
   Impl& s = *impl_;
   s.num_query = query.size();
@@ -214,7 +219,7 @@ KReciprocalReranker::KReciprocalReranker(const FeatureSet& query, const FeatureS
   s.x = normalizeRows(at::cat({query.features, gallery.features}, 0)).contiguous();
   s.sqnorm = s.x.pow(2).sum(1).contiguous();
   s.top_k = std::min(std::max(s.k1 + 1, s.k2), s.num_all);
-  s.nearestNeighbours(options.block_size, comm);
+  s.nearestNeighbours(options.block_size, comm, progress);
   s.buildV();
 }
 

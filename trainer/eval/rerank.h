@@ -27,6 +27,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "trainer/eval/features_file.h"
@@ -40,8 +41,11 @@ namespace agreid::trainer {
 
 class KReciprocalReranker {
  public:
+  // `progress` (may be empty) hears (rows done, rows) of this rank's share of the
+  // nearest-neighbour pass after each block.
   KReciprocalReranker(const FeatureSet& query, const FeatureSet& gallery,
-                      const EvalOptions& options, comm::Communicator* comm);
+                      const EvalOptions& options, comm::Communicator* comm,
+                      const std::function<void(int64_t done, int64_t total)>& progress = {});
   ~KReciprocalReranker();
   KReciprocalReranker(const KReciprocalReranker&) = delete;
   KReciprocalReranker& operator=(const KReciprocalReranker&) = delete;

@@ -53,73 +53,58 @@ double maskPercentile(GuidanceMask mask) {
   }
 }
 
-double percentileThreshold(const at::Tensor& values, double q) {
+at::Tensor percentileThreshold(const at::Tensor& values, double q) {
   AGREID_CHECK(values.numel() > 0, "percentileThreshold needs at least one value");
   AGREID_CHECK(q >= 0 && q <= 100, "percentile ", q, " outside [0, 100]");
-  const at::Tensor sorted =
-      std::get<0>(values.detach().to(torch::kCPU, torch::kDouble).reshape(-1).sort());
+  const at::Tensor sorted = std::get<0>(values.detach().to(torch::kDouble).reshape(-1).sort());
   const double pos = q / 100.0 * static_cast<double>(sorted.numel() - 1);
   const int64_t lo = static_cast<int64_t>(std::floor(pos));
   const int64_t hi = std::min<int64_t>(lo + 1, sorted.numel() - 1);
-  const double a = sorted[lo].item<double>(), b = sorted[hi].item<double>();
+  const at::Tensor a = sorted.select(0, lo), b = sorted.select(0, hi);
   return a + (pos - static_cast<double>(lo)) * (b - a);
 }
 
-double otsuThreshold(const at::Tensor& values) {
-  const at::Tensor flat = values.detach().to(torch::kCPU, torch::kDouble).contiguous().view(-1);
-  AGREID_CHECK(flat.numel() > 0, "otsuThreshold needs at least one value");
-  const double* v = flat.data_ptr<double>();
+at::Tensor otsuThreshold(const at::Tensor& values) {
+  const at::Tensor v = values.detach().to(torch::kDouble).reshape(-1);
+  AGREID_CHECK(v.numel() > 0, "otsuThreshold needs at least one value");
   const double width = 2.0 / kOtsuBins;
-  std::array<double, kOtsuBins> hist{};
-  for (int64_t i = 0; i < flat.numel(); ++i) {
-    int bin = static_cast<int>(std::floor((v[i] + 1.0) / width));
-    hist[std::clamp(bin, 0, kOtsuBins - 1)] += 1.0;
-  }
-  std::array<double, kOtsuBins> centre{};
-  for (int k = 0; k < kOtsuBins; ++k) centre[k] = -1.0 + (k + 0.5) * width;
-  double total_count = 0.0, total_sum = 0.0;
-  for (int k = 0; k < kOtsuBins; ++k) {
-    total_count += hist[k];
-    total_sum += hist[k] * centre[k];
-  }
-  double best = -1.0;
-  int best_k = 0;
-  double w0 = 0.0, s0 = 0.0;
-  for (int k = 0; k < kOtsuBins - 1; ++k) {
-    w0 += hist[k];
-    s0 += hist[k] * centre[k];
-    const double w1 = total_count - w0;
-    double variance = 0.0;
-    if (w0 > 0.0 && w1 > 0.0) {
-      const double mu0 = s0 / w0, mu1 = (total_sum - s0) / w1;
-      variance = w0 * w1 * (mu0 - mu1) * (mu0 - mu1);
-    }
-    if (variance > best) {
-      best = variance;
-      best_k = k;
-    }
-  }
-  return centre[best_k];
+  const at::Tensor bins = ((v + 1.0) / width).floor().clamp(0, kOtsuBins - 1).to(torch::kLong);
+  // Counts by index_add (exact: integers in doubles); bincount would read the maximum back.
+  const at::Tensor hist =
+      torch::zeros({kOtsuBins}, v.options()).index_add_(0, bins, torch::ones_like(v));
+  const at::Tensor centre = (torch::arange(kOtsuBins, v.options()) + 0.5) * width - 1.0;
+  // Cumulative sums over the bins: w0, s0 for the split after bin k; the last entries are the
+  // totals (summed in the same order as the split sums).
+  const at::Tensor w = hist.cumsum(0), s = (hist * centre).cumsum(0);
+  const at::Tensor w0 = w.slice(0, 0, kOtsuBins - 1), s0 = s.slice(0, 0, kOtsuBins - 1);
+  const at::Tensor w1 = w.select(0, kOtsuBins - 1) - w0;
+  const at::Tensor s1 = s.select(0, kOtsuBins - 1) - s0;
+  const at::Tensor both = w0.gt(0).logical_and(w1.gt(0));
+  const at::Tensor mu0 = s0 / w0.clamp_min(1), mu1 = s1 / w1.clamp_min(1);
+  const at::Tensor variance =
+      torch::where(both, w0 * w1 * (mu0 - mu1) * (mu0 - mu1), torch::zeros_like(w0));
+  // argmax returns the first maximum: the first split on ties.
+  return centre.index_select(0, variance.argmax().reshape({1})).reshape({});
 }
 
 AttributeGuidance attributeGuidanceLoss(const at::Tensor& predicted, const at::Tensor& targets,
                                         const AttributeGuidanceOptions& opts) {
   const at::Tensor cos = tokenCosine(predicted, targets);
   AttributeGuidance out;
-  if (!std::isnan(opts.fixed_gamma)) {
-    out.gamma = opts.fixed_gamma;
+  if (opts.fixed_gamma.defined()) {
+    out.gamma = opts.fixed_gamma.to(torch::kDouble);
   } else if (opts.mask == GuidanceMask::kOtsu) {
     out.gamma = otsuThreshold(cos);
   } else if (maskPercentile(opts.mask) >= 0) {
     out.gamma = percentileThreshold(cos, maskPercentile(opts.mask));
   } else {
-    out.gamma = -1.0;
+    out.gamma = torch::full({}, -1.0, cos.options().dtype(torch::kDouble));
   }
   out.cosine = cos.detach();
   // No mask keeps every token, a cosine of exactly -1 included.
-  const bool all = opts.mask == GuidanceMask::kNone && std::isnan(opts.fixed_gamma);
+  const bool all = opts.mask == GuidanceMask::kNone && !opts.fixed_gamma.defined();
   out.keep = (all ? torch::ones_like(out.cosine) : out.cosine.gt(out.gamma).to(cos.scalar_type()));
-  out.kept_fraction = out.keep.mean().item<double>();
+  out.kept_fraction = out.keep.to(torch::kDouble).mean();
   out.loss = -reduceImages(out.keep * cos, opts.reduction);
   return out;
 }

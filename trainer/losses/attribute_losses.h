@@ -37,7 +37,9 @@ at::Tensor attributeAlignmentLoss(const at::Tensor& predicted, const at::Tensor&
 // every split after bin k (k = 0..254) the between-class variance w0 w1 (mu0 - mu1)^2 with the
 // class means taken over bin centres; returns the centre of the bin k that maximises it (the
 // first on ties), as skimage.filters.threshold_otsu does. Values above it form the upper class.
-double otsuThreshold(const at::Tensor& values);
+// Computed with tensor operations on the values' device (a 0-dim double tensor there): a step
+// that masks by it never waits for the device.
+at::Tensor otsuThreshold(const at::Tensor& values);
 
 // The threshold gamma of the noise mask D_ij = [cos(a_ij, v_ij) > gamma] (Eq. 13), by
 // GuidanceMask (trainer/options.h, stage2.mask): kOtsu, otsuThreshold(detached cosines), for
@@ -46,9 +48,9 @@ double otsuThreshold(const at::Tensor& values);
 
 struct AttributeGuidanceOptions {
   GuidanceMask mask = GuidanceMask::kOtsu;
-  // When set (not NaN), used as gamma instead of computing it from this batch (a threshold
-  // computed over a whole epoch, stage2.threshold_scope = "epoch").
-  double fixed_gamma = std::numeric_limits<double>::quiet_NaN();
+  // When defined (a 0-dim tensor), used as gamma instead of computing it from this batch (a
+  // threshold computed over a whole epoch, stage2.threshold_scope = "epoch").
+  at::Tensor fixed_gamma;
   AttrReduction reduction = AttrReduction::kMean;
 };
 
@@ -56,15 +58,15 @@ struct AttributeGuidanceOptions {
 double maskPercentile(GuidanceMask mask);
 
 // The q-th percentile of `values` (linear interpolation between order statistics, as
-// numpy.percentile's default).
-double percentileThreshold(const at::Tensor& values, double q);
+// numpy.percentile's default), as a 0-dim double tensor on the values' device.
+at::Tensor percentileThreshold(const at::Tensor& values, double q);
 
 struct AttributeGuidance {
-  at::Tensor loss;             // scalar, differentiable
-  double gamma = -1.0;         // threshold used
-  double kept_fraction = 1.0;  // fraction of tokens with D_ij = 1
-  at::Tensor keep;             // [B, r] D_ij (float, detached)
-  at::Tensor cosine;           // [B, r] cos(a_ij, v_ij) (detached)
+  at::Tensor loss;           // scalar, differentiable
+  at::Tensor gamma;          // threshold used (0-dim double, on the cosines' device)
+  at::Tensor kept_fraction;  // fraction of tokens with D_ij = 1 (0-dim double)
+  at::Tensor keep;           // [B, r] D_ij (float, detached)
+  at::Tensor cosine;         // [B, r] cos(a_ij, v_ij) (detached)
 };
 
 // L_attrG = -reduce_i (1/r) sum_j D_ij cos(a_ij, v_ij) with D_ij = [cos(a_ij, v_ij) > gamma]

@@ -22,7 +22,8 @@ struct TripletOptions {
 // feature normalisation); per anchor the hardest positive (max d over same label, the anchor
 // included) and hardest negative (min d over other labels); loss = mean max(0, d_ap - d_an +
 // margin) (MarginRankingLoss). features [B, D], labels [B]. Every anchor needs a negative in the
-// batch (InternalError otherwise).
+// batch (P >= 2 identities; stage 2 refuses a smaller P): not checked here, since checking the
+// labels' values would make each step wait for the device.
 at::Tensor batchHardTripletLoss(const at::Tensor& features, const at::Tensor& labels,
                                 const TripletOptions& opts = {});
 

@@ -43,7 +43,10 @@ PromptBatch PromptLearner::forward(const at::Tensor& labels) const {
   const auto base = token_base.unsqueeze(0).expand({B, token_base.size(0), token_base.size(1)});
   const auto tokens = ctx.index_select(0, labels);  // [B, r, width]
   PromptBatch out;
-  out.embeddings = base.index_copy(1, positions_tensor_.to(base.device()), tokens);
+  if (!positions_on_device_.defined() || positions_on_device_.device() != base.device()) {
+    positions_on_device_ = positions_tensor_.to(base.device(), /*non_blocking=*/true);  // once
+  }
+  out.embeddings = base.index_copy(1, positions_on_device_, tokens);
   out.eot = torch::full({B}, eot_, labels.options().dtype(torch::kLong));
   return out;
 }
@@ -51,7 +54,7 @@ PromptBatch PromptLearner::forward(const at::Tensor& labels) const {
 at::Tensor PromptLearner::textFeatures(const TextTransformer& text,
                                        const at::Tensor& labels) const {
   const auto p = forward(labels);
-  return text.forwardEmbeddings(p.embeddings, p.eot);
+  return text.forwardEmbeddings(p.embeddings, p.eot, eot_ + 1);
 }
 
 }  // namespace agreid::trainer

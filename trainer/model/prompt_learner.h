@@ -59,6 +59,7 @@ class PromptLearner : public torch::nn::Module {
   std::vector<int64_t> positions_;
   int64_t eot_ = 0;
   at::Tensor positions_tensor_;
+  mutable at::Tensor positions_on_device_;  // positions_tensor_ where the prompts are built
 };
 
 }  // namespace agreid::trainer

@@ -44,16 +44,25 @@ at::Tensor TextTransformer::embed(const at::Tensor& ids) const {
   return at::embedding(token_embedding->weight, ids);
 }
 
-at::Tensor TextTransformer::forward(const at::Tensor& ids) const {
+int64_t TextTransformer::usedLength(const at::Tensor& host_ids) {
+  AGREID_CHECK(host_ids.is_cpu() && host_ids.dim() == 2,
+               "token ids [B, N] in host memory expected");
+  if (host_ids.size(0) == 0) return host_ids.size(1);
+  const at::Tensor eot = host_ids.argmax(-1).to(torch::kLong).contiguous();
+  const int64_t* p = eot.data_ptr<int64_t>();
+  return *std::max_element(p, p + eot.numel()) + 1;
+}
+
+at::Tensor TextTransformer::forward(const at::Tensor& ids, int64_t length) const {
   if (ids.dim() != 2 || ids.size(1) > config_.context_length) {
     throw InputError("text tower: expected token ids [B, N] with N <= " +
                      std::to_string(config_.context_length) + ", got " + c10::str(ids.sizes()));
   }
-  return forwardEmbeddings(embed(ids), ids.argmax(-1));
+  return forwardEmbeddings(embed(ids), ids.argmax(-1), length);
 }
 
-at::Tensor TextTransformer::forwardEmbeddings(const at::Tensor& embeddings,
-                                              const at::Tensor& eot) const {
+at::Tensor TextTransformer::forwardEmbeddings(const at::Tensor& embeddings, const at::Tensor& eot,
+                                              int64_t length) const {
   const auto& c = config_;
   if (embeddings.dim() != 3 || embeddings.size(1) > c.context_length ||
       embeddings.size(2) != c.width) {
@@ -67,7 +76,8 @@ at::Tensor TextTransformer::forwardEmbeddings(const at::Tensor& embeddings,
   // same features at a fraction of the cost (captions and templates are far shorter than 77).
   const int64_t n = eot.numel() == 0
                         ? embeddings.size(1)
-                        : std::min<int64_t>(embeddings.size(1), eot.max().item<int64_t>() + 1);
+                        : std::min<int64_t>(embeddings.size(1),
+                                            length >= 0 ? length : eot.max().item<int64_t>() + 1);
   const auto x = embeddings.narrow(1, 0, n) + positional_embedding.narrow(0, 0, n);
   const auto mask = causalMask(n, embeddings.options().requires_grad(false));
   const auto rows = transformer->forwardRows(x, mask, eot.to(torch::kLong));

@@ -30,11 +30,18 @@ class TextTransformer : public torch::nn::Module {
   explicit TextTransformer(const TextConfig& config);
 
   // ids [B, N] int64 (N <= context_length; CLIP pads to 77), pooled at argmax(ids) (the EOT
-  // token, the largest id). Returns [B, output_dim].
-  at::Tensor forward(const at::Tensor& ids) const;
+  // token, the largest id). Returns [B, output_dim]. `length`: the positions used (Note [EOT
+  // trimming]) when the caller knows them (usedLength of the ids on the host); -1 reads them
+  // from `ids`, which makes a CUDA caller wait for the device.
+  at::Tensor forward(const at::Tensor& ids, int64_t length = -1) const;
 
-  // Token embeddings [B, N, width] (e.g. a prompt learner's output) pooled at `eot` ([B] int64).
-  at::Tensor forwardEmbeddings(const at::Tensor& embeddings, const at::Tensor& eot) const;
+  // Token embeddings [B, N, width] (e.g. a prompt learner's output) pooled at `eot` ([B] int64);
+  // `length` as in forward().
+  at::Tensor forwardEmbeddings(const at::Tensor& embeddings, const at::Tensor& eot,
+                               int64_t length = -1) const;
+
+  // The positions a batch of token ids [B, N] in host memory uses: its last EOT + 1 (N when B = 0).
+  static int64_t usedLength(const at::Tensor& host_ids);
 
   // token_embedding(ids): [B, N, width].
   at::Tensor embed(const at::Tensor& ids) const;

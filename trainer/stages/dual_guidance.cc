@@ -124,6 +124,12 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
 
   std::unique_ptr<ContrastiveMemoryBank> bank;
   if (o.memory_bank) {
+    // The bank keeps its rows in host memory and updates them there (trainer/memory).
+    if (!ctx.device.is_cpu()) {
+      throw InputError(
+          "stage2.memory_bank runs on the CPU only (its rows live in host memory); "
+          "set stage2.memory_bank = false or run.device = \"cpu\"");
+    }
     MemoryBankOptions mo;
     mo.num_identities = data.num_ids;
     mo.dim = arch.embed_dim;
@@ -151,6 +157,11 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
   for (auto& b : trainable->buffers()) buffers.push_back(b);
   comm::GradientReducer reducer(comm, params, buffers);
 
+  if (setup.sampler.identities_per_batch < 2) {
+    throw InputError(
+        "data.identities_per_batch (P = " + std::to_string(setup.sampler.identities_per_batch) +
+        ") must be at least 2: the triplet loss needs another identity in the batch");
+  }
   data::IdentitySampler sampler(data.indices, data.labels, setup.sampler, setup.seed,
                                 {comm.rank(), comm.size()});
   EngineOptions eo;
@@ -199,7 +210,7 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
     r.loss = terms.total.detach();
     r.loss_terms = std::move(terms.values);
     if (o.attributeGuidance()) {
-      r.loss_terms["attr_gamma"] = torch::full({}, terms.gamma, torch::kDouble);
+      r.loss_terms["attr_gamma"] = terms.gamma;
     }
     r.images = sampler.globalBatchSize();
     return r;

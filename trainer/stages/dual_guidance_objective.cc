@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <limits>
 
 #include "base/check.h"
@@ -27,22 +28,24 @@ DualGuidanceObjective::DualGuidanceObjective(const Stage2Options& options, ReidM
       text_features_(std::move(text_features)),
       tokens_(std::move(tokens)),
       bank_(bank),
-      comm_(comm),
-      epoch_gamma_(std::numeric_limits<double>::quiet_NaN()) {
+      comm_(comm) {
   AGREID_CHECK(!options_.attributeGuidance() || encoder_ != nullptr,
                "attribute guidance needs the attribute encoder");
 }
 
-double guidanceThreshold(GuidanceMask mask, const at::Tensor& cosines) {
+at::Tensor guidanceThreshold(GuidanceMask mask, const at::Tensor& cosines) {
   if (mask == GuidanceMask::kOtsu) return otsuThreshold(cosines);
-  if (mask == GuidanceMask::kNone) return -1.0;
+  if (mask == GuidanceMask::kNone)
+    return torch::full({}, -1.0, cosines.options().dtype(at::kDouble));
   return percentileThreshold(cosines, maskPercentile(mask));
 }
 
 std::map<std::string, at::Tensor> DualGuidanceObjective::thresholdState() const {
   if (options_.threshold_scope != ThresholdScope::kEpoch) return {};
   std::map<std::string, at::Tensor> state;
-  state["guidance_gamma"] = torch::tensor({epoch_gamma_, static_cast<double>(epoch_)});
+  const double gamma = epoch_gamma_.defined() ? epoch_gamma_.item<double>()
+                                              : std::numeric_limits<double>::quiet_NaN();
+  state["guidance_gamma"] = torch::tensor({gamma, static_cast<double>(epoch_)});
   state["guidance_cosines"] = epoch_cosines_.empty()
                                   ? torch::zeros({0}, torch::kFloat)
                                   : torch::cat(epoch_cosines_).to(torch::kCPU, torch::kFloat);
@@ -56,10 +59,12 @@ void DualGuidanceObjective::restoreThresholdState(const std::map<std::string, at
   if (gamma == state.end() || cosines == state.end()) {
     throw InputError("checkpoint holds no guidance threshold state (stage2.threshold_scope)");
   }
-  epoch_gamma_ = gamma->second[0].item<double>();
+  const double saved = gamma->second[0].item<double>();
+  epoch_gamma_ = std::isnan(saved) ? at::Tensor()
+                                   : torch::full({}, saved, tokens_.options().dtype(at::kDouble));
   epoch_ = static_cast<int64_t>(gamma->second[1].item<double>());
   epoch_cosines_.clear();
-  if (cosines->second.numel() > 0) epoch_cosines_.push_back(cosines->second);
+  if (cosines->second.numel() > 0) epoch_cosines_.push_back(cosines->second.to(tokens_.device()));
 }
 
 ObjectiveTerms DualGuidanceObjective::compute(const at::Tensor& images, const at::Tensor& cameras,
@@ -107,7 +112,7 @@ ObjectiveTerms DualGuidanceObjective::compute(const at::Tensor& images, const at
     const at::Tensor predicted = encoder_->forward(f_proj);
     const auto guidance = attributeGuidanceLoss(predicted, tokens_.index_select(0, y), g);
     if (options_.threshold_scope == ThresholdScope::kEpoch && g.mask != GuidanceMask::kNone)
-      epoch_cosines_.push_back(guidance.cosine.to(torch::kCPU, torch::kFloat).reshape(-1));
+      epoch_cosines_.push_back(guidance.cosine.to(torch::kFloat).reshape(-1));
     const at::Tensor attr = options_.beta * guidance.loss;
     total = total + attr;
     out.values["loss_attr"] = attr.detach();

@@ -43,12 +43,13 @@ class ContrastiveMemoryBank;
 struct ObjectiveTerms {
   at::Tensor total;                          // differentiable scalar
   std::map<std::string, at::Tensor> values;  // each weighted term, detached, for metrics
-  double gamma = -1;                         // attribute-guidance threshold used
-  double kept_fraction = 1;                  // tokens kept by the mask
+  at::Tensor gamma;          // attribute-guidance threshold used (0-dim, on the device)
+  at::Tensor kept_fraction;  // tokens kept by the mask (0-dim, on the device)
 };
 
-// The threshold of a guidance mask choice (stage2.mask) over a set of detached cosines.
-double guidanceThreshold(GuidanceMask mask, const at::Tensor& cosines);
+// The threshold of a guidance mask choice (stage2.mask) over a set of detached cosines: a 0-dim
+// double tensor on their device.
+at::Tensor guidanceThreshold(GuidanceMask mask, const at::Tensor& cosines);
 
 class DualGuidanceObjective {
  public:
@@ -76,9 +77,10 @@ class DualGuidanceObjective {
   at::Tensor tokens_;
   ContrastiveMemoryBank* bank_;
   comm::Communicator& comm_;
-  // threshold_scope = "epoch": gamma computed from the previous epoch's cosines (NaN in the first
-  // epoch: the batch's own threshold), the current epoch's cosines, and that epoch's number.
-  double epoch_gamma_;
+  // threshold_scope = "epoch": gamma computed from the previous epoch's cosines (undefined in the
+  // first epoch: the batch's own threshold), the current epoch's cosines (kept on the device),
+  // and that epoch's number.
+  at::Tensor epoch_gamma_;
   std::vector<at::Tensor> epoch_cosines_;
   int64_t epoch_ = -1;
 };

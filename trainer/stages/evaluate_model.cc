@@ -5,7 +5,6 @@
 #include <filesystem>
 
 #include "base/error.h"
-#include "base/progress.h"
 #include "data/dataset.h"
 #include "trainer/eval/features_file.h"
 #include "trainer/eval/results.h"
@@ -81,8 +80,8 @@ EvalResults evaluateModel(ReidModel& model, const ModelEvalSetup& setup, StageCo
     gallery = splitFeatures(model, setup, reader, data::Split::kGallery, ctx);
   }
   EvaluateRequest request = rankedListRequest(query, setup.eval);
-  request.progress = progressCallback(ctx.log, "eval scoring", "queries");
-  EvalResults results = evaluate(query, gallery, setup.eval, &ctx.comm, request);
+  reportProgress(request, setup.eval, ctx.log);
+  EvalResults results = evaluate(query, gallery, setup.eval, &ctx.hostComm(), request);
   writeEvalOutputs(setup.out_dir, results, query, gallery, setup.dataset, ctx.log);
   return results;
 }

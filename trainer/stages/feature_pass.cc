@@ -11,7 +11,7 @@ namespace agreid::trainer {
 
 at::Tensor encodeDataset(const FeaturePassOptions& options, const EncodeFn& encode,
                          StageContext& ctx) {
-  comm::Communicator& comm = ctx.comm;
+  comm::Communicator& comm = ctx.hostComm();  // the features are gathered in host memory
   data::ShardedSequentialSampler sampler(options.indices, options.batch_size,
                                          {comm.rank(), comm.size()});
   data::LoaderPlan plan;

@@ -201,9 +201,11 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
     const data::Batch batch = loader.next(state);
     model.train();
     const at::Tensor images = batch.images.to(ctx.device, true);
-    const at::Tensor ids = tokens.index_select(0, batch.index).to(ctx.device, true);
+    const at::Tensor host_ids = tokens.index_select(0, batch.index);
+    const at::Tensor ids = host_ids.to(ctx.device, true);
     const at::Tensor image_features = model.visual->forward(images).f_proj;
-    const at::Tensor text_features = model.text->forward(ids);
+    const at::Tensor text_features =
+        model.text->forward(ids, TextTransformer::usedLength(host_ids));
     const at::Tensor loss =
         clipContrastiveLoss(image_features, text_features, model.logit_scale, comm);
     optimizer.zero_grad();

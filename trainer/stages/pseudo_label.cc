@@ -157,6 +157,7 @@ StageOutcome learnPrompts(const PseudoLabelSetup& setup, const std::string& key,
   AlignmentOptions local_sum;
   local_sum.reduction = AttrReduction::kSum;
   local_sum.joint = o.joint;
+  const at::Tensor host_labels = state.labels.to(torch::kCPU);
   // The data source: epoch e visits the cached features in a permutation of its own.
   at::Tensor perm;
   int64_t perm_epoch = -1;
@@ -171,14 +172,19 @@ StageOutcome learnPrompts(const PseudoLabelSetup& setup, const std::string& key,
     }
     const int64_t begin = s.batch_in_epoch * o.batch_size;
     const int64_t count = std::min(o.batch_size, n - begin);
-    const at::Tensor chunk = perm.slice(0, begin, begin + count).to(ctx.device);
+    const at::Tensor host_chunk = perm.slice(0, begin, begin + count);
+    const at::Tensor chunk = host_chunk.to(ctx.device, /*non_blocking=*/true);
     const at::Tensor y = state.labels.index_select(0, chunk);
     const at::Tensor img = state.features.index_select(0, chunk);
     const int64_t lo = count * rank / world, hi = count * (rank + 1) / world;
     const at::Tensor y_local = y.slice(0, lo, hi);
-    // A prompt depends only on its label: encode each label of the slice once.
-    const auto [unique, inverse] = at::_unique(y_local, /*sorted=*/true, /*return_inverse=*/true);
-    at::Tensor text = learner.textFeatures(*clip.text, unique).index_select(0, inverse);
+    // A prompt depends only on its label: encode each label of the slice once. The distinct
+    // labels are found on the host (their number sizes a tensor: on the device, a wait).
+    const auto [unique, inverse] =
+        at::_unique(host_labels.index_select(0, host_chunk.slice(0, lo, hi)), /*sorted=*/true,
+                    /*return_inverse=*/true);
+    at::Tensor text = learner.textFeatures(*clip.text, unique.to(ctx.device, /*non_blocking=*/true))
+                          .index_select(0, inverse.to(ctx.device, /*non_blocking=*/true));
     if (world > 1) text = comm::allGatherWithGrad(comm, text);
     const at::Tensor supcon = supConLoss(img, text, y, y) + supConLoss(text, img, y, y);
     at::Tensor loss = supcon;
@@ -262,7 +268,7 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
   if (comm.rank() == 0) lock = std::make_unique<CacheLock>(result.path);
   at::Tensor hit = torch::zeros({1}, torch::kInt);
   if (comm.rank() == 0 && readCache(result.path, key, ctx.log)) hit.fill_(1);
-  comm.broadcast(hit);
+  ctx.hostComm().broadcast(hit);
   if (hit.item<int>() == 1) {
     auto cache = readCache(result.path, key, ctx.log);
     if (!cache) throw InputError(result.path + ": pseudo-label cache became unreadable");

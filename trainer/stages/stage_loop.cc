@@ -12,7 +12,8 @@ namespace agreid::trainer {
 StageOutcome runStageLoop(const StageLoopOptions& opts, StageParts parts, RunMetrics& metrics,
                           StageContext& ctx) {
   comm::Communicator& comm = ctx.comm;
-  Checkpointer checkpointer({opts.checkpoint_dir, opts.keep_last}, comm);
+  // The checkpointer exchanges host values (RNG states, a status): the control communicator.
+  Checkpointer checkpointer({opts.checkpoint_dir, opts.keep_last}, ctx.hostComm());
   auto contents = [&] {
     CheckpointContents c = parts.contents();
     c.config_toml = opts.config_toml;
@@ -70,7 +71,8 @@ StageOutcome runStageLoop(const StageLoopOptions& opts, StageParts parts, RunMet
   hooks.push_back(std::make_unique<CheckpointHook>(ch, checkpointer, contents));
   for (auto& h : parts.after_hooks) hooks.push_back(std::move(h));
 
-  Engine engine(parts.engine, parts.step, std::move(hooks), ctx.stop_requested, &comm);
+  Engine engine(parts.engine, parts.step, std::move(hooks), ctx.stop_requested, &comm,
+                &ctx.hostComm());
   StageOutcome out;
   out.start_step = state.step;
   const auto t0 = std::chrono::steady_clock::now();
