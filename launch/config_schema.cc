@@ -239,8 +239,10 @@ std::vector<KeySpec> configKeys(Config& c) {
               {"spread", "first", "worst", "rows", "pids"})
       .add("ranked_ids", &c.eval.ranked_ids,
            "query rows (ranked_queries = \"rows\") or person ids (\"pids\") shown as ranked lists")
-      .add("eval_every", &c.eval.eval_every, "epochs between evaluations in training (0: end)", 0,
-           1e6)
+      .add("eval_every", &c.eval.eval_every,
+           "epochs between evaluations while training (0: none; agreid run still evaluates the "
+           "final model)",
+           0, 1e6)
       .appendTo(keys);
 
   KeyList("checkpoint")
