@@ -248,7 +248,7 @@ std::vector<KeySpec> configKeys(Config& c) {
   KeyList("checkpoint")
       .add("every_steps", &c.checkpoint.every_steps, "steps between checkpoints (0: per epoch)", 0,
            1e12)
-      .add("keep_last", &c.checkpoint.keep_last, "checkpoints kept", 1, 1e6)
+      .add("keep_last", &c.checkpoint.keep_last, "checkpoints kept (0: all)", 0, 1e6)
       .add("resume", &c.checkpoint.resume,
            "auto (this run's latest), none, or a checkpoint file of this run")
       .appendTo(keys);

@@ -105,6 +105,21 @@ TEST(CheckpointerTest, KeepsTheLastNAndResolvesResume) {
   });
 }
 
+TEST(CheckpointerTest, KeepLastZeroKeepsEveryCheckpoint) {
+  testing::TempDir dir;
+  comm::runRanks(1, [&](comm::Communicator& comm) {
+    Checkpointer ckpt({dir.path().string(), 0}, comm);
+    for (int64_t step : {5, 10, 15, 20}) {
+      TrainState s;
+      s.step = step;
+      ckpt.save(s, {});
+    }
+    for (int64_t step : {5, 10, 15, 20}) {
+      EXPECT_TRUE(fs::exists(dir.file("checkpoint-" + std::to_string(step) + ".pt"))) << step;
+    }
+  });
+}
+
 TEST(CheckpointerTest, ResumeStaysInsideTheRunFolder) {
   testing::TempDir dir;
   comm::runRanks(1, [&](comm::Communicator& comm) {
