@@ -76,6 +76,17 @@ struct RenderedJob {
   RgbImage image;
 };
 
+// Decides whether image `job_index` gets a region occluder, and where, from its own stream.
+void setRegionOccluder(const SynthOptions& o, uint64_t image_stream, size_t job_index,
+                       const Person& person, RenderSpec* spec) {
+  if (o.region_occluders <= 0) return;  // no draws at all
+  const uint64_t region_stream =
+      image_stream == kReidImageStream ? kReidRegionStream : kPretrainRegionStream;
+  spec->region_rng = CounterRng(o.seed, region_stream, job_index);
+  if (spec->region_rng.bernoulli(o.region_occluders))
+    spec->region_occluder = sampleOccludedRegion(person, spec->region_rng);
+}
+
 RenderedJob renderJob(const SynthJob& job, size_t job_index, const std::vector<Person>& people,
                       const std::vector<CameraStyle>& cameras, const SynthOptions& o,
                       uint64_t image_stream) {
@@ -85,13 +96,7 @@ RenderedJob renderJob(const SynthJob& job, size_t job_index, const std::vector<P
   spec.height = o.height;
   spec.width = o.width;
   spec.occluded = job.occluded;
-  if (o.region_occluders > 0) {
-    const uint64_t region_stream =
-        image_stream == kReidImageStream ? kReidRegionStream : kPretrainRegionStream;
-    spec.region_rng = CounterRng(o.seed, region_stream, job_index);
-    if (spec.region_rng.bernoulli(o.region_occluders))
-      spec.region_occluder = sampleOccludedRegion(person, spec.region_rng);
-  }
+  setRegionOccluder(o, image_stream, job_index, person, &spec);
   RenderedImage rendered = renderPedestrian(person, cameras[job.camid], spec, rng);
   RenderedJob out;
   SampleRecord& r = out.record;
@@ -256,8 +261,13 @@ SynthPreview renderSynthPreview(const SynthOptions& o, int64_t columns, int64_t 
     std::optional<size_t> holistic, occluded;
     for (size_t i = 0; i < jobs.size(); ++i) {
       if (jobs[i].person != idx) continue;
-      if (!holistic && jobs[i].split == Split::kGallery && !jobs[i].occluded) holistic = i;
-      if (!occluded && jobs[i].split == Split::kQuery && jobs[i].occluded) occluded = i;
+      RenderSpec panel;  // holistic means no region occluder either
+      setRegionOccluder(o, kReidImageStream, i, people[jobs[i].person], &panel);
+      const bool has_panel = panel.region_occluder != BodyRegion::kNone;
+      if (!holistic && jobs[i].split == Split::kGallery && !jobs[i].occluded && !has_panel)
+        holistic = i;
+      if (!occluded && jobs[i].split == Split::kQuery && (jobs[i].occluded || has_panel))
+        occluded = i;
     }
     if (holistic && occluded) {
       top.push_back(*holistic);
@@ -267,7 +277,7 @@ SynthPreview renderSynthPreview(const SynthOptions& o, int64_t columns, int64_t 
   if (top.empty()) {
     throw InputError(
         "agreid synth --preview: no test identity has both a holistic gallery image "
-        "and an occluded query (check synth.occluded_* fractions)");
+        "and an occluded query (check synth.occluded_* fractions and synth.region_occluders)");
   }
   const int64_t gap = 2;
   const int64_t cell_h = o.height * upscale, cell_w = o.width * upscale;

@@ -199,7 +199,7 @@ TEST(SynthVisibilityTest, DefaultWorldKeepsItsImagesAndLabels) {
   EXPECT_EQ(writer.finish().checksum, "fnv1a64:92ea468a8679394e");
 }
 
-TEST(SynthVisibilityTest, SynthCommandReportsLookalikes) {
+TEST(SynthVisibilityTest, SynthCommandReportsLookalikesAndPreviewsRegionOccluders) {
   testing::TempDir dir;
   const auto r = testing::runAgreid(
       {"synth", "--out", dir.file("w"), "--set", "synth.identities=8", "--set",
@@ -213,6 +213,14 @@ TEST(SynthVisibilityTest, SynthCommandReportsLookalikes) {
   EXPECT_NE(inspect.out.find("shoes_colour"), std::string::npos) << inspect.out;
   EXPECT_NE(inspect.out.find("/    -"), std::string::npos)
       << "every image occluded: " << inspect.out;
+  // The preview's holistic row has no panels: with every image behind one there is none to show.
+  const auto preview = testing::runAgreid(
+      {"synth", "--preview", dir.file("p.jpg"), "--set", "synth.region_occluders=1"});
+  EXPECT_EQ(preview.exit_code, 2);
+  EXPECT_NE(preview.err.find("synth.region_occluders"), std::string::npos) << preview.err;
+  const auto half = testing::runAgreid({"synth", "--preview", dir.file("q.jpg"), "--columns", "2",
+                                        "--set", "synth.region_occluders=0.5"});
+  EXPECT_EQ(half.exit_code, 0) << half.err;
 }
 
 }  // namespace
