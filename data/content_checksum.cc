@@ -1,6 +1,7 @@
 #include "data/content_checksum.h"
 
 #include <cstdio>
+#include <cstring>
 #include <type_traits>
 
 namespace agreid::data {
@@ -36,7 +37,8 @@ void ContentChecksum::u64(uint64_t v) {
 void ContentChecksum::addSample(const uint8_t* jpeg, size_t jpeg_size, int32_t pid, int16_t camid,
                                 uint8_t split, int32_t label, uint8_t occluded,
                                 const std::string& path, const int32_t* attributes,
-                                size_t num_attributes, const std::string* caption) {
+                                size_t num_attributes, const std::string* caption,
+                                const float* visibility) {
   u64(jpeg_size);
   bytes(jpeg, jpeg_size);
   uint8_t meta[12];
@@ -53,12 +55,21 @@ void ContentChecksum::addSample(const uint8_t* jpeg, size_t jpeg_size, int32_t p
     bytes(b, 4);
   }
   if (caption) str(*caption);
+  if (visibility) {
+    for (size_t a = 0; a < num_attributes; ++a) {
+      uint32_t bits;
+      std::memcpy(&bits, &visibility[a], 4);
+      uint8_t b[4];
+      littleEndian(bits, b);
+      bytes(b, 4);
+    }
+  }
 }
 
 std::string ContentChecksum::finish(int64_t num_samples,
                                     const std::vector<std::string>& attribute_names,
                                     const std::vector<std::vector<std::string>>& attribute_values,
-                                    bool has_captions) {
+                                    bool has_captions, bool has_visibility) {
   u64(static_cast<uint64_t>(num_samples));
   u64(attribute_names.size());
   for (const auto& n : attribute_names) str(n);
@@ -68,6 +79,10 @@ std::string ContentChecksum::finish(int64_t num_samples,
   }
   const uint8_t captions = has_captions ? 1 : 0;
   bytes(&captions, 1);
+  if (has_visibility) {  // files without visibility keep the checksum they always had
+    const uint8_t visibility = 1;
+    bytes(&visibility, 1);
+  }
   char hex[17];
   std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(state_));
   return std::string("fnv1a64:") + hex;

@@ -15,14 +15,16 @@ namespace agreid::data {
 class ContentChecksum {
  public:
   // Per sample, in file order. `attributes` has the file's attribute count (maybe 0);
-  // `caption` is hashed only when the file has captions.
+  // `caption` is hashed only when the file has captions, `visibility` (num_attributes floats)
+  // only when it has visibility.
   void addSample(const uint8_t* jpeg, size_t jpeg_size, int32_t pid, int16_t camid, uint8_t split,
                  int32_t label, uint8_t occluded, const std::string& path,
-                 const int32_t* attributes, size_t num_attributes, const std::string* caption);
+                 const int32_t* attributes, size_t num_attributes, const std::string* caption,
+                 const float* visibility);
   // After the samples: the attribute schema and the sample count.
   std::string finish(int64_t num_samples, const std::vector<std::string>& attribute_names,
                      const std::vector<std::vector<std::string>>& attribute_values,
-                     bool has_captions);
+                     bool has_captions, bool has_visibility);
 
  private:
   void bytes(const void* data, size_t size);

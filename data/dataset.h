@@ -36,6 +36,9 @@ struct SampleRecord {
   std::string path;                 // source path relative to the imported root (traceability)
   std::vector<int32_t> attributes;  // per-sample attribute values (same length in a file), optional
   std::string caption;              // UTF-8 caption, optional
+  // Optional: per attribute, the fraction (0..1) of the body region it describes that is visible
+  // (synthetic world). Empty, or one entry per attribute; all samples of a file alike.
+  std::vector<float> visibility;
 };
 
 // Per-sample metadata, loaded whole into memory by the reader (images stay on disk).
@@ -58,6 +61,7 @@ struct DatasetInfo {
   std::vector<std::string> attribute_names;                // empty when there are no attributes
   std::vector<std::vector<std::string>> attribute_values;  // value names per attribute
   bool has_captions = false;
+  bool has_visibility = false;  // /attributes/visibility present
 };
 
 struct WriterOptions {
@@ -101,7 +105,8 @@ struct ReaderOptions {
 class DatasetReader {
  public:
   // Throws InputError naming the file for: missing file, not HDF5 / truncated, missing field,
-  // wrong dtype or shape, newer format version, inconsistent offsets or counts.
+  // wrong dtype or shape, newer format version, inconsistent offsets or counts, visibility
+  // fractions outside [0, 1].
   explicit DatasetReader(const std::string& path, ReaderOptions options = {});
   ~DatasetReader();
   DatasetReader(const DatasetReader&) = delete;
@@ -121,6 +126,10 @@ class DatasetReader {
   // absent), loaded on first use.
   const std::vector<int32_t>& attributes() const;
   std::string caption(int64_t index) const;
+  // Per-sample visible fraction of each attribute's body region [N x num_attributes], aligned
+  // with attributes(); empty when the file has none (imported real datasets). Read and checked
+  // on open.
+  const std::vector<float>& visibility() const;
 
   // Indices of samples of one split, in file order.
   std::vector<int64_t> indicesOf(Split split) const;

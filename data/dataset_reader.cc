@@ -83,6 +83,7 @@ struct DatasetReader::Impl {
   hsize_t num_attributes = 0;
   mutable bool attributes_loaded = false;
   mutable std::vector<int32_t> attributes;
+  std::vector<float> visibility;
   h5::Handle caption_blob;
   std::vector<int64_t> caption_offsets;
 
@@ -96,6 +97,7 @@ struct DatasetReader::Impl {
 
   void open(bool file_locking);
   void openOptionalParts();
+  void readVisibility();
 };
 
 void DatasetReader::Impl::open(bool file_locking) {
@@ -197,6 +199,7 @@ void DatasetReader::Impl::openOptionalParts() {
       info.attribute_values.emplace_back(flat.begin() + value_offsets[a],
                                          flat.begin() + value_offsets[a + 1]);
     }
+    if (h5::exists(f, "/attributes/visibility")) readVisibility();
   }
   if (h5::exists(f, "/captions")) {
     h5::Handle off = h5::openDataset(f, path, "/captions/offsets", h5::Type::kInt64, 1, &dims);
@@ -206,6 +209,29 @@ void DatasetReader::Impl::openOptionalParts() {
     checkOffsets(path, "/captions/offsets", caption_offsets, dims[0]);
     info.has_captions = true;
   }
+}
+
+// /attributes/visibility: float32 [N, A], every entry a fraction in [0, 1].
+void DatasetReader::Impl::readVisibility() {
+  const std::string field = "/attributes/visibility";
+  std::vector<hsize_t> dims;
+  h5::Handle d = h5::openDataset(file.get(), path, field, h5::Type::kFloat32, 2, &dims);
+  expectLength(path, field, dims[0], samples.size(), "one row per sample");
+  if (dims[1] != num_attributes) {
+    throw InputError(path + ": field " + field + " has " + std::to_string(dims[1]) +
+                     " columns, expected " + std::to_string(num_attributes) +
+                     " (one per attribute column)");
+  }
+  visibility = h5::readAll<float>(d.get(), dims[0] * dims[1]);
+  for (size_t i = 0; i < visibility.size(); ++i) {
+    const float v = visibility[i];
+    if (!(v >= 0.f && v <= 1.f)) {  // NaN fails too
+      throw InputError(detail::concat(path, ": ", field, "[", i / num_attributes, ", ",
+                                      i % num_attributes, "] is ", v,
+                                      ", expected a visible fraction in [0, 1]"));
+    }
+  }
+  info.has_visibility = true;
 }
 
 DatasetReader::DatasetReader(const std::string& path, ReaderOptions options)
@@ -252,6 +278,8 @@ const std::vector<int32_t>& DatasetReader::attributes() const {
   return m.attributes;
 }
 
+const std::vector<float>& DatasetReader::visibility() const { return impl_->visibility; }
+
 std::string DatasetReader::caption(int64_t index) const {
   AGREID_CHECK(0 <= index && index < size(), "sample ", index, " outside 0..", size());
   const Impl& m = *impl_;
@@ -295,11 +323,13 @@ std::string DatasetReader::recomputeChecksum() const {
                     static_cast<size_t>(t.offsets[i + 1] - t.offsets[i]), t.pid[i], t.camid[i],
                     t.split[i], t.label[i], t.occluded[i], t.path[i],
                     attrs.empty() ? nullptr : attrs.data() + i * num_attr, num_attr,
-                    m.info.has_captions ? &cap : nullptr);
+                    m.info.has_captions ? &cap : nullptr,
+                    m.visibility.empty() ? nullptr : m.visibility.data() + i * num_attr);
     }
     begin = end;
   }
-  return sum.finish(n, m.info.attribute_names, m.info.attribute_values, m.info.has_captions);
+  return sum.finish(n, m.info.attribute_names, m.info.attribute_values, m.info.has_captions,
+                    m.info.has_visibility);
 }
 
 bool isDatasetFile(const std::string& path) {

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <set>
 #include <sstream>
+#include <string>
+#include <vector>
 
 namespace agreid::data {
 
@@ -47,6 +49,38 @@ std::string formatSplitStats(const std::array<SplitStats, 3>& stats) {
   return os.str();
 }
 
+std::string formatVisibility(const DatasetReader& reader) {
+  const std::vector<float>& vis = reader.visibility();
+  const std::vector<uint8_t>& occluded = reader.samples().occluded;
+  const std::vector<std::string>& names = reader.info().attribute_names;
+  const size_t n = occluded.size(), num_attr = names.size();
+  if (vis.empty() || num_attr == 0) return "";
+  std::ostringstream os;
+  // Means per attribute over occluded ([1]) and holistic ([0]) images.
+  std::vector<double> sum[2] = {std::vector<double>(num_attr), std::vector<double>(num_attr)};
+  int64_t count[2] = {0, 0};
+  for (size_t i = 0; i < n; ++i) {
+    const int o = occluded[i] ? 1 : 0;
+    ++count[o];
+    for (size_t a = 0; a < num_attr; ++a) sum[o][a] += vis[i * num_attr + a];
+  }
+  os << "  visibility:     mean visible fraction of each attribute's region, occluded (" << count[1]
+     << ") / holistic (" << count[0] << ")\n";
+  auto mean = [&](int o, size_t a) {
+    if (count[o] == 0) return std::string("   -");
+    char buf[16];
+    std::snprintf(buf, sizeof(buf), "%4.2f", sum[o][a] / count[o]);
+    return std::string(buf);
+  };
+  for (size_t a = 0; a < num_attr; ++a) {
+    char line[160];
+    std::snprintf(line, sizeof(line), "    %-16s %s / %s\n", names[a].c_str(), mean(1, a).c_str(),
+                  mean(0, a).c_str());
+    os << line;
+  }
+  return os.str();
+}
+
 std::string describeDataset(const DatasetReader& reader) {
   const DatasetInfo& info = reader.info();
   std::ostringstream os;
@@ -71,6 +105,7 @@ std::string describeDataset(const DatasetReader& reader) {
     os << ")\n";
   }
   os << "  captions:       " << (info.has_captions ? "yes" : "none") << "\n";
+  if (info.has_visibility) os << formatVisibility(reader);
   return os.str();
 }
 

@@ -26,8 +26,13 @@ std::array<SplitStats, 3> splitStats(const SampleTable& samples);
 // One row per split: "  train      12936 images    751 identities   6 cameras   0.0% occluded".
 std::string formatSplitStats(const std::array<SplitStats, 3>& stats);
 
+// Per attribute, the mean visible fraction of its body region over occluded and over holistic
+// images ("    upper_colour     0.62 / 1.00"), under a heading line; "" when the file has no
+// visibility.
+std::string formatVisibility(const DatasetReader& reader);
+
 // Format version, name, source, checksum, sample count, per-split stats, attribute and caption
-// presence. Multi-line, ends with a newline.
+// presence, visibility means. Multi-line, ends with a newline.
 std::string describeDataset(const DatasetReader& reader);
 
 }  // namespace agreid::data

@@ -21,6 +21,7 @@ struct DatasetWriter::Impl {
   std::unique_ptr<h5::ByteAppender> blob;
   SampleTable table;
   std::vector<int32_t> attributes;
+  std::vector<float> visibility;  // N x attributes, when the samples carry it
   std::vector<int64_t> caption_offsets{0};
   std::vector<uint8_t> caption_blob;
   bool any_caption = false;
@@ -90,6 +91,15 @@ void DatasetWriter::add(const SampleRecord& r) {
                " (", r.path, ") has ", r.attributes.size(), " attributes, the writer expects ",
                m.options.attribute_names.size());
   AGREID_CHECK(r.camid >= 0, "sample ", r.path, " has negative camera ", r.camid);
+  // Visibility: all samples or none (the first sample decides), one fraction per attribute.
+  const bool with_visibility = m.table.size() == 0 ? !r.visibility.empty() : !m.visibility.empty();
+  AGREID_CHECK(r.visibility.size() == (with_visibility ? r.attributes.size() : 0), "sample ",
+               m.table.size(), " (", r.path, ") has ", r.visibility.size(),
+               " visibility fractions, expected ", with_visibility ? r.attributes.size() : 0);
+  AGREID_CHECK(!with_visibility || !r.attributes.empty(), "visibility without attributes");
+  for (float v : r.visibility) {
+    AGREID_CHECK(v >= 0.f && v <= 1.f, "sample ", r.path, " has visibility ", v);
+  }
   h5::ErrorSilencer silence;
   m.guarded([&] { m.blob->append(r.jpeg.data(), r.jpeg.size()); });
   m.table.offsets.push_back(m.table.offsets.back() + static_cast<int64_t>(r.jpeg.size()));
@@ -100,6 +110,7 @@ void DatasetWriter::add(const SampleRecord& r) {
   m.table.occluded.push_back(r.occluded ? 1 : 0);
   m.table.path.push_back(r.path);
   m.attributes.insert(m.attributes.end(), r.attributes.begin(), r.attributes.end());
+  m.visibility.insert(m.visibility.end(), r.visibility.begin(), r.visibility.end());
   m.caption_blob.insert(m.caption_blob.end(), r.caption.begin(), r.caption.end());
   m.caption_offsets.push_back(static_cast<int64_t>(m.caption_blob.size()));
   m.any_caption = m.any_caption || !r.caption.empty();
@@ -146,6 +157,9 @@ DatasetInfo DatasetWriter::writeMetadata() {
     }
     h5::writeStrings(f, "/attributes/value_names", flat);
     h5::writeDataset(f, "/attributes/value_offsets", value_offsets, {num_attr + 1});
+    if (!m.visibility.empty()) {
+      h5::writeDataset(f, "/attributes/visibility", m.visibility, {n, num_attr});
+    }
   }
   if (m.any_caption) {
     h5::createGroup(f, "/captions");
@@ -176,7 +190,8 @@ DatasetInfo DatasetWriter::writeMetadata() {
                       static_cast<size_t>(t.offsets[i + 1] - t.offsets[i]), t.pid[i], t.camid[i],
                       t.split[i], t.label[i], t.occluded[i], t.path[i],
                       m.attributes.data() + i * num_attr, num_attr,
-                      m.any_caption ? &caption : nullptr);
+                      m.any_caption ? &caption : nullptr,
+                      m.visibility.empty() ? nullptr : m.visibility.data() + i * num_attr);
       }
       begin = end;
     }
@@ -186,10 +201,11 @@ DatasetInfo DatasetWriter::writeMetadata() {
   info.name = m.options.name;
   info.source = m.options.source;
   info.checksum = sum.finish(static_cast<int64_t>(n), m.options.attribute_names, attribute_values,
-                             m.any_caption);
+                             m.any_caption, !m.visibility.empty());
   info.attribute_names = m.options.attribute_names;
   info.attribute_values = attribute_values;
   info.has_captions = m.any_caption;
+  info.has_visibility = !m.visibility.empty();
 
   int64_t per_split[3] = {0, 0, 0};
   for (uint8_t s : t.split) ++per_split[s];

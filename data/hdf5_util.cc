@@ -39,6 +39,7 @@ std::string describeType(hid_t type) {
 bool typeMatches(hid_t type, Type expected) {
   const H5T_class_t cls = H5Tget_class(type);
   if (expected == Type::kString) return cls == H5T_STRING && H5Tis_variable_str(type) > 0;
+  if (expected == Type::kFloat32) return cls == H5T_FLOAT && H5Tget_size(type) == 4;
   if (cls != H5T_INTEGER) return false;
   const size_t size = H5Tget_size(type);
   const bool is_signed = H5Tget_sign(type) == H5T_SGN_2;
@@ -51,6 +52,7 @@ bool typeMatches(hid_t type, Type expected) {
       return size == 4 && is_signed;
     case Type::kInt64:
       return size == 8 && is_signed;
+    case Type::kFloat32:
     case Type::kString:
       break;
   }
@@ -149,6 +151,8 @@ const char* typeName(Type type) {
       return "int32";
     case Type::kInt64:
       return "int64";
+    case Type::kFloat32:
+      return "float32";
     case Type::kString:
       return "variable-length string";
   }
@@ -249,6 +253,7 @@ template std::vector<uint8_t> readAll<uint8_t>(hid_t, hsize_t);
 template std::vector<int16_t> readAll<int16_t>(hid_t, hsize_t);
 template std::vector<int32_t> readAll<int32_t>(hid_t, hsize_t);
 template std::vector<int64_t> readAll<int64_t>(hid_t, hsize_t);
+template std::vector<float> readAll<float>(hid_t, hsize_t);
 
 std::vector<std::string> readStrings(hid_t dataset, const std::string& file_label,
                                      const std::string& path, hsize_t count) {

@@ -95,7 +95,7 @@ void detachFromDisk(hid_t file) noexcept;
 void closeAbandoned(Handle& file) noexcept;
 
 // Element types this module stores.
-enum class Type { kUint8, kInt16, kInt32, kInt64, kString };
+enum class Type { kUint8, kInt16, kInt32, kInt64, kFloat32, kString };
 const char* typeName(Type type);
 
 namespace detail {
@@ -117,6 +117,10 @@ inline hid_t nativeType<int32_t>() {
 template <>
 inline hid_t nativeType<int64_t>() {
   return H5T_NATIVE_INT64;
+}
+template <>
+inline hid_t nativeType<float>() {
+  return H5T_NATIVE_FLOAT;
 }
 Handle variableStringType(H5T_cset_t cset);
 }  // namespace detail

@@ -138,6 +138,8 @@ template void writeDataset<int32_t>(hid_t, const std::string&, const std::vector
                                     const std::vector<hsize_t>&);
 template void writeDataset<int64_t>(hid_t, const std::string&, const std::vector<int64_t>&,
                                     const std::vector<hsize_t>&);
+template void writeDataset<float>(hid_t, const std::string&, const std::vector<float>&,
+                                  const std::vector<hsize_t>&);
 
 void writeStrings(hid_t file, const std::string& path, const std::vector<std::string>& values) {
   Handle type = detail::variableStringType(H5T_CSET_UTF8);

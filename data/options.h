@@ -46,6 +46,12 @@ struct SynthOptions {
   double occluded_query_fraction = 1.0;  // Occluded-Duke-like: occluded queries
   double occluded_gallery_fraction = 0.1;
   double occluded_train_fraction = 0.3;
+  // Probability that a new identity copies every attribute of an earlier identity of its group
+  // (train, test, pretraining) with fresh details: a look-alike.
+  double lookalike_fraction = 0.2;
+  // Probability per image of a region occluder: a panel hiding most of one body region (head,
+  // upper body, lower body, feet or bag), on top of any occluder of the occluded_* fractions.
+  double region_occluders = 0.0;
   int64_t pretrain_identities = 1500;  // identities of the captioned pretraining set (disjoint)
   int64_t pretrain_images = 12000;
   int64_t jpeg_quality = 90;

@@ -18,7 +18,8 @@ Canvas::Canvas(int height, int width)
     : height_(height),
       width_(width),
       rgb_(static_cast<size_t>(height) * width * 3, 0.f),
-      layer_(static_cast<size_t>(height) * width, 0) {}
+      layer_(static_cast<size_t>(height) * width, 0),
+      region_of_(static_cast<size_t>(height) * width, 0) {}
 
 void Canvas::set(int x, int y, Rgb c, Layer layer) {
   const size_t i = static_cast<size_t>(y) * width_ + x;
@@ -26,6 +27,7 @@ void Canvas::set(int x, int y, Rgb c, Layer layer) {
   rgb_[3 * i + 1] = c.g;
   rgb_[3 * i + 2] = c.b;
   layer_[i] = static_cast<uint8_t>(layer);
+  region_of_[i] = static_cast<uint8_t>(region_);
 }
 
 void Canvas::fillQuad(const std::array<Point, 4>& p, const Paint& paint, Layer layer) {
@@ -75,6 +77,31 @@ void Canvas::fillEllipse(double cx, double cy, double rx, double ry, const Paint
 
 int64_t Canvas::count(Layer layer) const {
   return std::count(layer_.begin(), layer_.end(), static_cast<uint8_t>(layer));
+}
+
+std::array<int64_t, kNumBodyRegions> Canvas::countByRegion(Layer layer) const {
+  std::array<int64_t, kNumBodyRegions> counts{};
+  for (size_t i = 0; i < layer_.size(); ++i)
+    if (layer_[i] == static_cast<uint8_t>(layer)) ++counts[region_of_[i]];
+  return counts;
+}
+
+bool Canvas::bounds(Layer layer, BodyRegion region, int* x0, int* y0, int* x1, int* y1) const {
+  *x0 = width_;
+  *y0 = height_;
+  *x1 = -1;
+  *y1 = -1;
+  for (int y = 0; y < height_; ++y)
+    for (int x = 0; x < width_; ++x) {
+      const size_t i = static_cast<size_t>(y) * width_ + x;
+      if (layer_[i] != static_cast<uint8_t>(layer) || region_of_[i] != static_cast<uint8_t>(region))
+        continue;
+      *x0 = std::min(*x0, x);
+      *x1 = std::max(*x1, x);
+      *y0 = std::min(*y0, y);
+      *y1 = std::max(*y1, y);
+    }
+  return *x1 >= 0;
 }
 
 RgbImage Canvas::finish(int factor, double gain, Rgb cast, bool blur, double noise_sigma,

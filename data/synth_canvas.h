@@ -1,5 +1,6 @@
 // Canvas: the float RGB drawing surface of the synthetic-world renderer, with a per-pixel layer
-// tag (background, target person, occluder) so that occlusion can be measured. Shapes are tested
+// tag (background, target person, occluder) and body-region tag (the region being drawn,
+// setRegion) so that occlusion can be measured per body region. Shapes are tested
 // at pixel centres; finish() box-downsamples the supersampled canvas and applies the camera
 // (gain, colour cast, blur, sensor noise) to produce the 8-bit image.
 //
@@ -42,11 +43,18 @@ class Canvas {
   int height() const { return height_; }
   int width() const { return width_; }
 
+  // Body region that the following draws tag their pixels with (BodyRegion::kNone initially).
+  void setRegion(BodyRegion region) { region_ = region; }
   void set(int x, int y, Rgb colour, Layer layer);
   // Convex quadrilateral, either winding.
   void fillQuad(const std::array<Point, 4>& corners, const Paint& paint, Layer layer);
   void fillEllipse(double cx, double cy, double rx, double ry, const Paint& paint, Layer layer);
   int64_t count(Layer layer) const;
+  // Pixels of `layer` per body region, indexed by static_cast<int>(BodyRegion).
+  std::array<int64_t, kNumBodyRegions> countByRegion(Layer layer) const;
+  // Bounding box [x0, x1] x [y0, y1] (inclusive) of the pixels of `layer` and `region`; false
+  // when there are none.
+  bool bounds(Layer layer, BodyRegion region, int* x0, int* y0, int* x1, int* y1) const;
 
   // Downsamples by `factor` (box filter), applies gain * cast, an optional 3x3 blur and Gaussian
   // noise of `noise_sigma`, and rounds to 8 bits.
@@ -55,8 +63,10 @@ class Canvas {
 
  private:
   int height_, width_;
-  std::vector<float> rgb_;      // height * width * 3
-  std::vector<uint8_t> layer_;  // height * width
+  std::vector<float> rgb_;          // height * width * 3
+  std::vector<uint8_t> layer_;      // height * width
+  std::vector<uint8_t> region_of_;  // height * width, BodyRegion
+  BodyRegion region_ = BodyRegion::kNone;
 };
 
 }  // namespace agreid::data

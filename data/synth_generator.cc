@@ -13,52 +13,53 @@
 #include "base/check.h"
 #include "base/error.h"
 #include "data/counter_rng.h"
+#include "data/synth_plan.h"
 #include "data/synth_render.h"
 #include "data/synth_world.h"
 
 namespace agreid::data {
 namespace {
 
-// Stream tags: each kind of random draw has its own stream, so changing one never shifts another.
+// Stream tags: each kind of random draw has its own stream, so changing one never shifts another
+// (4 and 6 are the plans' streams, data/synth_plan.h).
 constexpr uint64_t kReidPeopleStream = 1;
 constexpr uint64_t kPretrainPeopleStream = 2;
 constexpr uint64_t kCameraStream = 3;
-constexpr uint64_t kReidPlanStream = 4;
 constexpr uint64_t kReidImageStream = 5;
-constexpr uint64_t kPretrainPlanStream = 6;
 constexpr uint64_t kPretrainImageStream = 7;
-constexpr double kLookAlikeProb = 0.2;  // identity copies an earlier identity's attributes
+// Region occluders draw from streams of their own, so that without them (the default) every
+// image comes out as it always did.
+constexpr uint64_t kReidRegionStream = 8;
+constexpr uint64_t kPretrainRegionStream = 9;
 
-struct Job {
-  int64_t person = 0;  // index into the people vector
-  int32_t pid = 0;
-  int16_t camid = 0;
-  Split split = Split::kTrain;
-  int32_t label = -1;
-  bool occluded = false;
-  std::string path;
+struct People {
+  std::vector<Person> people;
+  int64_t lookalikes = 0;  // people that copied an earlier person's attributes
 };
 
 // People of one file. `group[i]` names the group (train / test / pretrain) in which look-alikes
-// (same attributes, other details) are drawn.
-std::vector<Person> makePeople(uint64_t seed, uint64_t stream, const std::vector<int>& group) {
-  std::vector<Person> people;
+// (same attributes, other details) are drawn, with probability `lookalike` each (the first of a
+// group has no one to copy).
+People makePeople(uint64_t seed, uint64_t stream, const std::vector<int>& group, double lookalike) {
+  People out;
+  std::vector<Person>& people = out.people;
   people.reserve(group.size());
   for (size_t i = 0; i < group.size(); ++i) {
     CounterRng rng(seed, stream, i);
     Person p = samplePerson(rng);
     std::vector<size_t> earlier;
-    if (rng.bernoulli(kLookAlikeProb)) {
+    if (rng.bernoulli(lookalike)) {
       for (size_t j = 0; j < i; ++j)
         if (group[j] == group[i]) earlier.push_back(j);
     }
     if (!earlier.empty()) {
       p.attributes = people[earlier[rng.below(earlier.size())]].attributes;
       p.details = sampleDetails(p.attributes, rng);
+      ++out.lookalikes;
     }
     people.push_back(p);
   }
-  return people;
+  return out;
 }
 
 std::vector<CameraStyle> makeCameras(const SynthOptions& o) {
@@ -70,119 +71,23 @@ std::vector<CameraStyle> makeCameras(const SynthOptions& o) {
   return cams;
 }
 
-std::string marketName(const char* folder, int32_t pid, int16_t camid, int64_t serial) {
-  char buf[96];
-  std::snprintf(buf, sizeof(buf), "%s/%04d_c%ds1_%06lld_00.jpg", folder, pid, camid + 1,
-                static_cast<long long>(serial));
-  return buf;
-}
-
-void validate(const SynthOptions& o) {
-  if (o.identities / 2 < 1) {
-    throw InputError(
-        detail::concat("synth.identities: expected at least 2 (half train, half "
-                       "test), got ",
-                       o.identities));
-  }
-  if (o.images_per_identity < 2) {
-    throw InputError(
-        detail::concat("synth.images_per_identity: expected at least 2 (a query and "
-                       "a gallery image per test identity), got ",
-                       o.images_per_identity));
-  }
-  if (o.cameras < 2) {
-    throw InputError(detail::concat("synth.cameras: expected at least 2, got ", o.cameras));
-  }
-  if (o.height < 16 || o.width < 8) {
-    throw InputError(detail::concat("synth.height x synth.width: expected at least 16 x 8, got ",
-                                    o.height, " x ", o.width));
-  }
-}
-
-std::vector<Job> planReid(const SynthOptions& o) {
-  const int64_t n_train = o.identities / 2;
-  const int64_t cams = o.cameras;
-  std::vector<Job> jobs;
-  int64_t serial = 0;
-  for (int64_t idx = 0; idx < o.identities; ++idx) {
-    CounterRng rng(o.seed, kReidPlanStream, static_cast<uint64_t>(idx));
-    const int32_t pid = static_cast<int32_t>(idx + 1);
-    const int64_t n = o.images_per_identity;
-    std::vector<int16_t> cam(n);
-    for (auto& c : cam) c = static_cast<int16_t>(rng.below(cams));
-    auto otherCamera = [&](int16_t c) {
-      return static_cast<int16_t>((c + 1 + rng.below(cams - 1)) % cams);
-    };
-    if (idx < n_train) {
-      if (std::all_of(cam.begin(), cam.end(), [&](int16_t c) { return c == cam[0]; }))
-        cam[n - 1] = otherCamera(cam[0]);
-      for (int64_t j = 0; j < n; ++j) {
-        Job job{idx,
-                pid,
-                cam[j],
-                Split::kTrain,
-                static_cast<int32_t>(idx),
-                rng.bernoulli(o.occluded_train_fraction),
-                ""};
-        job.path = marketName("bounding_box_train", pid, cam[j], ++serial);
-        jobs.push_back(job);
-      }
-      continue;
-    }
-    // Test identity: the first q images are queries, the rest gallery. Every query must have a
-    // gallery image in another camera: a gallery spanning two cameras guarantees it; a single
-    // gallery image forces the queries elsewhere.
-    const int64_t q = std::clamp<int64_t>(std::llround(n * o.query_fraction), 1, n - 1);
-    const int64_t g = n - q;
-    if (g >= 2) {
-      if (std::all_of(cam.begin() + q, cam.end(), [&](int16_t c) { return c == cam[q]; }))
-        cam[n - 1] = otherCamera(cam[q]);
-    } else {
-      for (int64_t j = 0; j < q; ++j)
-        if (cam[j] == cam[q]) cam[j] = otherCamera(cam[q]);
-    }
-    for (int64_t j = 0; j < n; ++j) {
-      const bool query = j < q;
-      Job job{
-          idx,    pid,
-          cam[j], query ? Split::kQuery : Split::kGallery,
-          -1,     rng.bernoulli(query ? o.occluded_query_fraction : o.occluded_gallery_fraction),
-          ""};
-      job.path = marketName(query ? "query" : "bounding_box_test", pid, cam[j], ++serial);
-      jobs.push_back(job);
-    }
-  }
-  return jobs;
-}
-
-std::vector<Job> planPretrain(const SynthOptions& o) {
-  std::vector<Job> jobs;
-  const int64_t ids = o.pretrain_identities;
-  for (int64_t i = 0; i < o.pretrain_images; ++i) {
-    CounterRng rng(o.seed, kPretrainPlanStream, static_cast<uint64_t>(i));
-    const int64_t person = i % ids;
-    Job job;
-    job.person = person;
-    job.pid = static_cast<int32_t>(o.identities + 1 + person);
-    job.camid = static_cast<int16_t>(rng.below(o.cameras));
-    job.split = Split::kTrain;
-    job.label = static_cast<int32_t>(person);
-    job.occluded = rng.bernoulli(o.occluded_train_fraction);
-    char buf[64];
-    std::snprintf(buf, sizeof(buf), "pretrain/%07d_c%d_%08lld.jpg", job.pid, job.camid + 1,
-                  static_cast<long long>(i));
-    job.path = buf;
-    jobs.push_back(job);
-  }
-  return jobs;
-}
-
 struct RenderedJob {
   SampleRecord record;
   RgbImage image;
 };
 
-RenderedJob renderJob(const Job& job, size_t job_index, const std::vector<Person>& people,
+// Decides whether image `job_index` gets a region occluder, and where, from its own stream.
+void setRegionOccluder(const SynthOptions& o, uint64_t image_stream, size_t job_index,
+                       const Person& person, RenderSpec* spec) {
+  if (o.region_occluders <= 0) return;  // no draws at all
+  const uint64_t region_stream =
+      image_stream == kReidImageStream ? kReidRegionStream : kPretrainRegionStream;
+  spec->region_rng = CounterRng(o.seed, region_stream, job_index);
+  if (spec->region_rng.bernoulli(o.region_occluders))
+    spec->region_occluder = sampleOccludedRegion(person, spec->region_rng);
+}
+
+RenderedJob renderJob(const SynthJob& job, size_t job_index, const std::vector<Person>& people,
                       const std::vector<CameraStyle>& cameras, const SynthOptions& o,
                       uint64_t image_stream) {
   CounterRng rng(o.seed, image_stream, job_index);
@@ -191,6 +96,7 @@ RenderedJob renderJob(const Job& job, size_t job_index, const std::vector<Person
   spec.height = o.height;
   spec.width = o.width;
   spec.occluded = job.occluded;
+  setRegionOccluder(o, image_stream, job_index, person, &spec);
   RenderedImage rendered = renderPedestrian(person, cameras[job.camid], spec, rng);
   RenderedJob out;
   SampleRecord& r = out.record;
@@ -199,18 +105,20 @@ RenderedJob renderJob(const Job& job, size_t job_index, const std::vector<Person
   r.camid = job.camid;
   r.split = job.split;
   r.label = job.label;
-  r.occluded = job.occluded;
+  // A region occluder makes an image occluded too.
+  r.occluded = job.occluded || rendered.region_occluder != BodyRegion::kNone;
   r.path = job.path;
   r.attributes.assign(person.attributes.begin(), person.attributes.end());
+  r.visibility.assign(rendered.visibility.begin(), rendered.visibility.end());
   r.caption = caption(person, rendered.occluder, rng);
   out.image = std::move(rendered.image);
   return out;
 }
 
 // Renders all jobs on `threads` threads; results in job order.
-std::vector<SampleRecord> renderAll(const std::vector<Job>& jobs, const std::vector<Person>& people,
-                                    const SynthOptions& o, uint64_t image_stream,
-                                    const SynthGenerateOptions& generate) {
+std::vector<SampleRecord> renderAll(const std::vector<SynthJob>& jobs,
+                                    const std::vector<Person>& people, const SynthOptions& o,
+                                    uint64_t image_stream, const SynthGenerateOptions& generate) {
   const auto cameras = makeCameras(o);
   std::vector<SampleRecord> out(jobs.size());
   int64_t threads = generate.threads > 0
@@ -244,14 +152,15 @@ std::vector<SampleRecord> renderAll(const std::vector<Job>& jobs, const std::vec
   return out;
 }
 
-std::vector<Person> reidPeople(const SynthOptions& o) {
+People reidPeople(const SynthOptions& o) {
   std::vector<int> group(o.identities);
   for (int64_t i = 0; i < o.identities; ++i) group[i] = i < o.identities / 2 ? 0 : 1;
-  return makePeople(o.seed, kReidPeopleStream, group);
+  return makePeople(o.seed, kReidPeopleStream, group, o.lookalike_fraction);
 }
 
-std::vector<Person> pretrainPeople(const SynthOptions& o) {
-  return makePeople(o.seed, kPretrainPeopleStream, std::vector<int>(o.pretrain_identities, 2));
+People pretrainPeople(const SynthOptions& o) {
+  return makePeople(o.seed, kPretrainPeopleStream, std::vector<int>(o.pretrain_identities, 2),
+                    o.lookalike_fraction);
 }
 
 DatasetInfo writeFile(const std::string& path, const std::string& name, const SynthOptions& o,
@@ -280,24 +189,24 @@ WriterOptions synthWriterOptions(const std::string& name, const SynthOptions& o)
 
 std::vector<SampleRecord> renderReidSamples(const SynthOptions& o,
                                             const SynthGenerateOptions& generate) {
-  validate(o);
-  return renderAll(planReid(o), reidPeople(o), o, kReidImageStream, generate);
+  validateSynthOptions(o);
+  return renderAll(planReid(o), reidPeople(o).people, o, kReidImageStream, generate);
 }
 
 std::vector<SampleRecord> renderPretrainSamples(const SynthOptions& o,
                                                 const SynthGenerateOptions& generate) {
-  validate(o);
-  return renderAll(planPretrain(o), pretrainPeople(o), o, kPretrainImageStream, generate);
+  validateSynthOptions(o);
+  return renderAll(planPretrain(o), pretrainPeople(o).people, o, kPretrainImageStream, generate);
 }
 
 int64_t synthImageCount(const SynthOptions& o) {
-  validate(o);
+  validateSynthOptions(o);
   return static_cast<int64_t>(planReid(o).size() + planPretrain(o).size());
 }
 
 SynthSummary generateSynthWorld(const SynthOptions& o, const std::string& out_dir,
                                 const SynthGenerateOptions& generate) {
-  validate(o);
+  validateSynthOptions(o);
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(out_dir, ec);
@@ -322,6 +231,7 @@ SynthSummary generateSynthWorld(const SynthOptions& o, const std::string& out_di
       s.occluded_gallery += r.occluded;
     }
   }
+  s.lookalike_identities = reidPeople(o).lookalikes;
   s.train_identities = o.identities / 2;
   s.test_identities = o.identities - o.identities / 2;
   writeFile(s.reid_path, "synthetic-reid", o, reid, generate);
@@ -339,10 +249,10 @@ SynthSummary generateSynthWorld(const SynthOptions& o, const std::string& out_di
 }
 
 SynthPreview renderSynthPreview(const SynthOptions& o, int64_t columns, int64_t upscale) {
-  validate(o);
+  validateSynthOptions(o);
   AGREID_CHECK(columns >= 1 && upscale >= 1);
   const auto jobs = planReid(o);
-  const auto people = reidPeople(o);
+  const auto people = reidPeople(o).people;
   const auto cameras = makeCameras(o);
   // Per test identity: its first holistic gallery image and its first occluded query.
   std::vector<size_t> top, bottom;
@@ -351,8 +261,13 @@ SynthPreview renderSynthPreview(const SynthOptions& o, int64_t columns, int64_t 
     std::optional<size_t> holistic, occluded;
     for (size_t i = 0; i < jobs.size(); ++i) {
       if (jobs[i].person != idx) continue;
-      if (!holistic && jobs[i].split == Split::kGallery && !jobs[i].occluded) holistic = i;
-      if (!occluded && jobs[i].split == Split::kQuery && jobs[i].occluded) occluded = i;
+      RenderSpec panel;  // holistic means no region occluder either
+      setRegionOccluder(o, kReidImageStream, i, people[jobs[i].person], &panel);
+      const bool has_panel = panel.region_occluder != BodyRegion::kNone;
+      if (!holistic && jobs[i].split == Split::kGallery && !jobs[i].occluded && !has_panel)
+        holistic = i;
+      if (!occluded && jobs[i].split == Split::kQuery && (jobs[i].occluded || has_panel))
+        occluded = i;
     }
     if (holistic && occluded) {
       top.push_back(*holistic);
@@ -362,7 +277,7 @@ SynthPreview renderSynthPreview(const SynthOptions& o, int64_t columns, int64_t 
   if (top.empty()) {
     throw InputError(
         "agreid synth --preview: no test identity has both a holistic gallery image "
-        "and an occluded query (check synth.occluded_* fractions)");
+        "and an occluded query (check synth.occluded_* fractions and synth.region_occluders)");
   }
   const int64_t gap = 2;
   const int64_t cell_h = o.height * upscale, cell_w = o.width * upscale;

@@ -3,8 +3,8 @@
 //   <dir>/reid.h5      identities 1..N: the first half train (labels 0..), the second half test,
 //                      split into queries (occluded_query_fraction occluded) and a mostly
 //                      holistic gallery; every query has a gallery image of its identity in
-//                      another camera. Ground-truth attributes, occluded flags, a caption per
-//                      image.
+//                      another camera. Ground-truth attributes, occluded flags, a caption and
+//                      the visible fraction of each attribute's body region per image.
 //   <dir>/pretrain.h5  captioned pretraining set of `pretrain_identities` other people (pids
 //                      after N), all split train, labels = identity index.
 //
@@ -42,6 +42,7 @@ struct SynthSummary {
   int64_t train_images = 0, query_images = 0, gallery_images = 0, pretrain_images = 0;
   int64_t train_identities = 0, test_identities = 0, pretrain_identities = 0;
   int64_t occluded_queries = 0, occluded_gallery = 0, occluded_train = 0;
+  int64_t lookalike_identities = 0;  // re-ID identities made as look-alikes of an earlier one
   std::string reid_path, pretrain_path;
 };
 

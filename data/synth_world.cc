@@ -197,6 +197,47 @@ Person samplePerson(CounterRng& rng) {
   return p;
 }
 
+const char* bodyRegionName(BodyRegion region) {
+  switch (region) {
+    case BodyRegion::kNone:
+      return "whole person";
+    case BodyRegion::kHead:
+      return "head";
+    case BodyRegion::kUpperBody:
+      return "upper body";
+    case BodyRegion::kLowerBody:
+      return "lower body";
+    case BodyRegion::kFeet:
+      return "feet";
+    case BodyRegion::kBag:
+      return "bag";
+  }
+  return "?";
+}
+
+BodyRegion attributeRegion(int attribute, const Person& person) {
+  switch (attribute) {
+    case kAttrHairColour:
+    case kAttrHairLength:
+    case kAttrHat:
+      return BodyRegion::kHead;
+    case kAttrUpperColour:
+    case kAttrUpperType:
+    case kAttrUpperPattern:
+      return BodyRegion::kUpperBody;
+    case kAttrLowerColour:
+    case kAttrLowerType:
+      return BodyRegion::kLowerBody;
+    case kAttrShoesColour:
+      return BodyRegion::kFeet;
+    case kAttrBagType:
+    case kAttrBagColour:
+      return person.attributes[kAttrBagType] == 0 ? BodyRegion::kUpperBody : BodyRegion::kBag;
+    default:
+      return BodyRegion::kNone;
+  }
+}
+
 const char* occluderName(OccluderKind kind) {
   switch (kind) {
     case OccluderKind::kNone:
@@ -213,6 +254,8 @@ const char* occluderName(OccluderKind kind) {
       return "a bin";
     case OccluderKind::kSuitcase:
       return "a suitcase";
+    case OccluderKind::kPanel:
+      return "a panel";
   }
   return "something";
 }

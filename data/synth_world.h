@@ -71,6 +71,18 @@ struct Person {
   PersonDetails details;
 };
 
+// Body regions the renderer draws the attributes into (each drawn pixel of a person belongs to
+// exactly one). kNone marks pixels that are not part of a person.
+enum class BodyRegion : uint8_t { kNone = 0, kHead, kUpperBody, kLowerBody, kFeet, kBag };
+inline constexpr int kNumBodyRegions = 6;       // kNone included
+const char* bodyRegionName(BodyRegion region);  // "head", "upper body", ...
+
+// The region attribute `attribute` of `person` is read from: hair and hat -> head, upper-body
+// garment -> upper body, lower-body garment -> lower body, shoes -> feet, bag type and colour ->
+// the bag (the upper body for a person without a bag: where one would be carried). Gender has
+// no region of its own (kNone): it is read from the whole person.
+BodyRegion attributeRegion(int attribute, const Person& person);
+
 // A random person (attributes drawn with gender-dependent frequencies) with random details.
 Person samplePerson(CounterRng& rng);
 // Fresh details for the same attributes (a look-alike identity).
@@ -80,8 +92,9 @@ PersonDetails sampleDetails(const std::array<int32_t, kNumSynthAttributes>& attr
 // Colour of a named palette entry of an attribute, before details and camera effects.
 Rgb attributeColour(int attribute, int value);
 
-// Occluder kinds, for rendering and captions.
-enum class OccluderKind { kNone, kPole, kCar, kPerson, kBush, kBin, kSuitcase };
+// Occluder kinds, for rendering and captions. kPanel is the region occluder
+// (synth.region_occluders): a flat panel in front of one body region.
+enum class OccluderKind { kNone, kPole, kCar, kPerson, kBush, kBin, kSuitcase, kPanel };
 const char* occluderName(OccluderKind kind);  // "a pole", "a car", "another person", ...
 
 // A caption of one image, e.g. "a woman with long black hair wearing a red striped t-shirt and

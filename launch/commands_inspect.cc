@@ -225,7 +225,8 @@ CommandSpec inspectCommand() {
   spec.usage = "agreid inspect FILE [--verify]";
   spec.details =
       "Datasets: format version, name, source, checksum, images / identities / cameras and the\n"
-      "occluded fraction per split, attribute and caption presence.\n"
+      "occluded fraction per split, attribute and caption presence, and (synthetic worlds) the\n"
+      "mean visible fraction of each attribute's body region over occluded / holistic images.\n"
       "CLIP weights (any layout model.weights accepts: OpenAI TorchScript archive, torch.save or\n"
       "safetensors state dict, Hugging Face folder): layout, stored dtype, widths, layers, heads,\n"
       "patch, input resolution, context, vocabulary, parameter counts.\n"

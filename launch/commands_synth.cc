@@ -69,7 +69,8 @@ int runSynth(const ParsedArgs& args, CommandContext& ctx) {
   ctx.log.info("wrote ", s.reid_path, ": ", s.train_identities, " train identities (",
                s.train_images, " images, ", s.occluded_train, " occluded), ", s.test_identities,
                " test identities (", s.query_images, " queries, ", s.occluded_queries,
-               " occluded; ", s.gallery_images, " gallery, ", s.occluded_gallery, " occluded)");
+               " occluded; ", s.gallery_images, " gallery, ", s.occluded_gallery, " occluded), ",
+               s.lookalike_identities, " look-alike identities");
   ctx.log.info("wrote ", s.pretrain_path, ": ", s.pretrain_images, " captioned images of ",
                s.pretrain_identities, " identities");
   char elapsed[32];
@@ -88,8 +89,8 @@ CommandSpec synthCommand() {
       "agreid synth --out DIR [--config FILE] [--set synth.key=value ...]\n"
       "       agreid synth --preview FILE.jpg [--columns N] [--config FILE] [--set ...]";
   spec.details =
-      "--out writes DIR/reid.h5 (train/query/gallery with attributes, occluded flags and "
-      "captions)\n"
+      "--out writes DIR/reid.h5 (train/query/gallery with attributes, occluded flags, captions\n"
+      "and the visible fraction of each attribute's body region)\n"
       "and DIR/pretrain.h5 (captioned pretraining set of other identities). The same synth.*\n"
       "settings always give byte-identical files.\n"
       "--preview writes a grid of test identities (top: holistic gallery image, bottom: occluded\n"

@@ -102,6 +102,10 @@ std::vector<KeySpec> configKeys(Config& c) {
            "gallery images with an occluder", 0, 1)
       .add("occluded_train_fraction", &c.synth.occluded_train_fraction,
            "training images with an occluder", 0, 1)
+      .add("lookalike_fraction", &c.synth.lookalike_fraction,
+           "identities that copy every attribute of an earlier identity (look-alikes)", 0, 1)
+      .add("region_occluders", &c.synth.region_occluders,
+           "images with a panel hiding one body region (head, upper/lower body, feet, bag)", 0, 1)
       .add("pretrain_identities", &c.synth.pretrain_identities,
            "identities of the captioned pretraining set (disjoint from re-ID)", 1, 1e8)
       .add("pretrain_images", &c.synth.pretrain_images, "captioned pretraining images", 1, 1e9)

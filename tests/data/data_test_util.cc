@@ -88,4 +88,6 @@ int runPython(const std::string& script) {
   return r.exit_code;
 }
 
+bool haveH5py() { return runShell(shellQuote(AGREID_PYTHON) + " -c 'import h5py'").exit_code == 0; }
+
 }  // namespace agreid::testing

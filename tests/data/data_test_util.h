@@ -55,4 +55,7 @@ class SmallDisk {
 // output on failure.
 int runPython(const std::string& script);
 
+// True when Debian's python3 can import h5py (tests that damage files with it skip otherwise).
+bool haveH5py();
+
 }  // namespace agreid::testing

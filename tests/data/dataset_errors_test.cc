@@ -14,11 +14,8 @@ namespace agreid::data {
 namespace {
 
 using testing::expectOneLineInputError;
+using testing::haveH5py;
 using testing::TempDir;
-
-bool haveH5py() {
-  return testing::runShell(testing::shellQuote(AGREID_PYTHON) + " -c 'import h5py'").exit_code == 0;
-}
 
 std::string writeGood(const std::string& path, int n = 5) {
   DatasetWriter writer(path, WriterOptions{});

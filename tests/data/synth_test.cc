@@ -47,10 +47,12 @@ TEST(SynthTest, SameSeedGivesByteIdenticalFiles) {
 // The world depends only on the settings, not on the compiler: the content checksum of the small
 // world recorded from the gcc build must come out of the clang build too (the sanitizer stage).
 // Random draws passed as several arguments of one call made the clang world differ.
+// (The pin changed once, when reid.h5 gained /attributes/visibility, which the checksum covers;
+// the images and labels did not change: SynthVisibilityTest.DefaultWorldKeepsItsImagesAndLabels.)
 TEST(SynthTest, SameWorldFromEveryCompiler) {
   testing::TempDir dir;
   generateSynthWorld(smallWorld(), dir.file("a"), {});
-  EXPECT_EQ(DatasetReader(dir.file("a/reid.h5")).info().checksum, "fnv1a64:92ea468a8679394e");
+  EXPECT_EQ(DatasetReader(dir.file("a/reid.h5")).info().checksum, "fnv1a64:6afe755d33f85864");
 }
 
 TEST(SynthTest, SplitsFollowTheOccludedDukeProtocol) {
