@@ -21,6 +21,9 @@ void writeDataset(const std::string& path) {
   options.source = "make_fuzz_seeds";
   options.attribute_names = {"upper"};
   options.attribute_values = {{"red", "blue"}};
+  // A small blob chunk keeps the file a few KB: libFuzzer mutates at most -max_len bytes (64 KB),
+  // and a file cut there only ever tests truncation.
+  options.chunk_bytes = 512;
   data::DatasetWriter writer(path, options);
   for (int i = 0; i < 3; ++i) {
     data::RgbImage image;
