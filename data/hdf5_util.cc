@@ -238,13 +238,31 @@ void checkStorage(hid_t file, hid_t dataset, const std::string& file_label,
   }
 }
 
+namespace {
+
+// "<file>: <object path>" of an open object, for messages about a damaged file.
+std::string objectLabel(hid_t object) {
+  const auto nameOf = [&](auto get) {
+    const ssize_t n = get(object, nullptr, 0);
+    if (n <= 0) return std::string("?");
+    std::string name(static_cast<size_t>(n) + 1, '\0');
+    get(object, name.data(), name.size());
+    name.resize(static_cast<size_t>(n));
+    return name;
+  };
+  return nameOf(H5Fget_name) + ": " + nameOf(H5Iget_name);
+}
+
+}  // namespace
+
 template <typename T>
 std::vector<T> readAll(hid_t dataset, hsize_t count) {
   std::vector<T> values(count);
   if (count > 0) {
-    AGREID_CHECK(H5Dread(dataset, detail::nativeType<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                         values.data()) >= 0,
-                 "H5Dread failed");
+    if (H5Dread(dataset, detail::nativeType<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) <
+        0) {
+      throw InputError(objectLabel(dataset) + ": cannot read its values (corrupt file?)");
+    }
   }
   return values;
 }
@@ -282,11 +300,19 @@ std::vector<uint8_t> readBytes(hid_t dataset, hsize_t begin, hsize_t end) {
       H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, &begin, nullptr, &count, nullptr) >= 0,
       "H5Sselect_hyperslab failed for [", begin, ", ", end, ")");
   Handle mem_space(H5Screate_simple(1, &count, nullptr));
-  AGREID_CHECK(H5Dread(dataset, H5T_NATIVE_UINT8, mem_space.get(), file_space.get(), H5P_DEFAULT,
-                       out.data()) >= 0,
-               "H5Dread failed for bytes [", begin, ", ", end, ")");
+  if (H5Dread(dataset, H5T_NATIVE_UINT8, mem_space.get(), file_space.get(), H5P_DEFAULT,
+              out.data()) < 0) {
+    throw InputError(objectLabel(dataset) + ": cannot read bytes [" + std::to_string(begin) + ", " +
+                     std::to_string(end) + ") (corrupt file?)");
+  }
   return out;
 }
+
+namespace {
+[[noreturn]] void unreadableAttribute(const std::string& file_label, const std::string& name) {
+  throw InputError(file_label + ": cannot read root attribute '" + name + "' (corrupt file?)");
+}
+}  // namespace
 
 bool hasAttribute(hid_t object, const std::string& name) {
   return H5Aexists(object, name.c_str()) > 0;
@@ -306,14 +332,14 @@ std::string readStringAttribute(hid_t object, const std::string& file_label,
   if (H5Tis_variable_str(ftype.get()) > 0) {
     Handle mtype = detail::variableStringType(H5Tget_cset(ftype.get()));
     char* ptr = nullptr;
-    AGREID_CHECK(H5Aread(attr.get(), mtype.get(), &ptr) >= 0, "H5Aread failed for ", name);
+    if (H5Aread(attr.get(), mtype.get(), &ptr) < 0) unreadableAttribute(file_label, name);
     std::string value = ptr ? ptr : "";
     H5free_memory(ptr);
     return value;
   }
   const size_t size = H5Tget_size(ftype.get());
   std::string value(size, '\0');
-  AGREID_CHECK(H5Aread(attr.get(), ftype.get(), value.data()) >= 0, "H5Aread failed for ", name);
+  if (H5Aread(attr.get(), ftype.get(), value.data()) < 0) unreadableAttribute(file_label, name);
   const size_t nul = value.find('\0');
   if (nul != std::string::npos) value.resize(nul);
   return value;
@@ -331,7 +357,7 @@ int64_t readIntAttribute(hid_t object, const std::string& file_label, const std:
                      describeType(ftype.get()) + ", expected one integer");
   }
   int64_t value = 0;
-  AGREID_CHECK(H5Aread(attr.get(), H5T_NATIVE_INT64, &value) >= 0, "H5Aread failed for ", name);
+  if (H5Aread(attr.get(), H5T_NATIVE_INT64, &value) < 0) unreadableAttribute(file_label, name);
   return value;
 }
 

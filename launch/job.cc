@@ -29,6 +29,7 @@ Job::Job(CommandContext& ctx, const Config& config)
       control_(device_.is_cpu() ? nullptr : std::make_unique<comm::MpiCommunicator>()),
       stage_{*comm_, ctx.log, device_, [] { return stopRequested(); }, control_.get()} {
   ctx.log.setProgressStyle(progressStyleFor(config.run.progress, ctx.env));
+  acceptStopRequests();  // the stages poll the flag at step boundaries
 }
 
 void applyMathMode(const Config& config, c10::Device device) {

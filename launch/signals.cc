@@ -9,8 +9,18 @@
 namespace agreid::launch {
 namespace {
 volatile std::sig_atomic_t g_stop_signal = 0;
+volatile std::sig_atomic_t g_accepting = 0;  // the command polls the flag
 
-extern "C" void onStopSignal(int sig) { g_stop_signal = sig; }
+// A command that never polls the flag (inspect, config, report, ...) must still die of the
+// signal: the handler then restores the default action and raises it again.
+extern "C" void onStopSignal(int sig) {
+  if (g_accepting == 0) {
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+    return;
+  }
+  g_stop_signal = sig;
+}
 
 void install(int sig) {
   struct sigaction sa {};
@@ -26,7 +36,10 @@ void installStopHandlers() {
   install(SIGTERM);
 }
 
+void acceptStopRequests() { g_accepting = 1; }
+
 void installInterruptHandler() {
+  acceptStopRequests();
   install(SIGINT);
   // A launcher may start us with these signals blocked (the mask is inherited across exec):
   // unblock them so that a stop request is seen; one already pending is delivered now.

@@ -9,8 +9,14 @@
 
 namespace agreid::launch {
 
-// Installs the SIGUSR1/SIGTERM handlers. Call once from main().
+// Installs the SIGUSR1/SIGTERM handlers. Call once from main(). Until the command calls
+// acceptStopRequests(), these signals keep their default action (the process ends).
 void installStopHandlers();
+
+// The command polls stopRequested() or throwIfInterrupted() from now on: SIGUSR1/SIGTERM (and
+// SIGINT after installInterruptHandler) set the flag instead of ending the process. Training
+// jobs (launch::Job), `sweep --local` and the commands below call it.
+void acceptStopRequests();
 
 // Also turns SIGINT (Ctrl-C) into a stop request instead of killing the process at once, and
 // unblocks SIGINT/SIGTERM when the launcher started us with them blocked. For the commands

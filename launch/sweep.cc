@@ -203,6 +203,7 @@ std::string submitSweep(const SweepSpec& spec, const std::vector<SweepPoint>& po
 
 int runSweepLocal(const SweepSpec& spec, const std::vector<SweepPoint>& points,
                   const LocalOptions& options, const Log& log) {
+  acceptStopRequests();  // a stop leaves the remaining points for a later --local
   int first_failure = 0;
   for (const auto& p : points) {
     if (stopRequested()) {

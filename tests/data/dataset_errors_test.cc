@@ -162,6 +162,15 @@ TEST(DatasetErrorsTest, FieldLargerThanTheFileIsRefused) {
                           {path2, "field /images/blob claims 1099511627776 bytes"});
 }
 
+// A fuzzing finding (tests/data/corrupt/): a damaged root attribute that libhdf5 finds but
+// cannot read was an internal error; it is a one-line input error naming the file and attribute.
+TEST(DatasetErrorsTest, UnreadableRootAttributeIsAnInputError) {
+  const std::string path =
+      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/unreadable-kind-attribute.h5";
+  expectOneLineInputError([&] { DatasetReader r(path); },
+                          {path, "cannot read root attribute 'agreid_kind'", "corrupt file"});
+}
+
 TEST(DatasetErrorsTest, CorruptJpegInsideDatasetNamesIndexAndPath) {
   TempDir dir;
   const std::string path = dir.file("c.h5");

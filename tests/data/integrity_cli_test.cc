@@ -1,13 +1,17 @@
 // Data and file integrity through the agreid executable: concurrent imports of one output, a full
 // disk under `import` and `synth`, unreadable folders, and SIGTERM/SIGINT (exit code, message,
 // nothing left behind). Every failure is one line with exit code 2 unless stated.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <filesystem>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "data/dataset.h"
 #include "tests/data/data_test_util.h"
@@ -105,6 +109,50 @@ TEST(IntegrityCliTest, SigtermAndSigintStopImportAndSynthRemovingPartialOutputs)
       runAgreidWithPendingSignal({"synth", "--out", world, "--set", "synth.identities=8"}, SIGINT);
   expectOneLineError(syn, 130, {"agreid synth: stopped by SIGINT"});
   EXPECT_TRUE(fs::is_empty(world));
+}
+
+// A command that does not poll for stop requests dies of SIGTERM (before, the handler only set a
+// flag nobody read). The file makes libhdf5 1.10.8 loop forever in its global heap
+// (tests/data/corrupt/global-heap-loop.h5, a fuzzing finding), so `inspect` would never end by
+// itself; `timeout` and SLURM send SIGTERM first.
+TEST(IntegrityCliTest, SigtermEndsACommandThatDoesNotPollForStops) {
+  const std::string file =
+      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/global-heap-loop.h5";
+  std::vector<std::string> words = {AGREID_BINARY, "inspect", file};
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, STDOUT_FILENO);
+    ::dup2(null, STDERR_FILENO);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::sleep(2);  // inside libhdf5 by now (or already failed: then it has exited)
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  pid_t done = 0;
+  for (int i = 0; i < 200 && done == 0; ++i) {  // up to 20 s
+    done = ::waitpid(pid, &status, WNOHANG);
+    if (done == 0) ::usleep(100000);
+  }
+  if (done == 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    FAIL() << "agreid inspect ignored SIGTERM";
+  }
+  if (WIFEXITED(status)) {
+    // libhdf5 may one day refuse the file instead of looping: then it is an input error.
+    EXPECT_EQ(WEXITSTATUS(status), 2);
+  } else {
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
+  }
 }
 
 }  // namespace
