@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
     return agreid::kExitInput;
   }
   agreid::launch::installStopHandlers();
+  agreid::launch::acceptStopRequests();  // polled at every step below
   const auto env = agreid::launch::ProcessEnv::fromEnvironment();
   agreid::comm::MpiSession mpi;
   agreid::comm::MpiCommunicator comm;
