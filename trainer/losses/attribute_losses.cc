@@ -2,9 +2,7 @@
 
 #include <torch/torch.h>
 
-#include <array>
 #include <cmath>
-#include <vector>
 
 #include "base/check.h"
 

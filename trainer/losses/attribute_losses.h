@@ -8,7 +8,6 @@
 
 #include <ATen/core/Tensor.h>
 
-#include <limits>
 
 #include "trainer/options.h"
 
