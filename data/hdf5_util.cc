@@ -6,6 +6,7 @@
 
 #include "base/check.h"
 #include "base/error.h"
+#include "data/hdf5_heap_guard.h"
 
 namespace agreid::data::h5 {
 namespace {
@@ -131,6 +132,7 @@ ErrorSilencer::~ErrorSilencer() { H5Eset_auto2(H5E_DEFAULT, func_, data_); }
 Handle fileAccess(bool file_locking) {
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS));
   AGREID_CHECK(fapl.valid(), "H5Pcreate(H5P_FILE_ACCESS) failed");
+  AGREID_CHECK(H5Pset_driver(fapl.get(), guardedDriver(), nullptr) >= 0, "H5Pset_driver failed");
 #if H5_VERSION_GE(1, 10, 7)
   AGREID_CHECK(H5Pset_file_locking(fapl.get(), file_locking, /*ignore_when_disabled=*/true) >= 0,
                "H5Pset_file_locking failed");
@@ -277,6 +279,7 @@ std::vector<std::string> readStrings(hid_t dataset, const std::string& file_labe
                                      const std::string& path, hsize_t count) {
   std::vector<std::string> out;
   if (count == 0) return out;
+  checkStringLengths(dataset, file_label, path);
   Handle ftype(H5Dget_type(dataset));
   Handle mtype = detail::variableStringType(H5Tget_cset(ftype.get()));
   std::vector<char*> ptrs(count, nullptr);

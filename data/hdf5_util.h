@@ -60,7 +60,8 @@ class ErrorSilencer {
   void* data_ = nullptr;
 };
 
-// A file-access property list with file locking on or off (H5Pset_file_locking when HDF5 >=
+// A file-access property list for HDF5's POSIX driver with the global heap guard
+// (data/hdf5_heap_guard.h) and file locking on or off (H5Pset_file_locking when HDF5 >=
 // 1.10.7; otherwise HDF5_USE_FILE_LOCKING=FALSE is set in the environment before opening).
 Handle fileAccess(bool file_locking);
 

@@ -171,6 +171,26 @@ TEST(DatasetErrorsTest, UnreadableRootAttributeIsAnInputError) {
                           {path, "cannot read root attribute 'agreid_kind'", "corrupt file"});
 }
 
+// A fuzzing finding (tests/data/corrupt/): a global heap collection whose object list never ends
+// made libhdf5 1.10.8 loop for ever inside H5Aread; the guarded driver (data/hdf5_heap_guard.h)
+// fails the read, so it is a one-line input error like any unreadable attribute.
+TEST(DatasetErrorsTest, DamagedGlobalHeapIsAnInputErrorNotAHang) {
+  const std::string path =
+      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/global-heap-loop.h5";
+  expectOneLineInputError([&] { DatasetReader r(path); },
+                          {path, "cannot read root attribute 'agreid_kind'", "corrupt file"});
+}
+
+// A fuzzing finding: a stored string length of 4 GiB made libhdf5 allocate and clear 4 GiB
+// before reading the 18 KB file; the lengths are checked against the file first.
+TEST(DatasetErrorsTest, StringLengthLargerThanTheFileIsRefused) {
+  const std::string path =
+      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/string-length-4gib.h5";
+  expectOneLineInputError([&] { DatasetReader r(path); },
+                          {path, "/samples/path element 0 claims a 4294967295-byte string",
+                           "more than the 18472-byte file holds"});
+}
+
 TEST(DatasetErrorsTest, CorruptJpegInsideDatasetNamesIndexAndPath) {
   TempDir dir;
   const std::string path = dir.file("c.h5");

@@ -3,7 +3,6 @@
 // each as small as its format allows so that mutations stay fast.
 #include <torch/torch.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -23,15 +22,10 @@ void writeDataset(const std::string& path) {
   options.attribute_names = {"upper"};
   options.attribute_values = {{"red", "blue"}};
   // Note [Dataset seed size]: with the default 1 MiB blob chunk the file is 1 MB, and libFuzzer
-  // mutates at most -max_len (64 KB) of it, so the target mostly sees truncated files. A 512-byte
-  // chunk (an 18 KB file) reaches the whole reader, and within seconds an infinite loop inside
-  // libhdf5 1.10.8 (a damaged global heap, read by H5Aread of a string attribute;
-  // tests/data/corrupt/global-heap-loop.h5), which agreid cannot interrupt. Until the reader
-  // guards against it the seed keeps the default chunk; AGREID_FUZZ_SMALL_DATASET_SEED=1 writes the
-  // small one for manual runs (docs/testing.md).
-  if (const char* small = std::getenv("AGREID_FUZZ_SMALL_DATASET_SEED"); small && *small == '1') {
-    options.chunk_bytes = 512;
-  }
+  // mutates at most -max_len (64 KB) of it, so the target would mostly see truncated files. A
+  // 512-byte chunk makes an 18 KB file that reaches the whole reader. (Its first finding was a
+  // damaged global heap on which libhdf5 1.10.8 looped for ever: data/hdf5_heap_guard.h.)
+  options.chunk_bytes = 512;
   data::DatasetWriter writer(path, options);
   for (int i = 0; i < 3; ++i) {
     data::RgbImage image;

@@ -1,0 +1,43 @@
+// A guard between libhdf5 and the file for damaged global heap collections.
+//
+// Variable-length strings (dataset paths, attribute names, string attributes) live in HDF5's
+// global heap: collections that start with "GCOL" and list their objects one after another.
+// libhdf5 1.10 walks a collection's object list when it loads it, and a damaged size field (an
+// object of size 0, or a size that wraps the walk) makes that walk loop forever, inside H5Aread
+// or H5Dread, where nothing can interrupt it (tests/data/corrupt/global-heap-loop.h5, found by
+// fuzzing). agreid therefore opens HDF5 files through a copy of HDF5's default POSIX driver (sec2)
+// whose read checks every block that starts like a collection: if walking its objects would not
+// end inside the collection, the read fails, and libhdf5 reports the attribute or field as
+// unreadable (a one-line InputError from data/hdf5_util.h) instead of hanging.
+//
+// The check reads lengths as 8 bytes (HDF5's default "size of lengths", the one agreid and h5py
+// write); a block read whole as a collection costs one walk over its object headers.
+#pragma once
+
+#include <hdf5.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace agreid::data::h5 {
+
+// The registered driver: HDF5's sec2 with the checked read. Registered on first use.
+hid_t guardedDriver();
+
+// False when `block` starts with a global heap collection signature (version 1) whose declared
+// size fits in `size` bytes and whose object list libhdf5 could not walk to the end of the
+// collection: an object of size 0 (the walk stops moving), a size that overflows, or an object
+// that reaches past the collection. True for anything else, including blocks that are not
+// collections and collections larger than `size` (libhdf5 reads those again whole).
+bool globalHeapWalkEnds(const uint8_t* block, size_t size);
+
+// Before a variable-length string field is read: every element's stored length must fit in the
+// file, and so must their sum (each string is an object of a collection inside the file). libhdf5
+// otherwise allocates and clears each claimed length (up to 4 GiB per element) before it reads
+// anything. Throws InputError naming the file, the field and the element. Checks contiguous and
+// unfiltered chunked layouts, whose raw elements it reads directly (16 bytes each: the length,
+// the collection address, the object index); compact or compressed fields are left to libhdf5.
+void checkStringLengths(hid_t dataset, const std::string& file_label, const std::string& path);
+
+}  // namespace agreid::data::h5

@@ -1,0 +1,61 @@
+// The global heap check of the guarded HDF5 driver (data/hdf5_heap_guard.h) on hand-built
+// collections; DatasetErrorsTest.DamagedGlobalHeapIsAnInputErrorNotAHang covers the driver on a
+// damaged file, every other HDF5 test the driver on intact ones.
+#include "data/hdf5_heap_guard.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+namespace agreid::data::h5 {
+namespace {
+
+void put(std::vector<uint8_t>& block, size_t at, uint64_t value, int bytes) {
+  for (int i = 0; i < bytes; ++i) block[at + i] = static_cast<uint8_t>(value >> (8 * i));
+}
+
+// A 4,096-byte collection holding one 5-byte object (index 1) and the free space after it.
+std::vector<uint8_t> collection() {
+  std::vector<uint8_t> block(4096, 0);
+  std::memcpy(block.data(), "GCOL", 4);
+  block[4] = 1;
+  put(block, 8, 4096, 8);
+  put(block, 16, 1, 2);  // index
+  put(block, 18, 1, 2);  // reference count
+  put(block, 24, 5, 8);  // size
+  put(block, 40, 0, 2);  // free space: index 0
+  put(block, 48, 4096 - 40, 8);
+  return block;
+}
+
+TEST(GlobalHeapGuard, IntactCollectionAndOtherBlocksPass) {
+  const std::vector<uint8_t> block = collection();
+  EXPECT_TRUE(globalHeapWalkEnds(block.data(), block.size()));
+  const std::vector<uint8_t> jpeg = {0xff, 0xd8, 0xff, 0xe0, 0, 16, 'J', 'F', 'I',
+                                     'F',  0,    1,    1,    0, 0,  1,   0,   1};
+  EXPECT_TRUE(globalHeapWalkEnds(jpeg.data(), jpeg.size()));
+  // A first read shorter than the collection: libhdf5 reads it again whole, checked then.
+  EXPECT_TRUE(globalHeapWalkEnds(block.data(), 1024));
+}
+
+TEST(GlobalHeapGuard, WalkThatStopsMovingIsRefused) {
+  std::vector<uint8_t> block = collection();
+  put(block, 48, 0, 8);  // free space of size 0: libhdf5 would walk in place for ever
+  EXPECT_FALSE(globalHeapWalkEnds(block.data(), block.size()));
+}
+
+TEST(GlobalHeapGuard, SizeThatOverflowsOrLeavesTheCollectionIsRefused) {
+  std::vector<uint8_t> wraps = collection();
+  put(wraps, 24, ~uint64_t{0} - 3, 8);  // padding to 8 bytes wraps around
+  EXPECT_FALSE(globalHeapWalkEnds(wraps.data(), wraps.size()));
+  std::vector<uint8_t> wraps_total = collection();
+  put(wraps_total, 24, ~uint64_t{0} - 15, 8);  // adding the object header wraps around
+  EXPECT_FALSE(globalHeapWalkEnds(wraps_total.data(), wraps_total.size()));
+  std::vector<uint8_t> past = collection();
+  put(past, 24, 5000, 8);
+  EXPECT_FALSE(globalHeapWalkEnds(past.data(), past.size()));
+}
+
+}  // namespace
+}  // namespace agreid::data::h5
