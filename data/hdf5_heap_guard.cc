@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <map>
 #include <vector>
 
 #include "base/check.h"
@@ -43,6 +44,29 @@ const H5FD_class_t& sec2Class() {
     return copy;
   }();
   return sec2;
+}
+
+// Walks the objects of the collection in block[0, collection) as libhdf5 does; false when the walk
+// would not end inside it. Records each object's size by index in `objects` (when given).
+bool walkCollection(const uint8_t* block, uint64_t collection,
+                    std::map<uint64_t, uint64_t>* objects) {
+  uint64_t at = kHeaderBytes;
+  while (at < collection) {
+    if (collection - at < kObjectHeaderBytes) break;  // a tail too small for an object: free
+    const uint64_t index = littleEndian(block + at, 2);
+    const uint64_t object = littleEndian(block + at + 8, 8);
+    uint64_t need = object;
+    if (index > 0) {
+      const uint64_t padded = object + 7;
+      if (padded < object) return false;
+      need = kObjectHeaderBytes + (padded & ~uint64_t{7});
+      if (need < kObjectHeaderBytes) return false;
+      if (objects != nullptr) (*objects)[index] = object;
+    }
+    if (need == 0 || need > collection - at) return false;
+    at += need;
+  }
+  return true;
 }
 
 herr_t checkedRead(H5FD_t* file, H5FD_mem_t type, hid_t dxpl, haddr_t addr, size_t size,
@@ -95,37 +119,65 @@ std::vector<Extent> rawExtents(hid_t dataset) {
 
 }  // namespace
 
-void checkStringLengths(hid_t dataset, const std::string& file_label, const std::string& path) {
+void checkStoredStrings(hid_t dataset, const std::string& file_label, const std::string& path) {
   Handle file(H5Iget_file_id(dataset));
-  Handle type(H5Dget_type(dataset));
+  Handle fcpl(file.valid() ? H5Fget_create_plist(file.get()) : H5I_INVALID_HID);
+  size_t address_size = 0;
   hsize_t file_bytes = 0;
   void* handle = nullptr;
-  if (!file.valid() || !type.valid() || H5Fget_filesize(file.get(), &file_bytes) < 0 ||
+  if (!fcpl.valid() || H5Pget_sizes(fcpl.get(), &address_size, nullptr) < 0 ||
+      H5Fget_filesize(file.get(), &file_bytes) < 0 ||
       H5Fget_vfd_handle(file.get(), H5P_DEFAULT, &handle) < 0 || handle == nullptr) {
     throw InputError(file_label + ": cannot read the layout of " + path + " (corrupt file?)");
   }
-  const size_t element = H5Tget_size(type.get());  // 4 + address size + 4
-  if (element < 8) return;
+  if (address_size == 0 || address_size > 8) return;
+  // A stored element: its length (u32), the collection's address, the object's index (u32).
+  const int address_bytes = static_cast<int>(address_size);
+  const size_t element = 8 + address_size;
   const int fd = *static_cast<const int*>(handle);
+  const auto readAt = [&](uint64_t address, uint64_t bytes, std::vector<uint8_t>* out) {
+    out->resize(bytes);
+    return bytes <= file_bytes && address <= file_bytes - bytes &&
+           ::pread(fd, out->data(), bytes, static_cast<off_t>(address)) ==
+               static_cast<ssize_t>(bytes);
+  };
+  // Each collection's objects, by address; an empty map marks a damaged collection.
+  std::map<uint64_t, std::map<uint64_t, uint64_t>> collections;
+  const auto objectsAt = [&](uint64_t address) -> const std::map<uint64_t, uint64_t>& {
+    auto [it, inserted] = collections.try_emplace(address);
+    std::vector<uint8_t> block;
+    if (inserted && readAt(address, kHeaderBytes, &block) &&
+        std::memcmp(block.data(), "GCOL", 4) == 0 && block[4] == 1) {
+      const uint64_t bytes = littleEndian(block.data() + 8, 8);
+      if (bytes >= kHeaderBytes && readAt(address, bytes, &block)) {
+        if (!walkCollection(block.data(), bytes, &it->second)) it->second.clear();
+      }
+    }
+    return it->second;
+  };
   uint64_t total = 0;
   uint64_t index = 0;
+  std::vector<uint8_t> raw;
   for (const Extent& extent : rawExtents(dataset)) {
-    if (extent.bytes > file_bytes || extent.address > file_bytes - extent.bytes) {
+    if (!readAt(extent.address, extent.bytes, &raw)) {
       throw InputError(file_label + ": " + path + " is stored outside the " +
                        std::to_string(file_bytes) + "-byte file (corrupt header?)");
-    }
-    std::vector<uint8_t> raw(extent.bytes);
-    if (::pread(fd, raw.data(), raw.size(), static_cast<off_t>(extent.address)) !=
-        static_cast<ssize_t>(raw.size())) {
-      throw InputError(file_label + ": cannot read " + path + " (corrupt file?)");
     }
     for (size_t at = 0; at + element <= raw.size(); at += element, ++index) {
       const uint64_t length = littleEndian(raw.data() + at, 4);
       total += length;
+      const std::string what = file_label + ": " + path + " element " + std::to_string(index);
       if (length > file_bytes || total > file_bytes) {
-        throw InputError(file_label + ": " + path + " element " + std::to_string(index) +
-                         " claims a " + std::to_string(length) + "-byte string, more than the " +
-                         std::to_string(file_bytes) + "-byte file holds (corrupt file?)");
+        throw InputError(what + " claims a " + std::to_string(length) +
+                         "-byte string, more than the " + std::to_string(file_bytes) +
+                         "-byte file holds (corrupt file?)");
+      }
+      if (length == 0) continue;  // libhdf5 reads nothing for an empty string
+      const auto& objects = objectsAt(littleEndian(raw.data() + at + 4, address_bytes));
+      const auto object = objects.find(littleEndian(raw.data() + at + 4 + address_bytes, 4));
+      if (object == objects.end() || object->second != length) {
+        throw InputError(what + " refers to a string the file's global heap does not hold " +
+                         "(corrupt file?)");
       }
     }
   }
@@ -134,23 +186,7 @@ void checkStringLengths(hid_t dataset, const std::string& file_label, const std:
 bool globalHeapWalkEnds(const uint8_t* block, size_t size) {
   if (size < kHeaderBytes || std::memcmp(block, "GCOL", 4) != 0 || block[4] != 1) return true;
   const uint64_t collection = littleEndian(block + 8, 8);
-  if (collection > size) return true;
-  uint64_t at = kHeaderBytes;
-  while (at < collection) {
-    if (collection - at < kObjectHeaderBytes) break;  // a tail too small for an object: free
-    const uint64_t index = littleEndian(block + at, 2);
-    const uint64_t object = littleEndian(block + at + 8, 8);
-    uint64_t need = object;
-    if (index > 0) {
-      const uint64_t padded = object + 7;
-      if (padded < object) return false;
-      need = kObjectHeaderBytes + (padded & ~uint64_t{7});
-      if (need < kObjectHeaderBytes) return false;
-    }
-    if (need == 0 || need > collection - at) return false;
-    at += need;
-  }
-  return true;
+  return collection > size || walkCollection(block, collection, nullptr);
 }
 
 hid_t guardedDriver() {

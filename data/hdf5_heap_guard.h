@@ -32,12 +32,14 @@ hid_t guardedDriver();
 // collections and collections larger than `size` (libhdf5 reads those again whole).
 bool globalHeapWalkEnds(const uint8_t* block, size_t size);
 
-// Before a variable-length string field is read: every element's stored length must fit in the
-// file, and so must their sum (each string is an object of a collection inside the file). libhdf5
-// otherwise allocates and clears each claimed length (up to 4 GiB per element) before it reads
-// anything. Throws InputError naming the file, the field and the element. Checks contiguous and
-// unfiltered chunked layouts, whose raw elements it reads directly (16 bytes each: the length,
-// the collection address, the object index); compact or compressed fields are left to libhdf5.
-void checkStringLengths(hid_t dataset, const std::string& file_label, const std::string& path);
+// Before a variable-length string field is read, its stored elements (16 bytes each: the length,
+// the address of a global heap collection, an object index) are checked against the file:
+// every length and their sum must fit in the file, and every non-empty string must be an object
+// of that length in an intact collection. libhdf5 otherwise allocates and clears each claimed
+// length (up to 4 GiB per element) before it reads anything, and reads through a missing
+// object's null pointer. Throws InputError naming the file, the field and the element. Checks
+// contiguous and unfiltered chunked layouts, whose raw elements it reads directly; compact or
+// compressed fields are left to libhdf5.
+void checkStoredStrings(hid_t dataset, const std::string& file_label, const std::string& path);
 
 }  // namespace agreid::data::h5

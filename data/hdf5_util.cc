@@ -279,7 +279,7 @@ std::vector<std::string> readStrings(hid_t dataset, const std::string& file_labe
                                      const std::string& path, hsize_t count) {
   std::vector<std::string> out;
   if (count == 0) return out;
-  checkStringLengths(dataset, file_label, path);
+  checkStoredStrings(dataset, file_label, path);
   Handle ftype(H5Dget_type(dataset));
   Handle mtype = detail::variableStringType(H5Tget_cset(ftype.get()));
   std::vector<char*> ptrs(count, nullptr);

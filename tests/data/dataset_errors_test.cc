@@ -191,6 +191,17 @@ TEST(DatasetErrorsTest, StringLengthLargerThanTheFileIsRefused) {
                            "more than the 18472-byte file holds"});
 }
 
+// A fuzzing finding: a stored string whose object index is not in its collection made libhdf5
+// read through a null pointer (a crash); each stored string is looked up in its collection first.
+TEST(DatasetErrorsTest, StringMissingFromTheGlobalHeapIsRefused) {
+  const std::string path =
+      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/missing-heap-object.h5";
+  expectOneLineInputError([&] { DatasetReader r(path); },
+                          {path,
+                           "/attributes/names element 0 refers to a string the file's "
+                           "global heap does not hold"});
+}
+
 TEST(DatasetErrorsTest, CorruptJpegInsideDatasetNamesIndexAndPath) {
   TempDir dir;
   const std::string path = dir.file("c.h5");
