@@ -18,7 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <string>
+#include <map>
 
 namespace agreid::data::h5 {
 
@@ -32,14 +32,19 @@ hid_t guardedDriver();
 // collections and collections larger than `size` (libhdf5 reads those again whole).
 bool globalHeapWalkEnds(const uint8_t* block, size_t size);
 
-// Before a variable-length string field is read, its stored elements (16 bytes each: the length,
-// the address of a global heap collection, an object index) are checked against the file:
-// every length and their sum must fit in the file, and every non-empty string must be an object
-// of that length in an intact collection. libhdf5 otherwise allocates and clears each claimed
-// length (up to 4 GiB per element) before it reads anything, and reads through a missing
-// object's null pointer. Throws InputError naming the file, the field and the element. Checks
-// contiguous and unfiltered chunked layouts, whose raw elements it reads directly; compact or
-// compressed fields are left to libhdf5.
-void checkStoredStrings(hid_t dataset, const std::string& file_label, const std::string& path);
+// The size of a collection's header ("GCOL", version, 3 reserved bytes, 8-byte size).
+constexpr size_t kGlobalHeapHeaderBytes = 16;
+
+// Walks the objects of the collection in block[0, collection) as libhdf5 does; false when the walk
+// would not end inside it. Records each object's size by index in `objects` (when not null).
+bool walkGlobalHeapCollection(const uint8_t* block, uint64_t collection,
+                              std::map<uint64_t, uint64_t>* objects);
+
+// Little-endian unsigned integer of `bytes` (1-8) bytes.
+inline uint64_t littleEndian(const uint8_t* p, int bytes) {
+  uint64_t value = 0;
+  for (int i = bytes - 1; i >= 0; --i) value = (value << 8) | p[i];
+  return value;
+}
 
 }  // namespace agreid::data::h5

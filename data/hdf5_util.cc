@@ -7,6 +7,7 @@
 #include "base/check.h"
 #include "base/error.h"
 #include "data/hdf5_heap_guard.h"
+#include "data/hdf5_stored_strings.h"
 
 namespace agreid::data::h5 {
 namespace {
@@ -333,6 +334,7 @@ std::string readStringAttribute(hid_t object, const std::string& file_label,
                      describeType(ftype.get()) + ", expected a string");
   }
   if (H5Tis_variable_str(ftype.get()) > 0) {
+    checkStoredAttributeStrings(object, file_label);
     Handle mtype = detail::variableStringType(H5Tget_cset(ftype.get()));
     char* ptr = nullptr;
     if (H5Aread(attr.get(), mtype.get(), &ptr) < 0) unreadableAttribute(file_label, name);

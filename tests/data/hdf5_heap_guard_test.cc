@@ -6,7 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <string>
 #include <vector>
+
+#include "data/hdf5_util.h"
 
 namespace agreid::data::h5 {
 namespace {
@@ -55,6 +58,24 @@ TEST(GlobalHeapGuard, SizeThatOverflowsOrLeavesTheCollectionIsRefused) {
   std::vector<uint8_t> past = collection();
   put(past, 24, 5000, 8);
   EXPECT_FALSE(globalHeapWalkEnds(past.data(), past.size()));
+}
+
+// Through libhdf5: the attribute read of tests/data/corrupt/global-heap-loop.h5 loads the damaged
+// collection, and the guarded driver fails that read (without it, H5Aread never returns).
+TEST(GlobalHeapGuard, DriverFailsTheReadOfALoopingCollection) {
+  const std::string path =
+      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/global-heap-loop.h5";
+  const ErrorSilencer quiet;
+  Handle fapl = fileAccess(/*file_locking=*/false);
+  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()));
+  ASSERT_TRUE(file.valid());
+  Handle attribute(H5Aopen(file.get(), "agreid_kind", H5P_DEFAULT));
+  ASSERT_TRUE(attribute.valid());
+  Handle type(H5Tcopy(H5T_C_S1));
+  ASSERT_GE(H5Tset_size(type.get(), H5T_VARIABLE), 0);
+  char* value = nullptr;
+  EXPECT_LT(H5Aread(attribute.get(), type.get(), &value), 0);
+  EXPECT_EQ(value, nullptr);
 }
 
 }  // namespace

@@ -1,0 +1,199 @@
+#include "data/hdf5_stored_strings.h"
+
+#include <unistd.h>
+
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "base/error.h"
+#include "data/hdf5_heap_guard.h"
+#include "data/hdf5_util.h"
+
+namespace agreid::data::h5 {
+namespace {
+
+// Reads stored strings of one file and checks them against its global heap.
+class StoredStrings {
+ public:
+  StoredStrings(hid_t object, const std::string& file_label) : file_label_(file_label) {
+    Handle file(H5Iget_file_id(object));
+    Handle fcpl(file.valid() ? H5Fget_create_plist(file.get()) : H5I_INVALID_HID);
+    void* handle = nullptr;
+    if (!fcpl.valid() || H5Pget_sizes(fcpl.get(), &address_bytes_, &length_bytes_) < 0 ||
+        H5Fget_filesize(file.get(), &file_bytes_) < 0 ||
+        H5Fget_vfd_handle(file.get(), H5P_DEFAULT, &handle) < 0 || handle == nullptr) {
+      throw InputError(file_label + ": cannot read its layout (corrupt file?)");
+    }
+    fd_ = *static_cast<const int*>(handle);
+  }
+
+  // False when HDF5's sizes are outside what these checks read (addresses of 1-8 bytes).
+  bool usable() const {
+    return address_bytes_ >= 1 && address_bytes_ <= 8 && length_bytes_ >= 1 && length_bytes_ <= 8;
+  }
+  size_t elementBytes() const { return 8 + address_bytes_; }
+  int addressBytes() const { return static_cast<int>(address_bytes_); }
+  int lengthBytes() const { return static_cast<int>(length_bytes_); }
+  uint64_t fileBytes() const { return file_bytes_; }
+
+  bool read(uint64_t address, uint64_t bytes, std::vector<uint8_t>* out) const {
+    out->resize(bytes);
+    return bytes <= file_bytes_ && address <= file_bytes_ - bytes &&
+           ::pread(fd_, out->data(), bytes, static_cast<off_t>(address)) ==
+               static_cast<ssize_t>(bytes);
+  }
+
+  // Checks one stored string; `what` names it ("<file>: <field> element 3").
+  void check(const uint8_t* element, const std::string& what) {
+    const uint64_t length = littleEndian(element, 4);
+    total_ += length;
+    if (length > file_bytes_ || total_ > file_bytes_) {
+      throw InputError(what + " claims a " + std::to_string(length) +
+                       "-byte string, more than the " + std::to_string(file_bytes_) +
+                       "-byte file holds (corrupt file?)");
+    }
+    if (length == 0) return;  // libhdf5 reads nothing for an empty string
+    const auto& objects = objectsAt(littleEndian(element + 4, addressBytes()));
+    const auto object = objects.find(littleEndian(element + 4 + address_bytes_, 4));
+    if (object == objects.end() || object->second != length) {
+      throw InputError(what + " refers to a string the file's global heap does not hold " +
+                       "(corrupt file?)");
+    }
+  }
+
+ private:
+  // The objects of the collection at `address` by index; empty for a damaged collection.
+  const std::map<uint64_t, uint64_t>& objectsAt(uint64_t address) {
+    auto [it, inserted] = collections_.try_emplace(address);
+    std::vector<uint8_t> block;
+    if (inserted && read(address, kGlobalHeapHeaderBytes, &block) &&
+        std::memcmp(block.data(), "GCOL", 4) == 0 && block[4] == 1) {
+      const uint64_t bytes = littleEndian(block.data() + 8, 8);
+      if (bytes >= kGlobalHeapHeaderBytes && read(address, bytes, &block) &&
+          !walkGlobalHeapCollection(block.data(), bytes, &it->second)) {
+        it->second.clear();
+      }
+    }
+    return it->second;
+  }
+
+  std::string file_label_;
+  int fd_ = -1;
+  size_t address_bytes_ = 0;
+  size_t length_bytes_ = 0;
+  hsize_t file_bytes_ = 0;
+  uint64_t total_ = 0;
+  std::map<uint64_t, std::map<uint64_t, uint64_t>> collections_;
+};
+
+// The raw extents {address, bytes} of a field stored contiguously or in unfiltered chunks.
+std::vector<std::pair<haddr_t, hsize_t>> rawExtents(hid_t dataset) {
+  Handle plist(H5Dget_create_plist(dataset));
+  if (!plist.valid()) return {};
+  const H5D_layout_t layout = H5Pget_layout(plist.get());
+  if (layout == H5D_CONTIGUOUS) {
+    const haddr_t address = H5Dget_offset(dataset);
+    if (address == HADDR_UNDEF) return {};  // nothing stored yet
+    return {{address, H5Dget_storage_size(dataset)}};
+  }
+  std::vector<std::pair<haddr_t, hsize_t>> extents;
+  if (layout != H5D_CHUNKED || H5Pget_nfilters(plist.get()) != 0) return extents;
+  hsize_t chunks = 0;
+  if (H5Dget_num_chunks(dataset, H5S_ALL, &chunks) < 0) return extents;
+  for (hsize_t i = 0; i < chunks; ++i) {
+    hsize_t offset[H5S_MAX_RANK];
+    unsigned filters = 0;
+    haddr_t address = HADDR_UNDEF;
+    hsize_t bytes = 0;
+    if (H5Dget_chunk_info(dataset, H5S_ALL, i, offset, &filters, &address, &bytes) >= 0 &&
+        address != HADDR_UNDEF) {
+      extents.emplace_back(address, bytes);
+    }
+  }
+  return extents;
+}
+
+constexpr uint64_t kPad8 = 7;
+uint64_t padTo8(uint64_t n) { return (n + kPad8) & ~kPad8; }
+
+// The data of one attribute message (`message`, `size` bytes) when its type is variable-length:
+// {offset of the data in the message, its name}; offset 0 otherwise or when malformed.
+std::pair<uint64_t, std::string> variableLengthData(const uint8_t* message, uint64_t size) {
+  if (size < 8) return {0, {}};
+  const int version = message[0];
+  const uint64_t name = littleEndian(message + 2, 2);
+  const uint64_t type = littleEndian(message + 4, 2);
+  const uint64_t space = littleEndian(message + 6, 2);
+  uint64_t at = version == 3 ? 9 : 8;
+  if (version < 1 || version > 3) return {0, {}};
+  const uint64_t name_at = at;
+  at += version == 1 ? padTo8(name) : name;
+  const uint64_t type_at = at;
+  at += version == 1 ? padTo8(type) : type;
+  at += version == 1 ? padTo8(space) : space;
+  if (at > size || type == 0 || type_at >= size || name_at + name > size) return {0, {}};
+  const int type_class = message[type_at] & 0x0f;
+  if (type_class != H5T_VLEN) return {0, {}};
+  const char* text = reinterpret_cast<const char*>(message + name_at);
+  return {at, std::string(text, strnlen(text, name))};
+}
+
+}  // namespace
+
+void checkStoredStrings(hid_t dataset, const std::string& file_label, const std::string& path) {
+  StoredStrings strings(dataset, file_label);
+  if (!strings.usable()) return;
+  const size_t element = strings.elementBytes();
+  uint64_t index = 0;
+  std::vector<uint8_t> raw;
+  for (const auto& [address, bytes] : rawExtents(dataset)) {
+    if (!strings.read(address, bytes, &raw)) {
+      throw InputError(file_label + ": " + path + " is stored outside the " +
+                       std::to_string(strings.fileBytes()) + "-byte file (corrupt header?)");
+    }
+    for (size_t at = 0; at + element <= raw.size(); at += element, ++index) {
+      strings.check(raw.data() + at,
+                    file_label + ": " + path + " element " + std::to_string(index));
+    }
+  }
+}
+
+void checkStoredAttributeStrings(hid_t object, const std::string& file_label) {
+  StoredStrings strings(object, file_label);
+  H5O_info_t info;
+  if (!strings.usable() || H5Oget_info2(object, &info, H5O_INFO_BASIC) < 0) return;
+  // Version-1 object header: version, reserved, message count (u16), reference count (u32),
+  // size of the first chunk (u32), 4 bytes of padding; then the chunk. Continuation messages
+  // name further chunks. A message: type (u16), size (u16), flags, 3 reserved bytes, data.
+  std::vector<uint8_t> prefix;
+  if (!strings.read(info.addr, 16, &prefix) || prefix[0] != 1) return;
+  std::vector<std::pair<uint64_t, uint64_t>> chunks = {
+      {info.addr + 16, littleEndian(&prefix[8], 4)}};
+  constexpr size_t kMaxChunks = 1024;  // a cycle of continuations is corrupt
+  std::vector<uint8_t> chunk;
+  for (size_t c = 0; c < chunks.size() && c < kMaxChunks; ++c) {
+    if (!strings.read(chunks[c].first, chunks[c].second, &chunk)) return;  // libhdf5 reports it
+    for (uint64_t at = 0; at + 8 <= chunk.size();) {
+      const uint64_t type = littleEndian(&chunk[at], 2);
+      const uint64_t size = littleEndian(&chunk[at + 2], 2);
+      const bool shared = (chunk[at + 4] & 0x02) != 0;
+      if (size > chunk.size() - at - 8) break;
+      const uint8_t* data = &chunk[at + 8];
+      if (type == 0x10 &&
+          size >= static_cast<uint64_t>(strings.addressBytes() + strings.lengthBytes())) {
+        chunks.emplace_back(littleEndian(data, strings.addressBytes()),
+                            littleEndian(data + strings.addressBytes(), strings.lengthBytes()));
+      } else if (type == 0x0c && !shared) {
+        const auto [offset, name] = variableLengthData(data, size);
+        for (uint64_t e = offset; offset > 0 && e + strings.elementBytes() <= size;
+             e += strings.elementBytes()) {
+          strings.check(data + e, file_label + ": attribute '" + name + "'");
+        }
+      }
+      at += 8 + size;
+    }
+  }
+}
+
+}  // namespace agreid::data::h5

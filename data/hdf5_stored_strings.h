@@ -1,0 +1,30 @@
+// Checks of variable-length strings as stored, made before libhdf5 reads them.
+//
+// A stored variable-length string is 16 bytes (with 8-byte addresses): its length (u32), the
+// address of the global heap collection that holds it, and its object index there (u32).
+// libhdf5 1.10 trusts all three: it allocates and clears the claimed length (up to 4 GiB per
+// string) before reading anything, and reads an index its collection lacks through a null
+// pointer (a crash). These checks read the stored strings directly and require each length, and
+// their sum, to fit in the file, and each non-empty string to be an object of that length in an
+// intact collection (data/hdf5_heap_guard.h walks it). Each throws InputError naming the file,
+// the field or attribute, and the element.
+#pragma once
+
+#include <hdf5.h>
+
+#include <string>
+
+namespace agreid::data::h5 {
+
+// A variable-length string field, before H5Dread. Checks contiguous and unfiltered chunked
+// layouts, whose raw elements it reads directly; compact or compressed fields are left to
+// libhdf5.
+void checkStoredStrings(hid_t dataset, const std::string& file_label, const std::string& path);
+
+// Every variable-length attribute of `object`, before H5Aread: reads the object's header
+// (version 1, the layout HDF5 writes by default and agreid and h5py use) and checks the data of
+// each attribute message of a variable-length type. Version-2 headers and attributes kept
+// outside the header (dense storage) are left to libhdf5.
+void checkStoredAttributeStrings(hid_t object, const std::string& file_label);
+
+}  // namespace agreid::data::h5
