@@ -9,6 +9,7 @@
 #include "base/atomic_file.h"
 #include "base/check.h"
 #include "base/error.h"
+#include "data/hdf5_stored_strings.h"
 #include "data/hdf5_util.h"
 
 namespace agreid::trainer {
@@ -206,6 +207,7 @@ std::string ArrayFileReader::readAttribute(const std::string& name) const {
   H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
   if (H5Tis_variable_str(type.get()) > 0) {  // h5py's default for a Python str
     H5Tset_size(mem.get(), H5T_VARIABLE);
+    data::h5::checkStoredAttributeStrings(impl_->file, impl_->path);
     char* text = nullptr;
     if (H5Aread(attr.get(), mem.get(), &text) < 0) fail();
     std::string value = text ? text : "";
