@@ -38,10 +38,10 @@ class StoredStrings {
   uint64_t fileBytes() const { return file_bytes_; }
 
   bool read(uint64_t address, uint64_t bytes, std::vector<uint8_t>* out) const {
+    if (bytes > file_bytes_ || address > file_bytes_ - bytes) return false;
     out->resize(bytes);
-    return bytes <= file_bytes_ && address <= file_bytes_ - bytes &&
-           ::pread(fd_, out->data(), bytes, static_cast<off_t>(address)) ==
-               static_cast<ssize_t>(bytes);
+    return ::pread(fd_, out->data(), bytes, static_cast<off_t>(address)) ==
+           static_cast<ssize_t>(bytes);
   }
 
   // Checks one stored string; `what` names it ("<file>: <field> element 3").
