@@ -207,12 +207,14 @@ std::vector<KeySpec> configKeys(Config& c) {
               "L_attrG over images: mean, or sum (Eq. 14 as printed)",
               {{"mean", trainer::AttrReduction::kMean}, {"sum", trainer::AttrReduction::kSum}})
       .choice("mask", &c.stage2.mask,
-              "noise mask threshold: otsu, none (gamma=-1), or percentile p50/p75/p90",
+              "noise mask threshold: otsu, none (gamma=-1), percentile p50/p75/p90, or oracle "
+              "(true visibility of each token's body region)",
               {{"otsu", trainer::GuidanceMask::kOtsu},
                {"none", trainer::GuidanceMask::kNone},
                {"p50", trainer::GuidanceMask::kP50},
                {"p75", trainer::GuidanceMask::kP75},
-               {"p90", trainer::GuidanceMask::kP90}})
+               {"p90", trainer::GuidanceMask::kP90},
+               {"oracle", trainer::GuidanceMask::kOracle}})
       .choice(
           "threshold_scope", &c.stage2.threshold_scope,
           "gamma from each batch, or from the previous epoch's similarities",

@@ -14,6 +14,9 @@
 #   E0 as E without guidance (beta = 0): what the oracle prompt alone does through i2t
 #   F  CONTROL: E's tokens permuted across identities (same token sets, no attribute link)
 #   G  as E with E_A frozen in stage 2
+#   H  as E with the ORACLE mask: each token kept where its attribute's body region is visible
+#      (the world's /attributes/visibility)
+#   HO as E with the Otsu mask (H vs HO vs E: does a mask help when it tracks visibility?)
 #
 # Usage: scripts/mechanism.sh [SEED...]   (default seeds: 1 2 3)
 #   AGREID_ARMS="A E F" runs a subset; AGREID_CLIP_VOCAB as scripts/quickstart.sh.
@@ -25,7 +28,7 @@ config=configs/mechanism.toml
 out=runs/mechanism
 seeds=("$@")
 [[ ${#seeds[@]} -eq 0 ]] && seeds=(1 2 3)
-arms=(${AGREID_ARMS:-A B C0 C D E E0 F G})
+arms=(${AGREID_ARMS:-A B C0 C D E E0 F G H HO})
 mkdir -p "$out/arms"
 log="$out/mechanism.log"
 
@@ -42,6 +45,8 @@ arm_args() {
     E0) echo --set stage1.pseudo_labels=oracle --set stage2.beta=0 ;;
     F) echo --set stage1.pseudo_labels=permuted "${oracle[@]}" ;;
     G) echo --set stage1.pseudo_labels=oracle "${oracle[@]}" --set stage2.encoder_lr_factor=0 ;;
+    H) echo --set stage1.pseudo_labels=oracle "${oracle[@]}" --set stage2.mask=oracle ;;
+    HO) echo --set stage1.pseudo_labels=oracle "${oracle[@]}" --set stage2.mask=otsu ;;
     *) echo "mechanism: unknown arm $1" >&2; return 2 ;;
   esac
 }

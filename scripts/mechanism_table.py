@@ -34,6 +34,7 @@ def load(arm, seed):
         if p.get("probe_attributes", 0) > 0:
             m["probe_diag"] = p["probe_own_block_best"]
     kept = {"occluded": [0.0, 0.0], "holistic": [0.0, 0.0]}
+    visible = [0.0, 0.0]  # kept visible tokens, visible tokens (datasets with visibility)
     mj = os.path.join(d, "metrics.jsonl")
     if os.path.exists(mj):
         for line in open(mj):
@@ -44,9 +45,16 @@ def load(arm, seed):
             for kind in kept:
                 kept[kind][0] += terms[f"mask_kept_{kind}"]
                 kept[kind][1] += terms[f"mask_tokens_{kind}"]
+            if "mask_kept_visible" in terms:
+                visible[0] += terms["mask_kept_visible"]
+                visible[1] += terms["mask_tokens_visible"]
     for kind, (k, n) in kept.items():
         if n > 0:
             m[f"kept_{kind[:3]}"] = 100 * k / n
+    kept_all = kept["occluded"][0] + kept["holistic"][0]
+    if visible[1] > 0 and kept_all > 0:  # the mask against true visibility
+        m["mask_precision"] = 100 * visible[0] / kept_all
+        m["mask_recall"] = 100 * visible[0] / visible[1]
     return m
 
 
@@ -64,7 +72,8 @@ def stats(values):
 runs = {a: {s: load(a, s) for s in seeds} for a in arms}
 cols = [("hol_mAP", "mAP hol."), ("hol_R1", "R1 hol."), ("occ_mAP", "mAP occ."),
         ("occ_R1", "R1 occ."), ("readout", "readout %"), ("probe_diag", "probe diag."),
-        ("kept_hol", "kept hol. %"), ("kept_occ", "kept occ. %")]
+        ("kept_hol", "kept hol. %"), ("kept_occ", "kept occ. %"),
+        ("mask_precision", "mask prec. %"), ("mask_recall", "mask rec. %")]
 print("| arm | seeds | " + " | ".join(t for _, t in cols) + " |")
 print("|---|---:|" + "---:|" * len(cols))
 for a in arms:
@@ -76,7 +85,9 @@ pairs = [("E", "F", "oracle vs permuted control (does the mechanism work with ri
          ("E", "E0", "guidance with oracle labels vs the oracle prompt alone"),
          ("E0", "A", "oracle prompt alone vs CLIP-ReID"), ("E", "A", "oracle vs CLIP-ReID"), ("C", "A", "literal learned vs CLIP-ReID"),
          ("C0", "A", "default learned vs CLIP-ReID"), ("E", "C0", "oracle vs learned labels"), ("D", "C", "Otsu mask vs none"),
-         ("C", "B", "guidance vs none (learned labels)"), ("G", "E", "E_A frozen vs fine-tuned")]
+         ("C", "B", "guidance vs none (learned labels)"), ("G", "E", "E_A frozen vs fine-tuned"),
+         ("H", "E", "oracle mask vs none (oracle labels)"), ("HO", "E", "Otsu mask vs none (oracle labels)"),
+         ("H", "HO", "oracle mask vs Otsu (oracle labels)")]
 print()
 print("Seed-paired differences (first minus second; mean ± sd over seeds):")
 print()

@@ -10,8 +10,10 @@ namespace agreid::trainer {
 
 // The choice keys, parsed once from their spellings by launch/config_schema.cc.
 enum class ReidMethod { kAgReid, kClipReid };  // stage2.method: "ag-reid", "clip-reid"
-// stage2.mask: "otsu", "none" (gamma = -1), percentiles "p50", "p75", "p90" (Table 6).
-enum class GuidanceMask { kOtsu, kNone, kP50, kP75, kP90 };
+// stage2.mask: "otsu", "none" (gamma = -1), percentiles "p50", "p75", "p90" (Table 6), or
+// "oracle": each token kept where its attribute's body region is visible in the image (the
+// dataset's /attributes/visibility; scripts/mechanism.sh), no cosine threshold.
+enum class GuidanceMask { kOtsu, kNone, kP50, kP75, kP90, kOracle };
 // stage1/stage2.attr_reduction over the n images: "mean", or "sum" (Eq. 8 / Eq. 14 as printed).
 enum class AttrReduction { kMean, kSum };
 enum class ThresholdScope { kBatch, kEpoch };  // stage2.threshold_scope: "batch", "epoch"

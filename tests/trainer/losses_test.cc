@@ -297,6 +297,20 @@ TEST(AttributeLossFormsTest, GuidanceSumIsBatchTimesMeanAndMaskedByPercentile) {
   EXPECT_DOUBLE_EQ(attributeGuidanceLoss(t.a, t.v, o).kept_fraction.item<double>(), 0.25);
 }
 
+// The oracle mask keeps exactly the tokens it is given (their regions' true visibility),
+// whatever their cosines; gamma is -1.
+TEST(AttributeLossFormsTest, OracleMaskKeepsTheGivenTokens) {
+  TwoImageTokens t;
+  AttributeGuidanceOptions o;
+  o.mask = GuidanceMask::kOracle;
+  o.oracle_keep = torch::tensor({0.0, 1.0, 1.0, 0.0}, torch::kDouble).view({2, 2});
+  const AttributeGuidance g = attributeGuidanceLoss(t.a, t.v, o);
+  EXPECT_TRUE(torch::equal(g.keep, o.oracle_keep));
+  EXPECT_DOUBLE_EQ(g.gamma.item<double>(), -1.0);
+  // Kept cosines: image 0 token 1 (0), image 1 token 0 (0.70711); mean over r = 2, then images.
+  EXPECT_NEAR(g.loss.item<double>(), -((0.0 / 2) + (std::sqrt(0.5) / 2)) / 2, 1e-12);
+}
+
 TEST(AttributeLossFormsTest, PercentileMatchesNumpyInterpolation) {
   const at::Tensor v = torch::tensor({3.0, 1.0, 2.0, 4.0, 10.0});
   // numpy.percentile([1,2,3,4,10], 75) = 4.0; 90 -> 4 + 0.6 * 6 = 7.6; 0 -> 1; 100 -> 10.

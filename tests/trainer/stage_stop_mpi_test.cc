@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "base/error.h"
 #include "base/log.h"
@@ -21,6 +22,7 @@
 #include "trainer/stages/dual_guidance.h"
 #include "trainer/stages/pretrain.h"
 #include "trainer/stages/pseudo_label.h"
+#include "trainer/util/json.h"
 
 namespace agreid::trainer {
 namespace {
@@ -128,6 +130,19 @@ class StageStop : public ::testing::Test {
     }
   }
 
+  // Stage 2 with `setup` stops with a one-line InputError containing `expected`.
+  static void expectRefused(const TrainSetup& setup, const PseudoLabelCache& cache,
+                            StageContext& ctx, const std::string& expected) {
+    try {
+      runDualGuidance(setup, cache, ctx);
+      ADD_FAILURE() << "no error";
+    } catch (const InputError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(expected), std::string::npos) << what;
+      EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+    }
+  }
+
   static comm::MpiCommunicator* comm_;
   static testing::TempDir* dir_;
   static std::string root_;
@@ -228,7 +243,7 @@ TEST_F(StageStop, TrainingStepsReadNothingBackFromTheDevice) {
     ASSERT_FALSE(stage1.cache_hit);
     expectNoReads(counter, "stage 1");
   }
-  for (const std::string mask : {"stage2.mask=otsu", "stage2.mask=p75"}) {
+  for (const std::string mask : {"stage2.mask=otsu", "stage2.mask=p75", "stage2.mask=oracle"}) {
     for (const std::string scope :
          {"stage2.threshold_scope=batch", "stage2.threshold_scope=epoch"}) {
       const launch::Config c = tinyConfig("reads-" + mask.substr(12) + "-" + scope.substr(23),
@@ -238,11 +253,35 @@ TEST_F(StageStop, TrainingStepsReadNothingBackFromTheDevice) {
       expectNoReads(counter, ("stage 2, " + mask + ", " + scope).c_str());
     }
   }
+  // stage2.mask = oracle keeps exactly the tokens whose body region is visible in the image (the
+  // synthetic world's /attributes/visibility): its precision and recall in metrics.jsonl are 1.
+  if (comm_->rank() == 0) {
+    std::ifstream in(path("reads-oracle-batch/metrics.jsonl"));
+    int records = 0;
+    double hidden = 0;
+    for (std::string line; std::getline(in, line);) {
+      const Json record = parseJson(line, "metrics.jsonl");
+      const Json* terms = jsonMember(record, "terms");
+      if (terms == nullptr || jsonMember(*terms, "mask_kept_visible") == nullptr) continue;
+      const double kept = (*terms)["mask_kept_occluded"].get<double>() +
+                          (*terms)["mask_kept_holistic"].get<double>();
+      const double all = (*terms)["mask_tokens_occluded"].get<double>() +
+                         (*terms)["mask_tokens_holistic"].get<double>();
+      const double kept_visible = (*terms)["mask_kept_visible"].get<double>();
+      EXPECT_NEAR(kept_visible, kept, 1e-9 * all) << line;  // precision 1
+      EXPECT_NEAR(kept_visible, (*terms)["mask_tokens_visible"].get<double>(), 1e-9 * all)
+          << line;  // recall 1
+      hidden += all - kept;
+      ++records;
+    }
+    EXPECT_GT(records, 0);
+    EXPECT_GT(hidden, 0) << "the tiny world hid no token's region: the test shows nothing";
+  }
 }
 
 // Without the per-step label check in the triplet loss, a batch of one identity (no negative)
-// is refused before training starts.
-TEST_F(StageStop, Stage2RefusesABatchOfOneIdentity) {
+// is refused before training starts; so is a mask that cannot be computed.
+TEST_F(StageStop, Stage2RefusesImpossibleSetupsWithOneLine) {
   ASSERT_TRUE(fs::exists(path("a/clip.pt"))) << "needs the pretraining test's CLIP file";
   Log log(comm_->rank(), comm_->size(), ProgressStyle::kNone);
   int64_t polls = 0;
@@ -251,16 +290,13 @@ TEST_F(StageStop, Stage2RefusesABatchOfOneIdentity) {
   ASSERT_TRUE(stage1.completed);
   TrainSetup s = launch::trainSetup(tinyConfig("p1"));
   s.sampler.identities_per_batch = 1;
-  try {
-    runDualGuidance(s, stage1.cache, ctx);
-    ADD_FAILURE() << "no error";
-  } catch (const InputError& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find("data.identities_per_batch (P = 1) must be at least 2"), std::string::npos)
-        << what;
-    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
-  }
+  expectRefused(s, stage1.cache, ctx, "data.identities_per_batch (P = 1) must be at least 2");
   EXPECT_FALSE(fs::exists(finalModelPath(path("p1"))));
+  // The oracle mask needs one stored attribute per token.
+  TrainSetup oracle = launch::trainSetup(
+      tinyConfig("oracle-unnamed", {"stage2.method=ag-reid", "stage2.mask=oracle"}));
+  oracle.stage1.token_attributes.clear();
+  expectRefused(oracle, stage1.cache, ctx, "stage2.mask = oracle needs stage1.token_attributes");
 }
 
 // The counter itself: a step that reads a value is seen (the test above could fail).

@@ -89,6 +89,8 @@ AttributeGuidance attributeGuidanceLoss(const at::Tensor& predicted, const at::T
                                         const AttributeGuidanceOptions& opts) {
   const at::Tensor cos = tokenCosine(predicted, targets);
   AttributeGuidance out;
+  AGREID_CHECK(opts.mask != GuidanceMask::kOracle || opts.oracle_keep.defined(),
+               "the oracle mask needs the tokens to keep");
   if (opts.fixed_gamma.defined()) {
     out.gamma = opts.fixed_gamma.to(torch::kDouble);
   } else if (opts.mask == GuidanceMask::kOtsu) {
@@ -101,7 +103,11 @@ AttributeGuidance attributeGuidanceLoss(const at::Tensor& predicted, const at::T
   out.cosine = cos.detach();
   // No mask keeps every token, a cosine of exactly -1 included.
   const bool all = opts.mask == GuidanceMask::kNone && !opts.fixed_gamma.defined();
-  out.keep = (all ? torch::ones_like(out.cosine) : out.cosine.gt(out.gamma).to(cos.scalar_type()));
+  if (opts.mask == GuidanceMask::kOracle) {
+    out.keep = opts.oracle_keep.to(cos.scalar_type()).detach();
+  } else {
+    out.keep = all ? torch::ones_like(out.cosine) : out.cosine.gt(out.gamma).to(cos.scalar_type());
+  }
   out.kept_fraction = out.keep.to(torch::kDouble).mean();
   out.loss = -reduceImages(out.keep * cos, opts.reduction);
   return out;

@@ -8,7 +8,6 @@
 
 #include <ATen/core/Tensor.h>
 
-
 #include "trainer/options.h"
 
 namespace agreid::trainer {
@@ -51,6 +50,9 @@ struct AttributeGuidanceOptions {
   // threshold computed over a whole epoch, stage2.threshold_scope = "epoch").
   at::Tensor fixed_gamma;
   AttrReduction reduction = AttrReduction::kMean;
+  // GuidanceMask::kOracle: the tokens to keep, [B, r] 0/1 (the true visibility of each token's
+  // body region); gamma is then -1.
+  at::Tensor oracle_keep;
 };
 
 // The percentile of a mask (50, 75, 90), or -1 for kOtsu / kNone.

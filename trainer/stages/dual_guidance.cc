@@ -21,6 +21,7 @@
 #include "trainer/model/clip_checkpoint.h"
 #include "trainer/model/clip_model.h"
 #include "trainer/model/reid_model.h"
+#include "trainer/stages/attribute_tokens.h"
 #include "trainer/stages/dual_guidance_objective.h"
 #include "trainer/stages/epoch_loader.h"
 #include "trainer/stages/evaluate_model.h"
@@ -85,6 +86,41 @@ int64_t stepsPerEpoch(const data::IdentitySampler& sampler, int64_t epochs) {
   return steps;
 }
 
+// A token counts as visible where at least this fraction of its attribute's body region is.
+constexpr float kVisibleFraction = 0.5f;
+
+// Per dataset sample and token, 0/1: is the token's attribute region visible (tokens that stand
+// for no stored attribute count as visible)? Undefined when the dataset stores no visibility or
+// stage1.token_attributes does not name one attribute per token; stage2.mask = "oracle" then
+// fails with one line.
+at::Tensor tokenVisibility(const TrainSetup& setup, const data::DatasetReader& reader, int64_t r) {
+  const data::DatasetInfo& info = reader.info();
+  const bool named = static_cast<int64_t>(setup.stage1.token_attributes.size()) == r;
+  if (!info.has_visibility || !named) {
+    if (setup.stage2.attributeGuidance() && setup.stage2.mask == GuidanceMask::kOracle) {
+      throw InputError(!info.has_visibility
+                           ? setup.dataset +
+                                 ": stage2.mask = oracle needs the dataset's "
+                                 "/attributes/visibility (agreid synth writes it)"
+                           : "stage2.mask = oracle needs stage1.token_attributes: one stored "
+                             "attribute (or \"\") per token, " +
+                                 std::to_string(r) + " entries");
+    }
+    return {};
+  }
+  const std::vector<int> attribute = tokenAttributeIndices(info, setup.stage1.token_attributes, r);
+  const auto a = static_cast<int64_t>(info.attribute_names.size());
+  const at::Tensor vis = torch::from_blob(const_cast<float*>(reader.visibility().data()),
+                                          {reader.size(), a}, torch::kFloat)
+                             .ge(kVisibleFraction)
+                             .to(torch::kFloat);
+  std::vector<at::Tensor> columns;
+  for (const int j : attribute) {
+    columns.push_back(j >= 0 ? vis.select(1, j) : torch::ones({reader.size()}, torch::kFloat));
+  }
+  return torch::stack(columns, 1);
+}
+
 }  // namespace
 
 std::string finalModelPath(const std::string& out_dir) {
@@ -121,6 +157,9 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
   trainable->to(ctx.device);
   const at::Tensor text_features = cache.text_features.to(ctx.device);
   const at::Tensor tokens = cache.tokens.to(ctx.device);
+  const at::Tensor token_visibility =
+      o.attributeGuidance() ? tokenVisibility(setup, *data.reader, cache.tokens.size(1))
+                            : at::Tensor();
 
   std::unique_ptr<ContrastiveMemoryBank> bank;
   if (o.memory_bank) {
@@ -198,9 +237,12 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
     ObjectiveTerms terms;
     {
       AutocastScope scope(autocast);
-      terms = objective.compute(batch.images.to(ctx.device, true), batch.camid.to(ctx.device, true),
-                                batch.label.to(ctx.device, true),
-                                batch.occluded.to(ctx.device, true), state.epoch);
+      terms = objective.compute(
+          batch.images.to(ctx.device, true), batch.camid.to(ctx.device, true),
+          batch.label.to(ctx.device, true), batch.occluded.to(ctx.device, true), state.epoch,
+          token_visibility.defined()
+              ? token_visibility.index_select(0, batch.index).to(ctx.device, true)
+              : at::Tensor());
     }
     optimizer->zero_grad();
     terms.total.backward();

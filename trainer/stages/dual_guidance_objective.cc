@@ -35,7 +35,7 @@ DualGuidanceObjective::DualGuidanceObjective(const Stage2Options& options, ReidM
 
 at::Tensor guidanceThreshold(GuidanceMask mask, const at::Tensor& cosines) {
   if (mask == GuidanceMask::kOtsu) return otsuThreshold(cosines);
-  if (mask == GuidanceMask::kNone)
+  if (mask == GuidanceMask::kNone || mask == GuidanceMask::kOracle)
     return torch::full({}, -1.0, cosines.options().dtype(at::kDouble));
   return percentileThreshold(cosines, maskPercentile(mask));
 }
@@ -69,7 +69,7 @@ void DualGuidanceObjective::restoreThresholdState(const std::map<std::string, at
 
 ObjectiveTerms DualGuidanceObjective::compute(const at::Tensor& images, const at::Tensor& cameras,
                                               const at::Tensor& labels, const at::Tensor& occluded,
-                                              int64_t epoch) {
+                                              int64_t epoch, const at::Tensor& visible) {
   const auto v = model_.visual->forward(images, cameras);
   at::Tensor f_last = v.f_last, f = v.f, f_proj = v.f_proj, y = labels;
   if (comm_.size() > 1) {  // Note [Global-batch losses]
@@ -99,7 +99,16 @@ ObjectiveTerms DualGuidanceObjective::compute(const at::Tensor& images, const at
     AttributeGuidanceOptions g;
     g.mask = options_.mask;
     g.reduction = options_.attr_reduction;
-    if (options_.threshold_scope == ThresholdScope::kEpoch && g.mask != GuidanceMask::kNone) {
+    const bool thresholded = g.mask != GuidanceMask::kNone && g.mask != GuidanceMask::kOracle;
+    at::Tensor vis;  // [global batch, r] 0/1: is each token's body region visible?
+    if (visible.defined()) {
+      vis = (comm_.size() > 1 ? comm_.allGather(visible.contiguous()) : visible).to(at::kDouble);
+    }
+    if (g.mask == GuidanceMask::kOracle) {
+      AGREID_CHECK(vis.defined(), "stage2.mask = oracle needs each token's visibility");
+      g.oracle_keep = vis;
+    }
+    if (options_.threshold_scope == ThresholdScope::kEpoch && thresholded) {
       if (epoch != epoch_) {  // a new epoch: the threshold of the one before
         if (!epoch_cosines_.empty()) {
           epoch_gamma_ = guidanceThreshold(options_.mask, torch::cat(epoch_cosines_));
@@ -111,7 +120,7 @@ ObjectiveTerms DualGuidanceObjective::compute(const at::Tensor& images, const at
     }
     const at::Tensor predicted = encoder_->forward(f_proj);
     const auto guidance = attributeGuidanceLoss(predicted, tokens_.index_select(0, y), g);
-    if (options_.threshold_scope == ThresholdScope::kEpoch && g.mask != GuidanceMask::kNone)
+    if (options_.threshold_scope == ThresholdScope::kEpoch && thresholded)
       epoch_cosines_.push_back(guidance.cosine.to(torch::kFloat).reshape(-1));
     const at::Tensor attr = options_.beta * guidance.loss;
     total = total + attr;
@@ -127,6 +136,10 @@ ObjectiveTerms DualGuidanceObjective::compute(const at::Tensor& images, const at
       out.values["mask_tokens_occluded"] = occ.sum() * r;
       out.values["mask_kept_holistic"] = (kept * (1 - occ)).sum();
       out.values["mask_tokens_holistic"] = (1 - occ).sum() * r;
+    }
+    if (vis.defined()) {  // the mask's precision and recall against true visibility
+      out.values["mask_kept_visible"] = (guidance.keep.to(at::kDouble) * vis).sum();
+      out.values["mask_tokens_visible"] = vis.sum();
     }
   }
   if (bank_) {

@@ -10,7 +10,11 @@
 // L_attrG is a mean over the global batch's images or, as Eq. 14 prints it, a sum
 // (stage2.attr_reduction). The terms mask_kept_{occluded,holistic} and mask_tokens_{...} count
 // the tokens the mask keeps, and all tokens, of occluded and holistic images (their ratio is the
-// kept fraction of each kind).
+// kept fraction of each kind). Given each token's true visibility (a dataset with
+// /attributes/visibility), mask_kept_visible and mask_tokens_visible count the kept visible
+// tokens and the visible tokens: the mask's precision is mask_kept_visible over all kept tokens,
+// its recall mask_kept_visible over mask_tokens_visible. stage2.mask = "oracle" keeps exactly
+// the visible tokens.
 //
 // Note [Global-batch losses]: with W ranks, the class-token features of every rank are
 // all-gathered with gradient, and the BNNecks, classifiers, triplet mining, i2t and attribute
@@ -59,10 +63,11 @@ class DualGuidanceObjective {
                         comm::Communicator& comm);
 
   // images [b, 3, H, W], cameras [b], labels [b] (int64), occluded [b] (0/1, may be undefined),
-  // this rank's part of the global batch, in training epoch `epoch`.
+  // this rank's part of the global batch, in training epoch `epoch`; visible [b, r] (0/1, may be
+  // undefined unless stage2.mask = "oracle"): is each token's body region visible in the image.
   ObjectiveTerms compute(const at::Tensor& images, const at::Tensor& cameras,
                          const at::Tensor& labels, const at::Tensor& occluded = {},
-                         int64_t epoch = 0);
+                         int64_t epoch = 0, const at::Tensor& visible = {});
 
   // stage2.threshold_scope = "epoch": the threshold in force and the cosines collected in the
   // current epoch, for checkpoints (exact resume); empty under "batch".
