@@ -1,0 +1,97 @@
+// Helpers of the MPI step benchmarks (ddp_step_bench.cc, pretrain_step_bench.cc): their
+// "--name value" command lines and the values they agree on across ranks. Header-only; bench code.
+#pragma once
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "trainer/model/clip_model.h"
+
+namespace agreid::bench {
+
+// Reads "--name value" pairs into `ints` (integers) or `strings` (text); every name must already
+// be a key of one of them. Prints the offending word and returns false on an unknown or
+// incomplete option.
+inline bool parseOptions(int argc, char** argv, const char* program,
+                         std::map<std::string, int64_t>& ints,
+                         std::map<std::string, std::string>& strings) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string w = argv[i];
+    const std::string name = w.rfind("--", 0) == 0 ? w.substr(2) : "";
+    if (name.empty() || (!ints.count(name) && !strings.count(name)) || i + 1 >= argc) {
+      std::fprintf(stderr, "%s: unknown or incomplete option %s\n", program, argv[i]);
+      return false;
+    }
+    if (ints.count(name)) {
+      ints[name] = std::atoll(argv[++i]);
+    } else {
+      strings[name] = argv[++i];
+    }
+  }
+  return true;
+}
+
+// `value` reduced over MPI_COMM_WORLD with `op` (MPI_MAX: the slowest rank's time).
+inline double reduceOverRanks(double value, MPI_Op op) {
+  double out = 0;
+  MPI_Allreduce(&value, &out, 1, MPI_DOUBLE, op, MPI_COMM_WORLD);
+  return out;
+}
+
+// The image tower of a CLIP from the options "embed", "vision-width", "layers", "heads", "patch",
+// "height" and "width" (the text tower keeps ClipArch's defaults).
+inline trainer::ClipArch visionArch(std::map<std::string, int64_t>& a) {
+  trainer::ClipArch arch;
+  arch.embed_dim = a["embed"];
+  arch.vision_width = a["vision-width"];
+  arch.vision_layers = a["layers"];
+  arch.vision_heads = a["heads"];
+  arch.patch_size = a["patch"];
+  arch.grid_h = a["height"] / a["patch"];
+  arch.grid_w = a["width"] / a["patch"];
+  return arch;
+}
+
+struct StepTimes {
+  double first_loss = 0, last_loss = 0;  // of the first and last step
+  double mean_ms = 0, min_ms = 0;        // over the timed steps, the slowest rank's each step
+};
+
+// Runs `step` (returns this rank's loss, its work finished) warmup + steps times, each after a
+// barrier; times the last `steps`. The loss is rank 0's, or the mean over ranks when
+// `mean_loss`. All ranks call it together.
+inline StepTimes timeSteps(int64_t warmup, int64_t steps, const std::function<double()>& step,
+                           bool mean_loss) {
+  int world = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  StepTimes t;
+  double total = 0, best = 1e30;
+  for (int64_t s = 0; s < warmup + steps; ++s) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    const auto t0 = std::chrono::steady_clock::now();
+    double loss = step();
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (mean_loss) loss = reduceOverRanks(loss, MPI_SUM) / world;
+    if (s == 0) t.first_loss = loss;
+    t.last_loss = loss;
+    if (s >= warmup) {
+      const double step_ms = reduceOverRanks(ms, MPI_MAX);
+      total += step_ms;
+      best = std::min(best, step_ms);
+    }
+  }
+  t.mean_ms = steps > 0 ? total / static_cast<double>(steps) : 0;
+  t.min_ms = best;
+  return t;
+}
+
+}  // namespace agreid::bench
