@@ -15,8 +15,11 @@ no-decay groups, lr 5e-4, weight decay 0.1; the temperature clamped at 1/100 aft
 default 25 MiB buckets, `torch.set_num_threads(--threads)` in every process.
 
 Prints the parameter count, the forward FLOPs of rank 0's matrix products (counted from the
-profiler's operator shapes as the C++ side counts them), the global loss of the first step and "pytorch_ddp_pretrain_step_ms <mean> <min>" (slowest rank's).
+profiler's operator shapes as the C++ side counts them), the global loss of the first step,
+"pytorch_ddp_pretrain_step_ms <mean> <min>" (slowest rank's), the process CPU time per step (all
+threads, summed over ranks) and, with --phases 1, rank 0's wall time per phase of a step.
 usage: pretrain_reference.py --load FILE [--ranks 2] [--steps 20] [--warmup 3] [--threads 1]
+       [--phases 1]
        [the model and batch options of pretrain_step_bench: checked against FILE]
 """
 
@@ -171,11 +174,24 @@ def worker(rank, a, port):
     tokens = tokens[rank * local:(rank + 1) * local]
     tokens = tokens[:, :int(tokens.argmax(dim=-1).max()) + 1].contiguous()  # used length
 
-    def forward_backward():
+    phases = {}  # name -> ms over the timed steps (rank 0 prints them with --phases 1)
+    last = [0.0]
+
+    def mark(name, counting):
+        now = time.perf_counter()
+        if counting:
+            phases[name] = phases.get(name, 0.0) + 1e3 * (now - last[0])
+        last[0] = now
+
+    def forward_backward(counting=False):
+        last[0] = time.perf_counter()
         image, text = model(images, tokens)
+        mark("towers forward", counting)
         loss = clip_loss(image, text, clip.logit_scale, gather_group)
+        mark("loss forward", counting)
         optimizer.zero_grad()
         loss.backward()
+        mark("backward + all-reduce", counting)
         return loss
 
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
@@ -185,21 +201,27 @@ def worker(rank, a, port):
     flops = matmul_flops(prof.events())
 
     times, losses = [], []
+    cpu_ms = 0.0
     for s in range(a.warmup + a.steps):
         dist.barrier()
+        cpu0 = time.process_time()
         t0 = time.perf_counter()
-        loss = forward_backward()
+        loss = forward_backward(a.phases and s >= a.warmup)
         optimizer.step()
         with torch.no_grad():
             clip.logit_scale.clamp_(0, math.log(100.0))
+        mark("optimizer", a.phases and s >= a.warmup)
         value = float(loss)
         ms = torch.tensor([1e3 * (time.perf_counter() - t0)])
+        cpu = torch.tensor([1e3 * (time.process_time() - cpu0)])
+        dist.all_reduce(cpu)
         dist.all_reduce(ms, op=dist.ReduceOp.MAX)
         total = torch.tensor([value])
         dist.all_reduce(total)
         losses.append(float(total) / a.ranks)
         if s >= a.warmup:
             times.append(float(ms))
+            cpu_ms += float(cpu)
     if rank == 0:
         n = sum(p.numel() for p in clip.parameters())
         print(f"pytorch {torch.__version__} ddp gloo ranks {a.ranks}, threads {a.threads}, "
@@ -208,6 +230,9 @@ def worker(rank, a, port):
         print(f"pytorch_forward_matmul_gflops_rank0 {flops / 1e9:.4f}")
         print(f"pytorch_loss {losses[0]:.6f} -> {losses[-1]:.6f}")
         print(f"pytorch_ddp_pretrain_step_ms {sum(times) / len(times):.2f} {min(times):.2f}")
+        print(f"pytorch_cpu_ms_per_step_all_ranks {cpu_ms / a.steps:.1f}")
+        for name, ms in phases.items():
+            print(f"pytorch_phase_rank0 {name:<24} {ms / a.steps:8.1f} ms")
     dist.destroy_process_group()
 
 
@@ -215,7 +240,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--load", required=True)
     for name, default in [("ranks", 2), ("steps", 20), ("warmup", 3), ("threads", 1),
-                          ("port", 29521)]:
+                          ("port", 29521), ("phases", 0)]:
         p.add_argument("--" + name, type=int, default=default)
     # The C++ side's model and batch options: taken from --load; when given they must match it.
     for name in ARCH_OPTIONS:

@@ -9,7 +9,7 @@
 //   mpiexec -n 2 pretrain_step_bench [--steps 20] [--warmup 3] [--batch 128] [--threads 1]
 //       [--height 64] [--width 32] [--patch 8] [--vision-width 128] [--layers 4] [--heads 4]
 //       [--embed 128] [--text-width 128] [--text-layers 3] [--text-heads 4] [--seed 1234]
-//       [--save FILE] [--save-clip FILE]
+//       [--save FILE] [--save-clip FILE] [--phases 1]
 // The defaults are the tiny CLIP of configs/demo.toml. --batch is the global batch; rank r takes
 // rows [r b, (r+1) b) of it. --save FILE: rank 0 writes the initial weights (OpenAI names), the
 // global batch and the architecture to FILE (torch::pickle_save, read by torch.load) so that the
@@ -17,7 +17,9 @@
 // as an agreid CLIP checkpoint (saveClip; bench/extract_bench.sh extracts with it); --steps 0
 // stops after writing the files. Prints the parameter count, the forward FLOPs of
 // rank 0's matrix products (counted from the profiler's operator shapes), the global loss of the
-// first step and "agreid_pretrain_step_ms <mean> <min>" (slowest rank's per step).
+// first step, "agreid_pretrain_step_ms <mean> <min>" (slowest rank's per step), the process CPU
+// time per step (all threads, summed over ranks) and, with --phases 1, rank 0's wall time per
+// phase of a step.
 #include <ATen/Parallel.h>
 #include <mpi.h>
 #include <torch/csrc/autograd/profiler_kineto.h>
@@ -109,9 +111,10 @@ double matmulFlops(Fn&& fn) {
 
 int main(int argc, char** argv) {
   std::map<std::string, int64_t> a = {
-      {"steps", 20},  {"warmup", 3},       {"batch", 128},        {"threads", 1},    {"height", 64},
-      {"width", 32},  {"patch", 8},        {"vision-width", 128}, {"layers", 4},     {"heads", 4},
-      {"embed", 128}, {"text-width", 128}, {"text-layers", 3},    {"text-heads", 4}, {"seed", 1234},
+      {"steps", 20},      {"warmup", 3},     {"batch", 128}, {"threads", 1},
+      {"height", 64},     {"width", 32},     {"patch", 8},   {"vision-width", 128},
+      {"layers", 4},      {"heads", 4},      {"embed", 128}, {"text-width", 128},
+      {"text-layers", 3}, {"text-heads", 4}, {"seed", 1234}, {"phases", 0},
   };
   std::map<std::string, std::string> files = {{"save", ""}, {"save-clip", ""}};
   if (!bench::parseOptions(argc, argv, "pretrain_step_bench", a, files)) return 2;
@@ -158,14 +161,19 @@ int main(int argc, char** argv) {
   comm::GradientReducer reducer(comm, model.parameters());
   model.train();
 
+  bench::PhaseTimer phases;
   const auto forwardBackward = [&]() {
+    phases.restart();
     const at::Tensor image_features = model.visual->forward(images).f_proj;
     const at::Tensor text_features = model.text->forward(tokens, used);
+    phases.mark("towers forward");
     const at::Tensor loss =
         trainer::clipContrastiveLoss(image_features, text_features, model.logit_scale, comm);
+    phases.mark("loss forward");
     optimizer.zero_grad();
     loss.backward();
     reducer.finalize();
+    phases.mark("backward + all-reduce");
     return loss;
   };
   const double flops = matmulFlops([&]() {
@@ -176,11 +184,13 @@ int main(int argc, char** argv) {
 
   const bench::StepTimes t = bench::timeSteps(
       a["warmup"], a["steps"],
-      [&]() {
+      [&, s = int64_t{0}]() mutable {
+        phases.counting = a["phases"] != 0 && s++ >= a["warmup"];
         const at::Tensor loss = forwardBackward();
         optimizer.step();
         torch::NoGradGuard g;  // CLIP clamps the temperature at 1/100
         model.logit_scale.clamp_(0, std::log(trainer::kMaxLogitScale));
+        phases.mark("optimizer");
         return loss.item<double>();
       },
       /*mean_loss=*/true);
@@ -193,6 +203,8 @@ int main(int argc, char** argv) {
     std::printf("agreid_forward_matmul_gflops_rank0 %.4f\n", flops / 1e9);
     std::printf("agreid_loss %.6f -> %.6f\n", t.first_loss, t.last_loss);
     std::printf("agreid_pretrain_step_ms %.2f %.2f\n", t.mean_ms, t.min_ms);
+    std::printf("agreid_cpu_ms_per_step_all_ranks %.1f\n", t.cpu_ms);
+    if (a["phases"] != 0) phases.print("agreid_phase_rank0", a["steps"]);
   }
   return 0;
 }

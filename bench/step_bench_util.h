@@ -9,9 +9,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "trainer/model/clip_model.h"
 
@@ -63,6 +66,41 @@ inline trainer::ClipArch visionArch(std::map<std::string, int64_t>& a) {
 struct StepTimes {
   double first_loss = 0, last_loss = 0;  // of the first and last step
   double mean_ms = 0, min_ms = 0;        // over the timed steps, the slowest rank's each step
+  double cpu_ms = 0;  // process CPU time (all threads) per timed step, summed over ranks
+};
+
+inline double processCpuMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return 1e3 * static_cast<double>(ts.tv_sec) + 1e-6 * static_cast<double>(ts.tv_nsec);
+}
+
+// Wall time per named phase of a step: mark(name) charges the time since the previous mark (or
+// restart()) to `name`; only marks while `counting` is set are kept. Not thread-safe.
+class PhaseTimer {
+ public:
+  void restart() { last_ = std::chrono::steady_clock::now(); }
+  void mark(const std::string& name) {
+    const auto now = std::chrono::steady_clock::now();
+    if (counting) {
+      auto it =
+          std::find_if(ms_.begin(), ms_.end(), [&](const auto& p) { return p.first == name; });
+      if (it == ms_.end()) it = ms_.insert(ms_.end(), {name, 0.0});
+      it->second += std::chrono::duration<double, std::milli>(now - last_).count();
+    }
+    last_ = now;
+  }
+  // "<prefix> <phase> <ms per step>" lines, this rank's, in the order the phases first ran.
+  void print(const char* prefix, int64_t steps) const {
+    for (const auto& [name, ms] : ms_) {
+      std::printf("%s %-24s %8.1f ms\n", prefix, name.c_str(), ms / static_cast<double>(steps));
+    }
+  }
+  bool counting = false;
+
+ private:
+  std::chrono::steady_clock::time_point last_;
+  std::vector<std::pair<std::string, double>> ms_;
 };
 
 // Runs `step` (returns this rank's loss, its work finished) warmup + steps times, each after a
@@ -76,10 +114,12 @@ inline StepTimes timeSteps(int64_t warmup, int64_t steps, const std::function<do
   double total = 0, best = 1e30;
   for (int64_t s = 0; s < warmup + steps; ++s) {
     MPI_Barrier(MPI_COMM_WORLD);
+    const double cpu0 = processCpuMs();
     const auto t0 = std::chrono::steady_clock::now();
     double loss = step();
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const double cpu = processCpuMs() - cpu0;
     if (mean_loss) loss = reduceOverRanks(loss, MPI_SUM) / world;
     if (s == 0) t.first_loss = loss;
     t.last_loss = loss;
@@ -87,8 +127,10 @@ inline StepTimes timeSteps(int64_t warmup, int64_t steps, const std::function<do
       const double step_ms = reduceOverRanks(ms, MPI_MAX);
       total += step_ms;
       best = std::min(best, step_ms);
+      t.cpu_ms += reduceOverRanks(cpu, MPI_SUM);
     }
   }
+  t.cpu_ms = steps > 0 ? t.cpu_ms / static_cast<double>(steps) : 0;
   t.mean_ms = steps > 0 ? total / static_cast<double>(steps) : 0;
   t.min_ms = best;
   return t;
