@@ -17,7 +17,8 @@ default 25 MiB buckets, `torch.set_num_threads(--threads)` in every process.
 Prints the parameter count, the forward FLOPs of rank 0's matrix products (counted from the
 profiler's operator shapes as the C++ side counts them), the global loss of the first step,
 "pytorch_ddp_pretrain_step_ms <mean> <min>" (slowest rank's), the process CPU time per step (all
-threads, summed over ranks) and, with --phases 1, rank 0's wall time per phase of a step.
+threads, summed over ranks) and, with --phases 1, rank 0's wall time and main-thread CPU time
+per phase of a step.
 usage: pretrain_reference.py --load FILE [--ranks 2] [--steps 20] [--warmup 3] [--threads 1]
        [--phases 1]
        [the model and batch options of pretrain_step_bench: checked against FILE]
@@ -174,17 +175,20 @@ def worker(rank, a, port):
     tokens = tokens[rank * local:(rank + 1) * local]
     tokens = tokens[:, :int(tokens.argmax(dim=-1).max()) + 1].contiguous()  # used length
 
-    phases = {}  # name -> ms over the timed steps (rank 0 prints them with --phases 1)
-    last = [0.0]
+    # name -> [wall ms, main thread CPU ms] over the timed steps (rank 0 prints them, --phases 1)
+    phases = {}
+    last = [0.0, 0.0]
 
     def mark(name, counting):
-        now = time.perf_counter()
+        now = [time.perf_counter(), time.thread_time()]
         if counting:
-            phases[name] = phases.get(name, 0.0) + 1e3 * (now - last[0])
-        last[0] = now
+            p = phases.setdefault(name, [0.0, 0.0])
+            p[0] += 1e3 * (now[0] - last[0])
+            p[1] += 1e3 * (now[1] - last[1])
+        last[:] = now
 
     def forward_backward(counting=False):
-        last[0] = time.perf_counter()
+        last[:] = [time.perf_counter(), time.thread_time()]
         image, text = model(images, tokens)
         mark("towers forward", counting)
         loss = clip_loss(image, text, clip.logit_scale, gather_group)
@@ -231,8 +235,9 @@ def worker(rank, a, port):
         print(f"pytorch_loss {losses[0]:.6f} -> {losses[-1]:.6f}")
         print(f"pytorch_ddp_pretrain_step_ms {sum(times) / len(times):.2f} {min(times):.2f}")
         print(f"pytorch_cpu_ms_per_step_all_ranks {cpu_ms / a.steps:.1f}")
-        for name, ms in phases.items():
-            print(f"pytorch_phase_rank0 {name:<24} {ms / a.steps:8.1f} ms")
+        for name, (wall, cpu) in phases.items():
+            print(f"pytorch_phase_rank0 {name:<24} wall {wall / a.steps:8.1f} ms, "
+                  f"thread CPU {cpu / a.steps:8.1f} ms")
     dist.destroy_process_group()
 
 

@@ -9,17 +9,19 @@
 //   mpiexec -n 2 pretrain_step_bench [--steps 20] [--warmup 3] [--batch 128] [--threads 1]
 //       [--height 64] [--width 32] [--patch 8] [--vision-width 128] [--layers 4] [--heads 4]
 //       [--embed 128] [--text-width 128] [--text-layers 3] [--text-heads 4] [--seed 1234]
-//       [--save FILE] [--save-clip FILE] [--phases 1]
+//       [--save FILE] [--save-clip FILE] [--phases 1] [--onednn 0]
 // The defaults are the tiny CLIP of configs/demo.toml. --batch is the global batch; rank r takes
 // rows [r b, (r+1) b) of it. --save FILE: rank 0 writes the initial weights (OpenAI names), the
 // global batch and the architecture to FILE (torch::pickle_save, read by torch.load) so that the
 // peer starts from the same model and data; --save-clip FILE: rank 0 writes the initial model
 // as an agreid CLIP checkpoint (saveClip; bench/extract_bench.sh extracts with it); --steps 0
-// stops after writing the files. Prints the parameter count, the forward FLOPs of
-// rank 0's matrix products (counted from the profiler's operator shapes), the global loss of the
-// first step, "agreid_pretrain_step_ms <mean> <min>" (slowest rank's per step), the process CPU
-// time per step (all threads, summed over ranks) and, with --phases 1, rank 0's wall time per
-// phase of a step.
+// stops after writing the files. --onednn 0 turns LibTorch's oneDNN off, so agreid's linear layers
+// use addmm like the peer (docs/model.md, Note [oneDNN linear] in trainer/model/clip_layers.cc).
+// Prints the parameter count, the forward FLOPs of rank 0's matrix products (counted from the
+// profiler's operator shapes), the global loss of the first step, "agreid_pretrain_step_ms <mean>
+// <min>" (slowest rank's per step), the process CPU time per step (all threads, summed over ranks)
+// and, with --phases 1, rank 0's wall time and main-thread CPU time per phase of a step.
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <mpi.h>
 #include <torch/csrc/autograd/profiler_kineto.h>
@@ -111,10 +113,10 @@ double matmulFlops(Fn&& fn) {
 
 int main(int argc, char** argv) {
   std::map<std::string, int64_t> a = {
-      {"steps", 20},      {"warmup", 3},     {"batch", 128}, {"threads", 1},
-      {"height", 64},     {"width", 32},     {"patch", 8},   {"vision-width", 128},
-      {"layers", 4},      {"heads", 4},      {"embed", 128}, {"text-width", 128},
-      {"text-layers", 3}, {"text-heads", 4}, {"seed", 1234}, {"phases", 0},
+      {"steps", 20},  {"warmup", 3},       {"batch", 128},        {"threads", 1},    {"height", 64},
+      {"width", 32},  {"patch", 8},        {"vision-width", 128}, {"layers", 4},     {"heads", 4},
+      {"embed", 128}, {"text-width", 128}, {"text-layers", 3},    {"text-heads", 4}, {"seed", 1234},
+      {"phases", 0},  {"onednn", 1},
   };
   std::map<std::string, std::string> files = {{"save", ""}, {"save-clip", ""}};
   if (!bench::parseOptions(argc, argv, "pretrain_step_bench", a, files)) return 2;
@@ -128,6 +130,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   at::set_num_threads(static_cast<int>(a["threads"]));
+  at::globalContext().setUserEnabledMkldnn(a["onednn"] != 0);
 
   trainer::ClipArch arch = bench::visionArch(a);
   arch.text_width = a["text-width"];

@@ -13,7 +13,6 @@
 #include <functional>
 #include <map>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "trainer/model/clip_model.h"
@@ -75,32 +74,51 @@ inline double processCpuMs() {
   return 1e3 * static_cast<double>(ts.tv_sec) + 1e-6 * static_cast<double>(ts.tv_nsec);
 }
 
-// Wall time per named phase of a step: mark(name) charges the time since the previous mark (or
-// restart()) to `name`; only marks while `counting` is set are kept. Not thread-safe.
+inline double threadCpuMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return 1e3 * static_cast<double>(ts.tv_sec) + 1e-6 * static_cast<double>(ts.tv_nsec);
+}
+
+// Wall time and the calling thread's CPU time per named phase of a step: mark(name) charges the
+// time since the previous mark (or restart()) to `name`; only marks while `counting` is set are
+// kept. Not thread-safe.
 class PhaseTimer {
  public:
-  void restart() { last_ = std::chrono::steady_clock::now(); }
+  void restart() {
+    last_ = std::chrono::steady_clock::now();
+    last_cpu_ = threadCpuMs();
+  }
   void mark(const std::string& name) {
     const auto now = std::chrono::steady_clock::now();
+    const double cpu = threadCpuMs();
     if (counting) {
-      auto it =
-          std::find_if(ms_.begin(), ms_.end(), [&](const auto& p) { return p.first == name; });
-      if (it == ms_.end()) it = ms_.insert(ms_.end(), {name, 0.0});
-      it->second += std::chrono::duration<double, std::milli>(now - last_).count();
+      auto it = std::find_if(ms_.begin(), ms_.end(), [&](const auto& p) { return p.name == name; });
+      if (it == ms_.end()) it = ms_.insert(ms_.end(), {name, 0.0, 0.0});
+      it->wall += std::chrono::duration<double, std::milli>(now - last_).count();
+      it->cpu += cpu - last_cpu_;
     }
     last_ = now;
+    last_cpu_ = cpu;
   }
-  // "<prefix> <phase> <ms per step>" lines, this rank's, in the order the phases first ran.
+  // "<prefix> <phase> <wall ms> <cpu ms>" per step, this rank's, in the order the phases first ran.
   void print(const char* prefix, int64_t steps) const {
-    for (const auto& [name, ms] : ms_) {
-      std::printf("%s %-24s %8.1f ms\n", prefix, name.c_str(), ms / static_cast<double>(steps));
+    const double n = static_cast<double>(steps);
+    for (const auto& p : ms_) {
+      std::printf("%s %-24s wall %8.1f ms, thread CPU %8.1f ms\n", prefix, p.name.c_str(),
+                  p.wall / n, p.cpu / n);
     }
   }
   bool counting = false;
 
  private:
+  struct Phase {
+    std::string name;
+    double wall, cpu;
+  };
   std::chrono::steady_clock::time_point last_;
-  std::vector<std::pair<std::string, double>> ms_;
+  double last_cpu_ = 0;
+  std::vector<Phase> ms_;
 };
 
 // Runs `step` (returns this rank's loss, its work finished) warmup + steps times, each after a
