@@ -18,9 +18,10 @@ Prints the parameter count, the forward FLOPs of rank 0's matrix products (count
 profiler's operator shapes as the C++ side counts them), the global loss of the first step,
 "pytorch_ddp_pretrain_step_ms <mean> <min>" (slowest rank's), the process CPU time per step (all
 threads, summed over ranks) and, with --phases 1, rank 0's wall time and main-thread CPU time
-per phase of a step.
+per phase of a step; --ops N: after the timed steps, rank 0's N operators with the most self
+CPU time in 3 profiled steps.
 usage: pretrain_reference.py --load FILE [--ranks 2] [--steps 20] [--warmup 3] [--threads 1]
-       [--phases 1]
+       [--phases 1] [--ops N]
        [the model and batch options of pretrain_step_bench: checked against FILE]
 """
 
@@ -226,6 +227,16 @@ def worker(rank, a, port):
         if s >= a.warmup:
             times.append(float(ms))
             cpu_ms += float(cpu)
+    if a.ops > 0:  # after the timed steps: 3 more steps under the profiler
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            for _ in range(3):
+                forward_backward()
+                optimizer.step()
+        if rank == 0:
+            rows = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:a.ops]
+            for e in rows:
+                print(f"pytorch_op_rank0 {e.key:<40} {e.self_cpu_time_total / 3e3:8.2f} ms self "
+                      "per step")
     if rank == 0:
         n = sum(p.numel() for p in clip.parameters())
         print(f"pytorch {torch.__version__} ddp gloo ranks {a.ranks}, threads {a.threads}, "
@@ -245,7 +256,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--load", required=True)
     for name, default in [("ranks", 2), ("steps", 20), ("warmup", 3), ("threads", 1),
-                          ("port", 29521), ("phases", 0)]:
+                          ("port", 29521), ("phases", 0), ("ops", 0)]:
         p.add_argument("--" + name, type=int, default=default)
     # The C++ side's model and batch options: taken from --load; when given they must match it.
     for name in ARCH_OPTIONS:

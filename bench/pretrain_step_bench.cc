@@ -10,6 +10,7 @@
 //       [--height 64] [--width 32] [--patch 8] [--vision-width 128] [--layers 4] [--heads 4]
 //       [--embed 128] [--text-width 128] [--text-layers 3] [--text-heads 4] [--seed 1234]
 //       [--save FILE] [--save-clip FILE] [--phases 1] [--onednn 0]
+//       [--ops N]
 // The defaults are the tiny CLIP of configs/demo.toml. --batch is the global batch; rank r takes
 // rows [r b, (r+1) b) of it. --save FILE: rank 0 writes the initial weights (OpenAI names), the
 // global batch and the architecture to FILE (torch::pickle_save, read by torch.load) so that the
@@ -76,6 +77,50 @@ void save(const std::string& path, const trainer::ClipModel& model, const at::Te
       .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
+namespace prof = torch::autograd::profiler;
+
+// The CPU operators LibTorch's profiler records while `fn` runs, with their input shapes.
+template <typename Fn>
+std::vector<prof::KinetoEvent> profiled(Fn&& fn) {
+  prof::ProfilerConfig config(prof::ProfilerState::KINETO, /*report_input_shapes=*/true);
+  const std::set<torch::profiler::impl::ActivityType> cpu = {
+      torch::profiler::impl::ActivityType::CPU};
+  prof::prepareProfiler(config, cpu);
+  prof::enableProfiler(config, cpu);
+  fn();
+  return prof::disableProfiler()->events();
+}
+
+// Prints the `top` operators by self CPU time (their own time, nested operators excluded) per
+// step, summed over `steps` profiled steps and all threads, as torch.profiler's
+// key_averages(sort_by="self_cpu_time_total") does on the peer's side.
+void printSelfTimes(std::vector<prof::KinetoEvent> events, int64_t top, int64_t steps) {
+  std::sort(events.begin(), events.end(), [](const auto& x, const auto& y) {
+    return std::make_pair(x.startThreadId(), x.startUs()) <
+           std::make_pair(y.startThreadId(), y.startUs());
+  });
+  std::map<std::string, double> self_us;
+  std::vector<size_t> open;  // enclosing events of the current one, on its thread
+  for (size_t i = 0; i < events.size(); ++i) {
+    const auto& e = events[i];
+    while (!open.empty() &&
+           (events[open.back()].startThreadId() != e.startThreadId() ||
+            events[open.back()].startUs() + events[open.back()].durationUs() <= e.startUs())) {
+      open.pop_back();
+    }
+    self_us[e.name()] += static_cast<double>(e.durationUs());
+    if (!open.empty()) self_us[events[open.back()].name()] -= static_cast<double>(e.durationUs());
+    open.push_back(i);
+  }
+  std::vector<std::pair<double, std::string>> rows;
+  for (const auto& [name, us] : self_us) rows.emplace_back(us, name);
+  std::sort(rows.rbegin(), rows.rend());
+  for (size_t i = 0; i < rows.size() && static_cast<int64_t>(i) < top; ++i) {
+    std::printf("agreid_op_rank0 %-40s %8.2f ms self per step\n", rows[i].second.c_str(),
+                rows[i].first / 1e3 / static_cast<double>(steps));
+  }
+}
+
 // Forward FLOPs of the matrix products among the operators that run in `fn`, from the shapes the
 // profiler records: 2 m n k for mm / addmm (and per batch for bmm / baddbmm), 2 N Cout Cin kh kw
 // Hout Wout for mkldnn_convolution (the kernel's operator under conv2d and under agreid's oneDNN
@@ -83,16 +128,8 @@ void save(const std::string& path, const trainer::ClipModel& model, const at::Te
 // bench/pretrain_reference.py counts the same way.
 template <typename Fn>
 double matmulFlops(Fn&& fn) {
-  namespace prof = torch::autograd::profiler;
-  prof::ProfilerConfig config(prof::ProfilerState::KINETO, /*report_input_shapes=*/true);
-  const std::set<torch::profiler::impl::ActivityType> cpu = {
-      torch::profiler::impl::ActivityType::CPU};
-  prof::prepareProfiler(config, cpu);
-  prof::enableProfiler(config, cpu);
-  fn();
-  const auto result = prof::disableProfiler();
   double flops = 0;
-  for (const auto& e : result->events()) {
+  for (const auto& e : profiled(fn)) {
     const std::string name = e.name();
     const auto& s = e.shapes();
     if (s.size() < 2 || s[0].empty() || s[1].empty()) continue;
@@ -113,10 +150,11 @@ double matmulFlops(Fn&& fn) {
 
 int main(int argc, char** argv) {
   std::map<std::string, int64_t> a = {
-      {"steps", 20},  {"warmup", 3},       {"batch", 128},        {"threads", 1},    {"height", 64},
-      {"width", 32},  {"patch", 8},        {"vision-width", 128}, {"layers", 4},     {"heads", 4},
-      {"embed", 128}, {"text-width", 128}, {"text-layers", 3},    {"text-heads", 4}, {"seed", 1234},
-      {"phases", 0},  {"onednn", 1},
+      {"steps", 20},      {"warmup", 3},     {"batch", 128}, {"threads", 1},
+      {"height", 64},     {"width", 32},     {"patch", 8},   {"vision-width", 128},
+      {"layers", 4},      {"heads", 4},      {"embed", 128}, {"text-width", 128},
+      {"text-layers", 3}, {"text-heads", 4}, {"seed", 1234}, {"phases", 0},
+      {"onednn", 1},      {"ops", 0},
   };
   std::map<std::string, std::string> files = {{"save", ""}, {"save-clip", ""}};
   if (!bench::parseOptions(argc, argv, "pretrain_step_bench", a, files)) return 2;
@@ -208,6 +246,15 @@ int main(int argc, char** argv) {
     std::printf("agreid_pretrain_step_ms %.2f %.2f\n", t.mean_ms, t.min_ms);
     std::printf("agreid_cpu_ms_per_step_all_ranks %.1f\n", t.cpu_ms);
     if (a["phases"] != 0) phases.print("agreid_phase_rank0", a["steps"]);
+  }
+  if (a["ops"] > 0) {  // after the timed steps: 3 more steps under the profiler
+    const auto events = profiled([&]() {
+      for (int i = 0; i < 3; ++i) {
+        forwardBackward();
+        optimizer.step();
+      }
+    });
+    if (rank == 0) printSelfTimes(events, a["ops"], 3);
   }
   return 0;
 }
