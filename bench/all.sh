@@ -8,7 +8,8 @@
 #                 (a few minutes); its ratios are not the ones to quote.
 #   --full        the sizes of docs/benchmarks.md (default). Not yet timed whole on a quiet machine;
 #                 from its parts' earlier quiet timings, about 15-20 minutes on the 2-core machine
-#                 (the NumPy reference at MSMT17 size alone takes ~5 minutes and 16 GB).
+#                 (the NumPy reference at MSMT17 size alone takes ~5 minutes and 16 GB); pretrain
+#                 and extract add about 6 minutes (341 and 375 s in two runs at load 6-9).
 #   --only/--skip comma-separated names from: model ddp pretrain extract allreduce loader dataset
 #                 memory_bank eval pseudo_label
 #   --update-doc  also replaces the generated section of docs/benchmarks.md with the output.
