@@ -8,9 +8,10 @@
 #                 (a few minutes); its ratios are not the ones to quote.
 #   --full        the sizes of docs/benchmarks.md (default). Not yet timed whole on a quiet machine;
 #                 from its parts' earlier quiet timings, about 15-20 minutes on the 2-core machine
-#                 (the NumPy reference at MSMT17 size alone takes ~5 minutes and 16 GB).
-#   --only/--skip comma-separated names from: model ddp allreduce loader dataset memory_bank eval
-#                 pseudo_label
+#                 (the NumPy reference at MSMT17 size alone takes ~5 minutes and 16 GB); pretrain
+#                 and extract add about 6 minutes (341 and 375 s in two runs at load 6-9).
+#   --only/--skip comma-separated names from: model ddp pretrain extract allreduce loader dataset
+#                 memory_bank eval pseudo_label
 #   --update-doc  also replaces the generated section of docs/benchmarks.md with the output.
 # Needs the benchmarks and `agreid` built in DIR (default build/): scripts/build.sh builds them.
 # Each benchmark's full output goes to --logs (default: a temporary folder, kept and printed).
@@ -35,7 +36,8 @@ while (($#)); do
   shift
 done
 for exe in bench/model_bench bench/eval_bench bench/dataset_bench bench/allreduce_bench \
-  bench/loader_bench bench/memory_bank_bench bench/ddp_step_bench launch/agreid; do
+  bench/loader_bench bench/memory_bank_bench bench/ddp_step_bench bench/pretrain_step_bench \
+  launch/agreid; do
   [[ -x "$build/$exe" ]] || { echo "bench/all.sh: $build/$exe missing (scripts/build.sh)" >&2; exit 2; }
 done
 logs="${logs:-$(mktemp -d /tmp/agreid_bench.XXXXXX)}"
@@ -67,6 +69,12 @@ started=$(date -u '+%Y-%m-%d %H:%M UTC')
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 t0=$SECONDS
 
+# mean_rounds LOG: the means of the agreid and peer columns of a twin_rounds table.
+mean_rounds() {
+  awk -F'|' '$2 ~ /^ *[0-9]+ *$/ { a += $3; p += $4; n++ }
+    END { if (n) printf "%.1f %.1f", a / n, p / n }' "$1"
+}
+
 # --- model forward+backward: agreid vs PyTorch, alternating rounds ---------------------------
 if wanted model; then
   if [[ $mode == quick ]]; then args=(--batch 2 --iters 1 --rounds 1); else args=(--iters 3 --rounds 2); fi
@@ -82,11 +90,30 @@ fi
 if wanted ddp; then
   if [[ $mode == quick ]]; then args=(1 -- --steps 3 --warmup 1); else args=(3); fi
   if run ddp bench/ddp_bench.sh "$build" "${args[@]}"; then
-    read -r a p < <(awk -F'|' '$2 ~ /^ *[0-9]+ *$/ { a += $3; p += $4; n++ }
-      END { if (n) printf "%.1f %.1f", a / n, p / n }' "$logs/ddp.log")
+    read -r a p < <(mean_rounds "$logs/ddp.log")
     row "training step, 2 ranks (mean of rounds)" "$a ms" "PyTorch DDP $p ms" \
       "$(ratio "$p" "$a")" "peer / agreid step time"
   else failed ddp $?; fi
+fi
+
+# --- CLIP pretraining step: agreid vs PyTorch DDP (gloo), same weights and batch ---------------
+if wanted pretrain; then
+  if [[ $mode == quick ]]; then args=(1 -- --steps 3 --warmup 1); else args=(3); fi
+  if run pretrain bench/pretrain_bench.sh "$build" "${args[@]}"; then
+    read -r a p < <(mean_rounds "$logs/pretrain.log")
+    row "CLIP pretraining step, demo CLIP, 2 ranks, batch 128 (mean of rounds)" "$a ms" \
+      "PyTorch DDP $p ms" "$(ratio "$p" "$a")" "peer / agreid step time"
+  else failed pretrain $?; fi
+fi
+
+# --- feature extraction: agreid extract vs PyTorch inference, same dataset and weights ---------
+if wanted extract; then
+  if [[ $mode == quick ]]; then args=(1 100); else args=(3 400); fi
+  if run extract bench/extract_bench.sh "$build" "${args[@]}"; then
+    read -r a p < <(mean_rounds "$logs/extract.log")
+    row "feature extraction, $((args[1] * 16)) JPEGs, demo CLIP, batch 64, 1 thread + 1 worker" \
+      "$a images/s" "PyTorch inference $p images/s" "$(ratio "$a" "$p")" "agreid / peer throughput"
+  else failed extract $?; fi
 fi
 
 # --- all-reduce: Communicator vs raw MPI_Allreduce, alternating rounds per size --------------

@@ -14,7 +14,6 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,6 +21,7 @@
 #include <memory>
 #include <string>
 
+#include "bench/step_bench_util.h"
 #include "comm/gradient_reducer.h"
 #include "comm/mpi_communicator.h"
 #include "comm/mpi_session.h"
@@ -34,14 +34,7 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using namespace agreid;
-
-double slowest(double value, MPI_Op op) {
-  double out = 0;
-  MPI_Allreduce(&value, &out, 1, MPI_DOUBLE, op, MPI_COMM_WORLD);
-  return out;
-}
 
 }  // namespace
 
@@ -51,14 +44,8 @@ int main(int argc, char** argv) {
       {"width", 64}, {"patch", 8},  {"layers", 4},  {"heads", 4},   {"embed", 192},
       {"ids", 100},  {"cams", 4},   {"threads", 1}, {"tokens", 16}, {"vision-width", 192},
   };
-  for (int i = 1; i < argc; ++i) {
-    const std::string w = argv[i];
-    if (w.rfind("--", 0) != 0 || !a.count(w.substr(2)) || i + 1 >= argc) {
-      std::fprintf(stderr, "ddp_step_bench: unknown or incomplete option %s\n", argv[i]);
-      return 2;
-    }
-    a[w.substr(2)] = std::atoll(argv[++i]);
-  }
+  std::map<std::string, std::string> no_strings;
+  if (!bench::parseOptions(argc, argv, "ddp_step_bench", a, no_strings)) return 2;
   comm::MpiSession session;
   comm::MpiCommunicator comm;
   const int64_t world = comm.size();
@@ -70,14 +57,7 @@ int main(int argc, char** argv) {
   at::set_num_threads(static_cast<int>(a["threads"]));
   torch::manual_seed(1234);
 
-  trainer::ClipArch arch;
-  arch.embed_dim = a["embed"];
-  arch.vision_width = a["vision-width"];
-  arch.vision_layers = a["layers"];
-  arch.vision_heads = a["heads"];
-  arch.patch_size = a["patch"];
-  arch.grid_h = a["height"] / a["patch"];
-  arch.grid_w = a["width"] / a["patch"];
+  trainer::ClipArch arch = bench::visionArch(a);
   arch.text_width = a["embed"];
   trainer::ReidModelOptions ro;
   ro.num_classes = a["ids"];
@@ -128,31 +108,23 @@ int main(int argc, char** argv) {
   const at::Tensor images = torch::randn({local, 3, a["height"], a["width"]});
   const at::Tensor cams = torch::randint(0, a["cams"], {local}, torch::kLong);
 
-  double first_loss = 0, last_loss = 0, total = 0, best = 1e30;
-  for (int64_t s = 0; s < a["warmup"] + a["steps"]; ++s) {
-    MPI_Barrier(MPI_COMM_WORLD);
-    const auto t0 = Clock::now();
-    auto terms = objective.compute(images, cams, labels);
-    optimizer->zero_grad();
-    terms.total.backward();
-    reducer.finalize();
-    optimizer->step();
-    const double loss = terms.total.item<double>();  // also waits for the device
-    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    if (s == 0) first_loss = loss;
-    last_loss = loss;
-    if (s >= a["warmup"]) {
-      const double step_ms = slowest(ms, MPI_MAX);
-      total += step_ms;
-      best = std::min(best, step_ms);
-    }
-  }
+  const bench::StepTimes t = bench::timeSteps(
+      a["warmup"], a["steps"],
+      [&]() {
+        auto terms = objective.compute(images, cams, labels);
+        optimizer->zero_grad();
+        terms.total.backward();
+        reducer.finalize();
+        optimizer->step();
+        return terms.total.item<double>();  // also waits for the device
+      },
+      /*mean_loss=*/false);
   if (comm.rank() == 0) {
     std::printf("agreid ranks %lld, threads %lld, %lld parameters (%.1f MiB of gradients)\n",
                 static_cast<long long>(world), static_cast<long long>(a["threads"]),
                 static_cast<long long>(numel), numel * 4.0 / (1 << 20));
-    std::printf("agreid loss %.4f -> %.4f\n", first_loss, last_loss);
-    std::printf("agreid_step_ms %.2f %.2f\n", total / a["steps"], best);
+    std::printf("agreid loss %.4f -> %.4f\n", t.first_loss, t.last_loss);
+    std::printf("agreid_step_ms %.2f %.2f\n", t.mean_ms, t.min_ms);
   }
   return 0;
 }

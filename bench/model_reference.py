@@ -40,9 +40,9 @@ class ResidualAttentionBlock(nn.Module):
                                               ("c_proj", nn.Linear(d_model * 4, d_model))]))
         self.ln_2 = LayerNorm(d_model)
 
-    def forward(self, x):
+    def forward(self, x, attn_mask=None):
         h = self.ln_1(x)
-        x = x + self.attn(h, h, h, need_weights=False)[0]
+        x = x + self.attn(h, h, h, need_weights=False, attn_mask=attn_mask)[0]
         return x + self.mlp(self.ln_2(x))
 
 
