@@ -22,7 +22,7 @@ bench="${bench:-$build/bench/stage1_scaling_bench}"
 dir="$(mktemp -d)"
 trap 'rm -rf "$dir"' EXIT
 one() {  # W N K
-  mpiexec -n "$1" --oversubscribe "$bench" --n "$2" --ids "$3" --steps 20 --dir "$dir" |
+  mpiexec -n "$1" --oversubscribe "$bench" --n "$2" --ids "$3" --steps 20 --dir "$dir/$1-$2-$3" |
     grep '^W='
 }
 if ((quick)); then

@@ -5,6 +5,7 @@
 // Each rank builds the features of its shard [r*N/W, (r+1)*N/W) -- what the feature pass
 // (feature_pass.h) encodes -- and hands stage 1 what obtainPseudoLabels() would.
 //
+// The CLIP vocabulary comes from $AGREID_SHARED_DIR/clip (default: <source>/../shared/clip).
 // usage: mpiexec -n W stage1_scaling_bench --n N --ids K [--dim 32] [--width 32] [--steps 20]
 //        [--batch 64] [--dir /tmp/stage1-bench]
 // Prints one line: W N K, this layout's feature and token bytes per rank, peak RSS (max over
@@ -88,6 +89,7 @@ trainer::Stage1Features shardFeatures(const BenchOptions& o, int rank, int world
   trainer::Stage1Features s;
   s.features = at::randn({end - begin, o.dim}, gen, at::TensorOptions().dtype(at::kFloat));
   s.labels = at::div(torch::arange(begin, end, torch::kLong) * o.ids, o.n, "floor");
+  s.total = o.n;
   return s;
 }
 
@@ -114,10 +116,10 @@ int main(int argc, char** argv) {
   torch::manual_seed(1);
   auto clip = std::make_shared<trainer::ClipModel>(arch);
   trainer::setRequiresGrad(*clip, false);
-  const trainer::ClipTokenizer tokenizer(std::string(std::getenv("AGREID_SHARED_DIR") != nullptr
-                                                         ? std::getenv("AGREID_SHARED_DIR")
-                                                         : "../shared") +
-                                         "/clip/bpe_simple_vocab_16e6.txt.gz");
+  const char* shared = std::getenv("AGREID_SHARED_DIR");
+  const trainer::ClipTokenizer tokenizer(
+      std::string(shared != nullptr && *shared != '\0' ? shared : AGREID_SHARED_DIR) +
+      "/clip/bpe_simple_vocab_16e6.txt.gz");
 
   trainer::PseudoLabelSetup setup;
   setup.stage1.batch_size = o.batch;
@@ -129,13 +131,10 @@ int main(int argc, char** argv) {
   setup.run_dir = o.dir + "/run-w" + std::to_string(world);
   setup.checkpoint.resume = "none";
   setup.log_every = 1000000;
-  std::filesystem::remove_all(setup.run_dir);
+  if (rank == 0) std::filesystem::remove_all(setup.run_dir);
+  comm.barrier();
 
-  trainer::Stage1Features data = shardFeatures(o, rank, world);
-  if (world > 1) {  // the feature pass gathers every rank's shard
-    data.features = comm.allGatherV(data.features);
-    data.labels = comm.allGatherV(data.labels);
-  }
+  const trainer::Stage1Features data = shardFeatures(o, rank, world);
   trainer::PromptLearnerOptions plo;
   plo.template_text = setup.stage1.template_text;
   plo.num_classes = o.ids;
@@ -152,18 +151,22 @@ int main(int argc, char** argv) {
   const double step_s = maxOverRanks(comm, out.train_seconds / static_cast<double>(o.steps));
   const double rss_learn = maxOverRanks(comm, peakRssMiB());
 
-  // The cache: rank 0 writes it (the prompt text features are stand-ins), every rank reads it.
+  // The cache: the identity centres (the ranks' sums, all-reduced), written by rank 0 (the prompt
+  // text features are stand-ins), read by every rank.
   trainer::PseudoLabelCache cache;
   cache.key = "bench";
   cache.tokens = prompt->ctx.detach();
   cache.text_features = torch::randn({o.ids, o.dim});
-  cache.image_features = data.features;
-  cache.image_labels = data.labels;
+  auto t0 = Clock::now();
+  at::Tensor sums = trainer::identityFeatureSums(data.features, data.labels, o.ids);
+  comm.allReduce(sums)->wait();
+  cache.identity_centres = trainer::identityCentres(sums);
+  const double centres_s = maxOverRanks(comm, secondsSince(t0));
   for (const auto& item : encoder->named_parameters()) {
     cache.encoder.emplace_back(item.key(), item.value().detach());
   }
   const std::string path = o.dir + "/cache-w" + std::to_string(world) + ".h5";
-  auto t0 = Clock::now();
+  t0 = Clock::now();
   if (rank == 0) trainer::writeCache(path, cache);
   comm.barrier();
   const double write_s = maxOverRanks(comm, secondsSince(t0));
@@ -178,12 +181,12 @@ int main(int argc, char** argv) {
     std::printf(
         "W=%d N=%lld K=%lld D=%lld width=%lld r=%lld batch=%lld | features+labels %.1f MiB/rank, "
         "tokens+grad+Adam %.1f MiB/rank | peak RSS %.0f MiB after learning, %.0f after cache "
-        "read | %.4f s/step | cache %.1f MiB: write %.2f s, read %.2f s\n",
+        "read | %.4f s/step | centres %.2f s, cache %.1f MiB: write %.2f s, read %.2f s\n",
         world, static_cast<long long>(o.n), static_cast<long long>(o.ids),
         static_cast<long long>(o.dim), static_cast<long long>(o.width),
         static_cast<long long>(prompt->numTokens()), static_cast<long long>(o.batch),
-        mib(data.features) + mib(data.labels), token_state, rss_learn, rss_read, step_s, file_mib,
-        write_s, read_s);
+        mib(data.features) + mib(data.labels), token_state, rss_learn, rss_read, step_s, centres_s,
+        file_mib, write_s, read_s);
   }
   comm.barrier();
   if (rank == 0) std::filesystem::remove(path);

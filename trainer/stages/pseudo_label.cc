@@ -12,6 +12,7 @@
 #include "comm/communicator.h"
 #include "comm/gradient_reducer.h"
 #include "data/dataset.h"
+#include "data/samplers.h"
 #include "trainer/engine/lr_schedule.h"
 #include "trainer/losses/attribute_losses.h"
 #include "trainer/losses/supcon_loss.h"
@@ -184,6 +185,7 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
   pass.loader = setup.loader;
   pass.batch_size = 64;
   pass.label = "stage 1 features";
+  pass.gather = false;  // each rank keeps the features of its shard
   const auto t_cache = Clock::now();
   Stage1Features state;
   state.features = encodeDataset(
@@ -196,7 +198,13 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
   result.caching_images_per_s = static_cast<double>(data.indices.size()) / secondsSince(t_cache);
   ctx.log.info("stage 1 feature cache: ", data.indices.size(), " images, ",
                result.caching_images_per_s, " images/s over ", comm.size(), " ranks");
-  state.labels = torch::tensor(data.labels, torch::kLong).to(ctx.device);
+  const data::ShardedSequentialSampler shard(data.indices, pass.batch_size,
+                                             {comm.rank(), comm.size()});
+  state.labels = torch::tensor(std::vector<int64_t>(data.labels.begin() + shard.begin(),
+                                                    data.labels.begin() + shard.end()),
+                               torch::kLong)
+                     .to(ctx.device);
+  state.total = static_cast<int64_t>(data.indices.size());
 
   // 2. Prompt tokens V (+ attribute encoder).
   PromptLearnerOptions plo;
@@ -249,8 +257,11 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
   cache.settings = "template = " + templateOf(setup) + "\n" + settingsText(setup);
   cache.tokens = learner.ctx.detach().to(torch::kCPU).clone();
   cache.text_features = allTextFeatures(learner, *clip->text, data.num_ids, ctx.device);
-  cache.image_features = state.features.to(torch::kCPU);
-  cache.image_labels = state.labels.to(torch::kCPU);
+  // Identity centres: the ranks' sums over their shards, added up.
+  at::Tensor sums = identityFeatureSums(state.features.to(torch::kCPU),
+                                        state.labels.to(torch::kCPU), data.num_ids);
+  ctx.hostComm().allReduce(sums)->wait();
+  cache.identity_centres = identityCentres(sums);
   if (encoder) {
     for (const auto& item : encoder->named_parameters()) {
       cache.encoder.emplace_back(item.key(), item.value().detach().to(torch::kCPU).clone());
@@ -265,10 +276,7 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
     cache.readout = readoutAttributes(cache.text_features, value_features);
     cache.readout_truth = readoutGroundTruth(id_attrs, vocab);
     // Image readout: mean cached image feature per identity.
-    at::Tensor sums = torch::zeros({data.num_ids, cache.image_features.size(1)});
-    sums.index_add_(0, cache.image_labels,
-                    cache.image_features / cache.image_features.norm(2, 1, true).clamp_min(1e-12));
-    const at::Tensor image_pred = readoutAttributes(sums, value_features);
+    const at::Tensor image_pred = readoutAttributes(cache.identity_centres, value_features);
     result.readout_accuracy = readoutAccuracy(cache.readout, cache.readout_truth);
     result.image_readout_accuracy = readoutAccuracy(image_pred, cache.readout_truth);
     if (result.readout_accuracy >= 0) {

@@ -2,6 +2,10 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "base/error.h"
 #include "comm/all_gather_autograd.h"
 #include "comm/communicator.h"
@@ -9,8 +13,31 @@
 #include "trainer/engine/lr_schedule.h"
 #include "trainer/losses/attribute_losses.h"
 #include "trainer/losses/supcon_loss.h"
+#include "trainer/stages/stage1_batches.h"
 
 namespace agreid::trainer {
+namespace {
+
+// All ranks' rows of `local` ([counts[rank], ...]) in rank order. The counts are known on every
+// rank, so the rows are padded to the largest for an equal-shape all-gather and the padding is
+// dropped after it: nothing is read back from the device. With `grad`, differentiable
+// (allGatherWithGrad).
+at::Tensor gatherRows(comm::Communicator& comm, const at::Tensor& local,
+                      const std::vector<int64_t>& counts, bool grad) {
+  const int64_t most = *std::max_element(counts.begin(), counts.end());
+  std::vector<int64_t> pad_shape = local.sizes().vec();
+  pad_shape[0] = most - local.size(0);
+  const at::Tensor padded = torch::cat({local, torch::zeros(pad_shape, local.options())});
+  std::vector<at::Tensor> keep;
+  for (size_t r = 0; r < counts.size(); ++r) {
+    const int64_t first = static_cast<int64_t>(r) * most;
+    keep.push_back(torch::arange(first, first + counts[r], local.options().dtype(torch::kLong)));
+  }
+  const at::Tensor all = grad ? comm::allGatherWithGrad(comm, padded) : comm.allGather(padded);
+  return all.index_select(0, torch::cat(keep));
+}
+
+}  // namespace
 
 StageOutcome learnPseudoLabelTokens(const PseudoLabelSetup& setup,
                                     const Stage1LearnOptions& options, const Stage1Features& state,
@@ -30,13 +57,19 @@ StageOutcome learnPseudoLabelTokens(const PseudoLabelSetup& setup,
   comm::GradientReducer reducer(comm, params);
   torch::optim::Adam optimizer(params,
                                torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
-  const int64_t n = state.features.size(0);
-  if (o.batch_size <= 0 || n == 0) {
+  if (o.batch_size <= 0 || state.total <= 0) {
     throw InputError(setup.dataset + ": stage 1 needs training images and stage1.batch_size > 0");
+  }
+  const Stage1Batches batches(state.total, o.batch_size, world, setup.seed);
+  if (state.features.size(0) != batches.shardSize(rank)) {
+    throw InputError(setup.dataset + ": rank " + std::to_string(rank) + " holds " +
+                     std::to_string(state.features.size(0)) + " cached features, expected " +
+                     std::to_string(batches.shardSize(rank)) + " (its shard of " +
+                     std::to_string(state.total) + ")");
   }
   EngineOptions eo;
   eo.name = "stage 1";
-  eo.steps_per_epoch = (n + o.batch_size - 1) / o.batch_size;
+  eo.steps_per_epoch = batches.stepsPerEpoch();
   eo.max_epochs = o.epochs;
   eo.max_steps = options.max_steps;
 
@@ -44,34 +77,33 @@ StageOutcome learnPseudoLabelTokens(const PseudoLabelSetup& setup,
   local_sum.reduction = AttrReduction::kSum;
   local_sum.joint = o.joint;
   const at::Tensor host_labels = state.labels.to(torch::kCPU);
-  // The data source: epoch e visits the cached features in a permutation of its own.
+  // The data source (stage1_batches.h): epoch e visits this rank's shard in a permutation.
   at::Tensor perm;
   int64_t perm_epoch = -1;
   StageParts parts;
   parts.engine = eo;
   parts.step = [&](const TrainState& s) {
     if (perm_epoch != s.epoch) {
-      auto gen =
-          at::detail::createCPUGenerator(setup.seed * 1000003ULL + static_cast<uint64_t>(s.epoch));
-      perm = at::randperm(n, gen, at::TensorOptions().dtype(at::kLong));
+      perm = batches.epochOrder(rank, s.epoch);
       perm_epoch = s.epoch;
     }
-    const int64_t begin = s.batch_in_epoch * o.batch_size;
-    const int64_t count = std::min(o.batch_size, n - begin);
-    const at::Tensor host_chunk = perm.slice(0, begin, begin + count);
-    const at::Tensor chunk = host_chunk.to(ctx.device, /*non_blocking=*/true);
-    const at::Tensor y = state.labels.index_select(0, chunk);
-    const at::Tensor img = state.features.index_select(0, chunk);
-    const int64_t lo = count * rank / world, hi = count * (rank + 1) / world;
-    const at::Tensor y_local = y.slice(0, lo, hi);
+    const auto [begin, end] = batches.positions(rank, s.batch_in_epoch);
+    const at::Tensor host_rows = perm.slice(0, begin, end);
+    const at::Tensor rows = host_rows.to(ctx.device, /*non_blocking=*/true);
+    const at::Tensor y_local = state.labels.index_select(0, rows);
+    const at::Tensor img_local = state.features.index_select(0, rows);
+    // The global batch: every rank's rows in rank order (the features are frozen: no gradient).
+    const std::vector<int64_t> counts = batches.counts(s.batch_in_epoch);
+    const at::Tensor img = world > 1 ? gatherRows(comm, img_local, counts, false) : img_local;
+    const at::Tensor y = world > 1 ? gatherRows(comm, y_local, counts, false) : y_local;
+    const int64_t count = img.size(0);
     // A prompt depends only on its label: encode each label of the slice once. The distinct
     // labels are found on the host (their number sizes a tensor: on the device, a wait).
-    const auto [unique, inverse] =
-        at::_unique(host_labels.index_select(0, host_chunk.slice(0, lo, hi)), /*sorted=*/true,
-                    /*return_inverse=*/true);
+    const auto [unique, inverse] = at::_unique(host_labels.index_select(0, host_rows),
+                                               /*sorted=*/true, /*return_inverse=*/true);
     at::Tensor text = learner.textFeatures(text_tower, unique.to(ctx.device, /*non_blocking=*/true))
                           .index_select(0, inverse.to(ctx.device, /*non_blocking=*/true));
-    if (world > 1) text = comm::allGatherWithGrad(comm, text);
+    if (world > 1) text = gatherRows(comm, text, counts, true);
     const at::Tensor supcon = supConLoss(img, text, y, y) + supConLoss(text, img, y, y);
     at::Tensor loss = supcon;
     StepResult r;
@@ -79,8 +111,8 @@ StageOutcome learnPseudoLabelTokens(const PseudoLabelSetup& setup,
     if (encoder && o.lambda_attr > 0) {
       // Local sum scaled so that the average over ranks is the global chunk's mean (or sum).
       at::Tensor attr = torch::zeros({}, img.options());
-      if (hi > lo) {
-        const at::Tensor a = encoder->forward(img.slice(0, lo, hi));
+      if (end > begin) {
+        const at::Tensor a = encoder->forward(img_local);
         const at::Tensor v = learner.ctx.index_select(0, y_local);
         const double denom =
             o.attr_reduction == AttrReduction::kSum ? 1.0 : static_cast<double>(count);
@@ -112,7 +144,7 @@ StageOutcome learnPseudoLabelTokens(const PseudoLabelSetup& setup,
   lo.global_batch = o.batch_size;
   lo.cache_key = options.key;
   RunMetrics metrics(setup.run_dir, ctx.comm.rank());
-  ctx.log.info("stage 1: ", n, " images, ", o.epochs, " epochs x ", eo.steps_per_epoch,
+  ctx.log.info("stage 1: ", state.total, " images, ", o.epochs, " epochs x ", eo.steps_per_epoch,
                " steps, batch ", o.batch_size, " on ", world, " ranks");
   return runStageLoop(lo, std::move(parts), metrics, ctx);
 }

@@ -1,7 +1,8 @@
 // Stage 1's learning loop (pseudo_label.h, step 2) on features that are already cached: per
 // identity, r prompt tokens V in CLIP's word-embedding space, with SupCon image<->text over the
 // global batch, and (attribute prompt) the attribute encoder E_A aligned to V by cosine. The text
-// tower stays frozen. It runs on the Engine (stage_loop.h): checkpoints in
+// tower stays frozen. Each rank keeps its shard of the features; every step gathers only the global
+// batch's rows (stage1_batches.h says which). It runs on the Engine (stage_loop.h): checkpoints in
 // <run_dir>/checkpoints/stage1 (they carry the cache key; resume is exact), metrics.jsonl (stage
 // "stage1"), a stop agreed by all ranks.
 //
@@ -24,10 +25,12 @@
 
 namespace agreid::trainer {
 
-// The cached image features stage 1 learns from.
+// This rank's shard of the cached image features stage 1 learns from: rows
+// [r*N/W, (r+1)*N/W) of the training set (stage1_batches.h), as the feature pass leaves them.
 struct Stage1Features {
-  at::Tensor features;  // [N, D] cached image features (device)
-  at::Tensor labels;    // [N] int64 training labels (device)
+  at::Tensor features;  // [rows of the shard, D] cached image features (device)
+  at::Tensor labels;    // [rows of the shard] int64 training labels (device)
+  int64_t total = 0;    // N: the training images over all ranks
 };
 
 // What stage 1 trains, under one name space for its checkpoints.
