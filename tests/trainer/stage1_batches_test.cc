@@ -6,6 +6,7 @@
 
 #include <set>
 
+#include "comm/thread_communicator.h"
 #include "tests/data/data_test_util.h"
 
 namespace agreid::trainer {
@@ -88,6 +89,34 @@ TEST(Stage1Batches, DeterministicPerSeedEpochAndRank) {
   EXPECT_FALSE(torch::equal(a.epochOrder(1, 4), other.epochOrder(1, 4)));
   EXPECT_FALSE(torch::equal(a.epochOrder(1, 4), a.epochOrder(1, 5)));
   EXPECT_FALSE(torch::equal(a.epochOrder(0, 4), a.epochOrder(1, 4)));
+}
+
+// The global batch from unequal shares (one of them empty): every rank gets all ranks' rows in rank
+// order, and the gradient of a loss every rank computes over them arrives at each rank's own rows
+// summed over the ranks (allGatherWithGrad's convention: W times the one-process gradient).
+TEST(Stage1Batches, GatherBatchRowsJoinsUnequalSharesWithTheirGradient) {
+  for (const std::vector<int64_t>& counts :
+       {std::vector<int64_t>{3, 1}, std::vector<int64_t>{2, 0, 3},
+        std::vector<int64_t>{1, 1, 1, 1}}) {
+    const int world = static_cast<int>(counts.size());
+    int64_t total = 0;
+    for (int64_t c : counts) total += c;
+    const at::Tensor rows = torch::arange(total * 2, torch::kFloat).reshape({total, 2});
+    const at::Tensor labels = torch::arange(total, torch::kLong) * 7;
+    const at::Tensor weight = torch::linspace(-1, 1, total * 2).reshape({total, 2});
+    comm::runRanks(world, [&](comm::Communicator& comm) {
+      int64_t first = 0;
+      for (int r = 0; r < comm.rank(); ++r) first += counts[static_cast<size_t>(r)];
+      const int64_t n = counts[static_cast<size_t>(comm.rank())];
+      const at::Tensor local = rows.slice(0, first, first + n).clone().requires_grad_(true);
+      const at::Tensor all = gatherBatchRows(comm, local, counts, true);
+      EXPECT_TRUE(torch::equal(all.detach(), rows));
+      (all * weight).sum().backward();
+      EXPECT_TRUE(torch::allclose(local.grad(), world * weight.slice(0, first, first + n)));
+      EXPECT_TRUE(torch::equal(
+          gatherBatchRows(comm, labels.slice(0, first, first + n), counts, false), labels));
+    });
+  }
 }
 
 TEST(Stage1Batches, RefusesABatchSmallerThanTheRanks) {

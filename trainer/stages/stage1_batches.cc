@@ -6,6 +6,8 @@
 #include <string>
 
 #include "base/error.h"
+#include "comm/all_gather_autograd.h"
+#include "comm/communicator.h"
 
 namespace agreid::trainer {
 
@@ -42,6 +44,21 @@ at::Tensor Stage1Batches::epochOrder(int rank, int64_t epoch) const {
                         static_cast<uint64_t>(rank) * 0x9E3779B97F4A7C15ULL;
   auto gen = at::detail::createCPUGenerator(seed);
   return at::randperm(shardSize(rank), gen, at::TensorOptions().dtype(at::kLong));
+}
+
+at::Tensor gatherBatchRows(comm::Communicator& comm, const at::Tensor& local,
+                           const std::vector<int64_t>& counts, bool grad) {
+  const int64_t most = *std::max_element(counts.begin(), counts.end());
+  std::vector<int64_t> pad_shape = local.sizes().vec();
+  pad_shape[0] = most - local.size(0);
+  const at::Tensor padded = at::cat({local, at::zeros(pad_shape, local.options())});
+  std::vector<at::Tensor> keep;
+  for (size_t r = 0; r < counts.size(); ++r) {
+    const int64_t first = static_cast<int64_t>(r) * most;
+    keep.push_back(at::arange(first, first + counts[r], local.options().dtype(at::kLong)));
+  }
+  const at::Tensor all = grad ? comm::allGatherWithGrad(comm, padded) : comm.allGather(padded);
+  return all.index_select(0, at::cat(keep));
 }
 
 }  // namespace agreid::trainer

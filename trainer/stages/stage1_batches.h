@@ -15,7 +15,7 @@
 //   - with W = 1 the batches are exactly those of the unsharded loop: a permutation of all N rows
 //     seeded by (seed, e), cut into consecutive chunks of B;
 //   - the batches depend only on (seed, W, N, B, epoch, step): resume is exact.
-// Immutable; no collective is involved.
+// Stage1Batches is immutable and involves no collective; gatherBatchRows joins a step's rows.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -23,6 +23,10 @@
 #include <cstdint>
 #include <utility>
 #include <vector>
+
+namespace agreid::comm {
+class Communicator;
+}
 
 namespace agreid::trainer {
 
@@ -52,5 +56,13 @@ class Stage1Batches {
   int world_;
   uint64_t seed_;
 };
+
+// The global batch from every rank's rows: `local` is this rank's [counts[rank], ...]; returns all
+// ranks' rows in rank order, [sum of counts, ...]. The counts (Stage1Batches::counts) are known on
+// every rank, so the rows are padded to the largest count for an equal-shape all-gather and the
+// padding is dropped after it: nothing is read back from the device. With `grad` it is
+// differentiable with allGatherWithGrad's convention (comm/all_gather_autograd.h). Collective.
+at::Tensor gatherBatchRows(comm::Communicator& comm, const at::Tensor& local,
+                           const std::vector<int64_t>& counts, bool grad);
 
 }  // namespace agreid::trainer

@@ -2,12 +2,10 @@
 
 #include <torch/torch.h>
 
-#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "base/error.h"
-#include "comm/all_gather_autograd.h"
 #include "comm/communicator.h"
 #include "comm/gradient_reducer.h"
 #include "trainer/engine/lr_schedule.h"
@@ -16,29 +14,6 @@
 #include "trainer/stages/stage1_batches.h"
 
 namespace agreid::trainer {
-namespace {
-
-// All ranks' rows of `local` ([counts[rank], ...]) in rank order. The counts are known on every
-// rank, so the rows are padded to the largest for an equal-shape all-gather and the padding is
-// dropped after it: nothing is read back from the device. With `grad`, differentiable
-// (allGatherWithGrad).
-at::Tensor gatherRows(comm::Communicator& comm, const at::Tensor& local,
-                      const std::vector<int64_t>& counts, bool grad) {
-  const int64_t most = *std::max_element(counts.begin(), counts.end());
-  std::vector<int64_t> pad_shape = local.sizes().vec();
-  pad_shape[0] = most - local.size(0);
-  const at::Tensor padded = torch::cat({local, torch::zeros(pad_shape, local.options())});
-  std::vector<at::Tensor> keep;
-  for (size_t r = 0; r < counts.size(); ++r) {
-    const int64_t first = static_cast<int64_t>(r) * most;
-    keep.push_back(torch::arange(first, first + counts[r], local.options().dtype(torch::kLong)));
-  }
-  const at::Tensor all = grad ? comm::allGatherWithGrad(comm, padded) : comm.allGather(padded);
-  return all.index_select(0, torch::cat(keep));
-}
-
-}  // namespace
-
 StageOutcome learnPseudoLabelTokens(const PseudoLabelSetup& setup,
                                     const Stage1LearnOptions& options, const Stage1Features& state,
                                     const TextTransformer& text_tower, Stage1Modules& trained,
@@ -94,8 +69,8 @@ StageOutcome learnPseudoLabelTokens(const PseudoLabelSetup& setup,
     const at::Tensor img_local = state.features.index_select(0, rows);
     // The global batch: every rank's rows in rank order (the features are frozen: no gradient).
     const std::vector<int64_t> counts = batches.counts(s.batch_in_epoch);
-    const at::Tensor img = world > 1 ? gatherRows(comm, img_local, counts, false) : img_local;
-    const at::Tensor y = world > 1 ? gatherRows(comm, y_local, counts, false) : y_local;
+    const at::Tensor img = world > 1 ? gatherBatchRows(comm, img_local, counts, false) : img_local;
+    const at::Tensor y = world > 1 ? gatherBatchRows(comm, y_local, counts, false) : y_local;
     const int64_t count = img.size(0);
     // A prompt depends only on its label: encode each label of the slice once. The distinct
     // labels are found on the host (their number sizes a tensor: on the device, a wait).
@@ -103,7 +78,7 @@ StageOutcome learnPseudoLabelTokens(const PseudoLabelSetup& setup,
                                                /*sorted=*/true, /*return_inverse=*/true);
     at::Tensor text = learner.textFeatures(text_tower, unique.to(ctx.device, /*non_blocking=*/true))
                           .index_select(0, inverse.to(ctx.device, /*non_blocking=*/true));
-    if (world > 1) text = gatherRows(comm, text, counts, true);
+    if (world > 1) text = gatherBatchRows(comm, text, counts, true);
     const at::Tensor supcon = supConLoss(img, text, y, y) + supConLoss(text, img, y, y);
     at::Tensor loss = supcon;
     StepResult r;
