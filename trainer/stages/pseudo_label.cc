@@ -26,6 +26,7 @@
 #include "trainer/stages/attribute_readout.h"
 #include "trainer/stages/attribute_tokens.h"
 #include "trainer/stages/feature_pass.h"
+#include "trainer/stages/stage1_batches.h"
 #include "trainer/stages/stage1_learning.h"
 #include "trainer/stages/stage_loop.h"
 #include "trainer/stages/training_data.h"
@@ -162,6 +163,9 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
     return result;
   }
   ctx.log.info("pseudo-label cache miss: computing ", result.path, " (key ", key, ")");
+  // A batch too small for the ranks is refused before the feature pass, not after it.
+  (void)Stage1Batches(static_cast<int64_t>(data.indices.size()), setup.stage1.batch_size,
+                      comm.size(), setup.seed);
 
   torch::manual_seed(setup.seed);
   auto clip = loadClip(setup.model.weights);
