@@ -11,7 +11,7 @@
 #                 (the NumPy reference at MSMT17 size alone takes ~5 minutes and 16 GB); pretrain
 #                 and extract add about 6 minutes (341 and 375 s in two runs at load 6-9).
 #   --only/--skip comma-separated names from: model ddp pretrain extract allreduce loader dataset
-#                 memory_bank eval pseudo_label
+#                 memory_bank eval pseudo_label scaling
 #   --update-doc  also replaces the generated section of docs/benchmarks.md with the output.
 # Needs the benchmarks and `agreid` built in DIR (default build/): scripts/build.sh builds them.
 # Each benchmark's full output goes to --logs (default: a temporary folder, kept and printed).
@@ -37,6 +37,7 @@ while (($#)); do
 done
 for exe in bench/model_bench bench/eval_bench bench/dataset_bench bench/allreduce_bench \
   bench/loader_bench bench/memory_bank_bench bench/ddp_step_bench bench/pretrain_step_bench \
+  bench/stage1_scaling_bench \
   launch/agreid; do
   [[ -x "$build/$exe" ]] || { echo "bench/all.sh: $build/$exe missing (scripts/build.sh)" >&2; exit 2; }
 done
@@ -163,6 +164,18 @@ if wanted memory_bank; then
     done < <(awk '$2 == "sharded" { s[$1] = $5 } $2 == "replicated" { print $1, s[$1], $5 }' \
       "$logs/memory_bank.log")
   else failed memory_bank $?; fi
+fi
+
+# --- stage-1 scaling: no peer; per-rank memory and time on synthetic features, 2 ranks ---------
+if wanted scaling; then
+  if [[ $mode == quick ]]; then args=(--n 100000 --ids 5000 --steps 5); else args=(--n 1000000 --ids 10000 --steps 20); fi
+  if run scaling mpiexec -n 2 --oversubscribe "$build/bench/stage1_scaling_bench" "${args[@]}" \
+    --dir "$logs/scaling"; then
+    line=$(grep -m1 '^W=' "$logs/scaling.log")
+    row "stage-1 scaling, ${args[1]} images, ${args[3]} identities, 2 ranks" \
+      "$(sed -E 's/.*peak RSS ([0-9]+) MiB after learning.* ([0-9.]+) s\/step.*/\1 MiB RSS\/rank, \2 s\/step/' <<< "$line")" \
+      "-" "-" "no peer; cache $(sed -E 's/.*cache ([0-9.]+ MiB: write [0-9.]+ s, read [0-9.]+ s).*/\1/' <<< "$line")"
+  else failed scaling $?; fi
 fi
 
 # --- evaluation: vs the bare distance GEMM (alternating rounds) and vs NumPy ------------------

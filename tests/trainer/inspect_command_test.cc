@@ -98,8 +98,7 @@ TEST(InspectCommand, PseudoLabelCache) {
   c.settings = "prompt = attribute\nepochs = 2";
   c.tokens = torch::randn({5, 3, 8});
   c.text_features = torch::randn({5, 4});
-  c.image_features = torch::randn({20, 4});
-  c.image_labels = torch::arange(20) % 5;
+  c.identity_centres = identityCentres(torch::randn({5, 4}));
   c.readout_names = {"upper_color"};
   c.readout = torch::zeros({5, 1}, torch::kLong);
   c.readout_truth = torch::zeros({5, 1}, torch::kLong);
@@ -109,6 +108,7 @@ TEST(InspectCommand, PseudoLabelCache) {
   EXPECT_CONTAINS(out, "agreid pseudo-label cache");
   EXPECT_CONTAINS(out, "key: k1");
   EXPECT_CONTAINS(out, "identity tokens V: [5, 3, 8]");
+  EXPECT_CONTAINS(out, "identity image centres: [5, 4]");
   EXPECT_CONTAINS(out, "attribute readout: 1 groups, accuracy vs ground truth 1.000");
   EXPECT_CONTAINS(out, "prompt = attribute");
 }

@@ -28,8 +28,7 @@ PseudoLabelCache sampleCache(const std::string& key) {
   c.settings = "epochs = 2\nlr = 0.00035";
   c.tokens = torch::randn({5, 3, 8});
   c.text_features = torch::randn({5, 4});
-  c.image_features = torch::randn({20, 4});
-  c.image_labels = torch::arange(20) % 5;
+  c.identity_centres = identityCentres(torch::randn({5, 4}));
   c.encoder = {{"proj.weight", torch::randn({2, 4})}, {"queries", torch::randn({3, 2})}};
   c.readout_names = {"upper_color", "lower_color"};
   c.readout = torch::randint(0, 3, {5, 2});
@@ -64,7 +63,7 @@ TEST(PseudoLabelCache, RoundTrip) {
   ASSERT_TRUE(back.has_value());
   auto ref = sampleCache("k1");
   EXPECT_TRUE(torch::equal(back->tokens, ref.tokens));
-  EXPECT_TRUE(torch::equal(back->image_labels, ref.image_labels));
+  EXPECT_TRUE(torch::equal(back->identity_centres, ref.identity_centres));
   ASSERT_EQ(back->encoder.size(), 2u);
   EXPECT_EQ(back->encoder[0].first, "proj.weight");
   EXPECT_TRUE(torch::equal(back->encoder[1].second, ref.encoder[1].second));
@@ -109,12 +108,19 @@ TEST(PseudoLabelCache, LockSerialisesWriters) {
 
 // Replaces the array `name` of an HDF5 file by `t` (float32 or int64), as a damaged or hand-edited
 // cache would hold it.
+// Replaces (or adds) the tensor `name`; an undefined `tensor` removes it.
 void replaceTensor(const std::string& path, const std::string& name, const at::Tensor& tensor) {
-  const at::Tensor t = tensor.contiguous();
-  const hid_t type = t.scalar_type() == at::kLong ? H5T_NATIVE_INT64 : H5T_NATIVE_FLOAT;
   const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   ASSERT_GE(file, 0) << path;
-  ASSERT_GE(H5Ldelete(file, name.c_str(), H5P_DEFAULT), 0) << name;
+  if (H5Lexists(file, name.c_str(), H5P_DEFAULT) > 0) {
+    ASSERT_GE(H5Ldelete(file, name.c_str(), H5P_DEFAULT), 0) << name;
+  }
+  if (!tensor.defined()) {
+    H5Fclose(file);
+    return;
+  }
+  const at::Tensor t = tensor.contiguous();
+  const hid_t type = t.scalar_type() == at::kLong ? H5T_NATIVE_INT64 : H5T_NATIVE_FLOAT;
   const std::vector<hsize_t> dims(t.sizes().begin(), t.sizes().end());
   const hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
   const hid_t set =
@@ -139,23 +145,59 @@ TEST(PseudoLabelCache, NonFiniteOrMisshapenContentIsAnErrorNamingTheTensor) {
   at::Tensor nan = ok.tokens.clone();
   nan[1][2][3] = NAN;
   expectRejected("tokens", nan, {path, "tensor 'tokens' holds non-finite values"});
-  at::Tensor inf = ok.image_features.clone();
+  at::Tensor inf = ok.identity_centres.clone();
   inf[4][0] = INFINITY;
-  expectRejected("image_features", inf, {path, "tensor 'image_features' holds non-finite values"});
+  expectRejected("identity_centres", inf,
+                 {path, "tensor 'identity_centres' holds non-finite values"});
   expectRejected("encoder/queries", torch::full({3, 2}, NAN),
                  {"tensor 'encoder/queries' holds non-finite values"});
   expectRejected("tokens", torch::randn({5, 24}),
                  {path, "tensor 'tokens'", "expected floating point with 3 dimensions"});
   expectRejected("text_features", torch::randn({4, 4}),
                  {path, "tensor 'text_features' has 4 in dimension 0, expected 5"});
-  expectRejected("image_features", torch::randn({20, 6}),
-                 {"tensor 'image_features' has 6 in dimension 1, expected 4"});
-  expectRejected("image_labels", torch::arange(20),
-                 {"tensor 'image_labels' holds labels outside 0..4"});
-  expectRejected("image_labels", torch::zeros({20}), {"tensor 'image_labels'", "expected integer"});
+  expectRejected("identity_centres", torch::randn({5, 6}),
+                 {"tensor 'identity_centres' has 6 in dimension 1, expected 4"});
+  expectRejected("identity_centres", torch::randn({4, 4}),
+                 {"tensor 'identity_centres' has 4 in dimension 0, expected 5"});
+  expectRejected("identity_centres", torch::zeros({5, 4}, torch::kLong),
+                 {"tensor 'identity_centres'", "expected floating point"});
   // The intact cache still reads.
   writeCache(path, sampleCache("k1"));
   EXPECT_TRUE(readCache(path, "k1", log).has_value());
+}
+
+// A version-1 cache holds every image's feature and label instead of the identity centres: it
+// still reads, with the centres derived from them; out-of-range labels make it unusable.
+TEST(PseudoLabelCache, Version1FilesStillRead) {
+  TempDir dir;
+  const std::string path = cachePath(dir.path().string(), "k1");
+  Log log;
+  const at::Tensor features = torch::randn({20, 4});
+  const at::Tensor labels = torch::arange(20) % 5;
+  writeCache(path, sampleCache("k1"));
+  replaceTensor(path, "identity_centres", at::Tensor());
+  replaceTensor(path, "image_features", features);
+  replaceTensor(path, "image_labels", labels);
+  const auto back = readCache(path, "k1", log);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_TRUE(torch::allclose(back->identity_centres,
+                              identityCentres(identityFeatureSums(features, labels, 5))));
+  EXPECT_NE(describeCache(path).find("cached image features: [20, 4]"), std::string::npos);
+  replaceTensor(path, "image_labels", torch::arange(20));
+  EXPECT_FALSE(readCache(path, "k1", log).has_value());
+}
+
+// The centres of a sharded dataset are the sums of the shards' sums, scaled to unit length.
+TEST(PseudoLabelCache, IdentityCentresAddUpOverShards) {
+  const at::Tensor features = torch::randn({30, 8});
+  const at::Tensor labels = torch::randint(0, 4, {30}, torch::kLong);
+  const at::Tensor whole = identityCentres(identityFeatureSums(features, labels, 5));
+  const at::Tensor shards =
+      identityCentres(identityFeatureSums(features.slice(0, 0, 11), labels.slice(0, 0, 11), 5) +
+                      identityFeatureSums(features.slice(0, 11), labels.slice(0, 11), 5));
+  EXPECT_TRUE(torch::allclose(whole, shards, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(whole.slice(0, 0, 4).norm(2, 1), torch::ones({4})));
+  EXPECT_TRUE(torch::equal(whole[4], torch::zeros({8})));  // identity 4 has no image
 }
 
 TEST(PseudoLabelCache, NonFiniteResultsAreNeverCached) {
@@ -172,8 +214,7 @@ TEST(PseudoLabelCache, FullDiskIsAnInputErrorAndLeavesNothing) {
   agreid::testing::SmallDisk disk(64);
   AGREID_REQUIRE_SMALL_DISK(disk);
   PseudoLabelCache c = sampleCache("k1");
-  c.image_features = torch::randn({20000, 4});
-  c.image_labels = torch::arange(20000) % 5;
+  c.encoder.emplace_back("large", torch::randn({20000, 4}));
   const std::string path = cachePath(disk.dir(), "k1");
   agreid::testing::expectOneLineInputError([&] { writeCache(path, c); },
                                            {path, "No space left on device"});

@@ -176,11 +176,7 @@ TrainResult runDualGuidance(const TrainSetup& setup, const PseudoLabelCache& cac
     mo.momentum = o.memory_momentum;
     bank = std::make_unique<ContrastiveMemoryBank>(mo, comm);
     // Initialised with each identity's mean stage-1 image feature (normalised).
-    const at::Tensor f =
-        cache.image_features / cache.image_features.norm(2, 1, true).clamp_min(1e-12);
-    at::Tensor centres = torch::zeros({data.num_ids, f.size(1)});
-    centres.index_add_(0, cache.image_labels, f);
-    bank->loadFull((centres / centres.norm(2, 1, true).clamp_min(1e-12)).to(ctx.device));
+    bank->loadFull(cache.identity_centres.to(ctx.device));
   }
 
   ParamGroupOptions pg;

@@ -37,8 +37,8 @@ at::Tensor encodeDataset(const FeaturePassOptions& options, const EncodeFn& enco
     }
   }
   progress.finish();
-  // Ranks with an empty shard still take part in the gather; they need the feature width, which
-  // a zero-row forward of the encoder provides.
+  // Ranks with an empty shard still take part in the gather (and return [0, D]); they need the
+  // feature width, which a zero-row forward of the encoder provides.
   at::Tensor local;
   if (parts.empty()) {
     torch::NoGradGuard no_grad;
@@ -50,7 +50,7 @@ at::Tensor encodeDataset(const FeaturePassOptions& options, const EncodeFn& enco
   } else {
     local = torch::cat(parts, 0);
   }
-  return comm.size() > 1 ? comm.allGatherV(local) : local;
+  return comm.size() > 1 && options.gather ? comm.allGatherV(local) : local;
 }
 
 }  // namespace agreid::trainer

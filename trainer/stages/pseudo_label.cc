@@ -12,6 +12,7 @@
 #include "comm/communicator.h"
 #include "comm/gradient_reducer.h"
 #include "data/dataset.h"
+#include "data/samplers.h"
 #include "trainer/engine/lr_schedule.h"
 #include "trainer/losses/attribute_losses.h"
 #include "trainer/losses/supcon_loss.h"
@@ -25,6 +26,8 @@
 #include "trainer/stages/attribute_readout.h"
 #include "trainer/stages/attribute_tokens.h"
 #include "trainer/stages/feature_pass.h"
+#include "trainer/stages/stage1_batches.h"
+#include "trainer/stages/stage1_learning.h"
 #include "trainer/stages/stage_loop.h"
 #include "trainer/stages/training_data.h"
 
@@ -92,24 +95,6 @@ at::Tensor allTextFeatures(const PromptLearner& learner, const TextTransformer& 
   return torch::cat(parts, 0);
 }
 
-struct Stage1State {
-  at::Tensor features;  // [N, D] cached image features (device)
-  at::Tensor labels;    // [N] int64 (device)
-};
-
-// What stage 1 trains, under one name space for its checkpoints.
-struct Stage1Modules : torch::nn::Module {
-  // `enc` may be null (CLIP-ReID's identity prompt).
-  Stage1Modules(std::shared_ptr<PromptLearner> prompt, std::shared_ptr<AttributeEncoder> enc) {
-    learner = register_module("learner", std::move(prompt));
-    if (enc) encoder = register_module("encoder", std::move(enc));
-  }
-  std::shared_ptr<PromptLearner> learner;
-  std::shared_ptr<AttributeEncoder> encoder;
-};
-
-// Learns the prompt tokens (and the attribute encoder) on the Engine; the outcome says whether a
-// stop request ended it (after a checkpoint).
 // Combinations of stage-1 keys that cannot work, refused before any work is done.
 void checkStage1Choices(const PseudoLabelSetup& setup, const data::DatasetReader& reader) {
   const Stage1Options& o = setup.stage1;
@@ -126,109 +111,6 @@ void checkStage1Choices(const PseudoLabelSetup& setup, const data::DatasetReader
   if (reader.attributes().empty()) {
     throw InputError(setup.dataset + ": " + what + " needs attributes stored in the dataset");
   }
-}
-
-StageOutcome learnPrompts(const PseudoLabelSetup& setup, const std::string& key,
-                          const Stage1State& state, ClipModel& clip, Stage1Modules& trained,
-                          StageContext& ctx) {
-  const Stage1Options& o = setup.stage1;
-  comm::Communicator& comm = ctx.comm;
-  const int rank = comm.rank(), world = comm.size();
-  PromptLearner& learner = *trained.learner;
-  AttributeEncoder* encoder = trained.encoder.get();
-  std::vector<at::Tensor> params;
-  if (o.pseudo_labels == PseudoLabelSource::kLearned) params.push_back(learner.ctx);
-  if (encoder) {
-    for (auto& p : encoder->parameters()) params.push_back(p);
-  }
-  // Broadcasts rank 0's initial tokens and encoder, then averages gradients over ranks.
-  comm::GradientReducer reducer(comm, params);
-  torch::optim::Adam optimizer(params,
-                               torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
-  const int64_t n = state.features.size(0);
-  if (o.batch_size <= 0 || n == 0) {
-    throw InputError(setup.dataset + ": stage 1 needs training images and stage1.batch_size > 0");
-  }
-  EngineOptions eo;
-  eo.name = "stage 1";
-  eo.steps_per_epoch = (n + o.batch_size - 1) / o.batch_size;
-  eo.max_epochs = o.epochs;
-
-  AlignmentOptions local_sum;
-  local_sum.reduction = AttrReduction::kSum;
-  local_sum.joint = o.joint;
-  const at::Tensor host_labels = state.labels.to(torch::kCPU);
-  // The data source: epoch e visits the cached features in a permutation of its own.
-  at::Tensor perm;
-  int64_t perm_epoch = -1;
-  StageParts parts;
-  parts.engine = eo;
-  parts.step = [&](const TrainState& s) {
-    if (perm_epoch != s.epoch) {
-      auto gen =
-          at::detail::createCPUGenerator(setup.seed * 1000003ULL + static_cast<uint64_t>(s.epoch));
-      perm = at::randperm(n, gen, at::TensorOptions().dtype(at::kLong));
-      perm_epoch = s.epoch;
-    }
-    const int64_t begin = s.batch_in_epoch * o.batch_size;
-    const int64_t count = std::min(o.batch_size, n - begin);
-    const at::Tensor host_chunk = perm.slice(0, begin, begin + count);
-    const at::Tensor chunk = host_chunk.to(ctx.device, /*non_blocking=*/true);
-    const at::Tensor y = state.labels.index_select(0, chunk);
-    const at::Tensor img = state.features.index_select(0, chunk);
-    const int64_t lo = count * rank / world, hi = count * (rank + 1) / world;
-    const at::Tensor y_local = y.slice(0, lo, hi);
-    // A prompt depends only on its label: encode each label of the slice once. The distinct
-    // labels are found on the host (their number sizes a tensor: on the device, a wait).
-    const auto [unique, inverse] =
-        at::_unique(host_labels.index_select(0, host_chunk.slice(0, lo, hi)), /*sorted=*/true,
-                    /*return_inverse=*/true);
-    at::Tensor text = learner.textFeatures(*clip.text, unique.to(ctx.device, /*non_blocking=*/true))
-                          .index_select(0, inverse.to(ctx.device, /*non_blocking=*/true));
-    if (world > 1) text = comm::allGatherWithGrad(comm, text);
-    const at::Tensor supcon = supConLoss(img, text, y, y) + supConLoss(text, img, y, y);
-    at::Tensor loss = supcon;
-    StepResult r;
-    r.loss_terms["supcon"] = supcon.detach();
-    if (encoder && o.lambda_attr > 0) {
-      // Local sum scaled so that the average over ranks is the global chunk's mean (or sum).
-      at::Tensor attr = torch::zeros({}, img.options());
-      if (hi > lo) {
-        const at::Tensor a = encoder->forward(img.slice(0, lo, hi));
-        const at::Tensor v = learner.ctx.index_select(0, y_local);
-        const double denom =
-            o.attr_reduction == AttrReduction::kSum ? 1.0 : static_cast<double>(count);
-        attr = (world / denom) * attributeAlignmentLoss(a, v, local_sum);
-      }
-      loss = loss + o.lambda_attr * attr;
-      r.loss_terms["attr_align"] = attr.detach();
-    }
-    optimizer.zero_grad();
-    loss.backward();
-    reducer.finalize();
-    optimizer.step();
-    r.loss = loss.detach();
-    r.images = count;
-    return r;
-  };
-  parts.contents = modelAndOptimizer(trained, optimizer);
-  WarmupCosineEpochOptions schedule;
-  schedule.warmup_epochs = o.warmup_epochs;
-  schedule.warmup_lr = o.warmup_lr;
-  schedule.min_lr = o.min_lr;
-  schedule.epochs = o.epochs;
-  parts.hooks.push_back(std::make_unique<LrScheduleHook>(optimizer, std::vector<double>{o.lr},
-                                                         warmupCosineEpochSchedule(schedule)));
-
-  StageLoopOptions lo =
-      stageLoopOptions("stage1", stage1CheckpointDir(setup.run_dir), setup.checkpoint,
-                       setup.log_every, setup.config_toml, setup.guards);
-  lo.global_batch = o.batch_size;
-  lo.cache_key = key;
-  RunMetrics metrics(setup.run_dir, ctx.comm.rank());
-  ctx.log.info("stage 1: ", n, " images, ", o.epochs, " epochs x ", eo.steps_per_epoch,
-               " steps, batch ", o.batch_size, " on ", world, " ranks");
-  return runStageLoop(lo, std::move(parts), metrics, ctx);
 }
 
 }  // namespace
@@ -281,6 +163,9 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
     return result;
   }
   ctx.log.info("pseudo-label cache miss: computing ", result.path, " (key ", key, ")");
+  // A batch too small for the ranks is refused before the feature pass, not after it.
+  (void)Stage1Batches(static_cast<int64_t>(data.indices.size()), setup.stage1.batch_size,
+                      comm.size(), setup.seed);
 
   torch::manual_seed(setup.seed);
   auto clip = loadClip(setup.model.weights);
@@ -304,8 +189,9 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
   pass.loader = setup.loader;
   pass.batch_size = 64;
   pass.label = "stage 1 features";
+  pass.gather = false;  // each rank keeps the features of its shard
   const auto t_cache = Clock::now();
-  Stage1State state;
+  Stage1Features state;
   state.features = encodeDataset(
                        pass,
                        [&](const at::Tensor& images, const at::Tensor&) {
@@ -316,7 +202,13 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
   result.caching_images_per_s = static_cast<double>(data.indices.size()) / secondsSince(t_cache);
   ctx.log.info("stage 1 feature cache: ", data.indices.size(), " images, ",
                result.caching_images_per_s, " images/s over ", comm.size(), " ranks");
-  state.labels = torch::tensor(data.labels, torch::kLong).to(ctx.device);
+  const data::ShardedSequentialSampler shard(data.indices, pass.batch_size,
+                                             {comm.rank(), comm.size()});
+  state.labels = torch::tensor(std::vector<int64_t>(data.labels.begin() + shard.begin(),
+                                                    data.labels.begin() + shard.end()),
+                               torch::kLong)
+                     .to(ctx.device);
+  state.total = static_cast<int64_t>(data.indices.size());
 
   // 2. Prompt tokens V (+ attribute encoder).
   PromptLearnerOptions plo;
@@ -352,7 +244,10 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
   Stage1Modules trained(prompt, encoder);
   trained.to(ctx.device);
   const PromptLearner& learner = *prompt;
-  const StageOutcome learned = learnPrompts(setup, key, state, *clip, trained, ctx);
+  Stage1LearnOptions learn;
+  learn.key = key;
+  const StageOutcome learned =
+      learnPseudoLabelTokens(setup, learn, state, *clip->text, trained, ctx);
   result.steps = learned.state.step;
   if (learned.status == RunStatus::kStopped) {
     result.completed = false;
@@ -366,8 +261,11 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
   cache.settings = "template = " + templateOf(setup) + "\n" + settingsText(setup);
   cache.tokens = learner.ctx.detach().to(torch::kCPU).clone();
   cache.text_features = allTextFeatures(learner, *clip->text, data.num_ids, ctx.device);
-  cache.image_features = state.features.to(torch::kCPU);
-  cache.image_labels = state.labels.to(torch::kCPU);
+  // Identity centres: the ranks' sums over their shards, added up.
+  at::Tensor sums = identityFeatureSums(state.features.to(torch::kCPU),
+                                        state.labels.to(torch::kCPU), data.num_ids);
+  ctx.hostComm().allReduce(sums)->wait();
+  cache.identity_centres = identityCentres(sums);
   if (encoder) {
     for (const auto& item : encoder->named_parameters()) {
       cache.encoder.emplace_back(item.key(), item.value().detach().to(torch::kCPU).clone());
@@ -382,10 +280,7 @@ PseudoLabelResult obtainPseudoLabels(const PseudoLabelSetup& setup, StageContext
     cache.readout = readoutAttributes(cache.text_features, value_features);
     cache.readout_truth = readoutGroundTruth(id_attrs, vocab);
     // Image readout: mean cached image feature per identity.
-    at::Tensor sums = torch::zeros({data.num_ids, cache.image_features.size(1)});
-    sums.index_add_(0, cache.image_labels,
-                    cache.image_features / cache.image_features.norm(2, 1, true).clamp_min(1e-12));
-    const at::Tensor image_pred = readoutAttributes(sums, value_features);
+    const at::Tensor image_pred = readoutAttributes(cache.identity_centres, value_features);
     result.readout_accuracy = readoutAccuracy(cache.readout, cache.readout_truth);
     result.image_readout_accuracy = readoutAccuracy(image_pred, cache.readout_truth);
     if (result.readout_accuracy >= 0) {

@@ -1,14 +1,15 @@
 // Stage 1 of AG-ReID (method.md §1.3, §2.1, §2.3), distributed, with a shared cache.
 //
-//  1. Feature caching: each rank encodes its shard of the training images with test transforms;
-//     the projected class-token features are all-gathered so every rank holds all of them.
-//  2. Learning: per identity, r prompt tokens V (the pseudo-label) in CLIP's word-embedding
-//     space, with SupCon image<->text over the global batch, and (attribute prompt) the attribute
-//     encoder E_A aligned to V by cosine (lambda). Image and text towers stay frozen. It runs on
-//     the Engine (stage_loop.h): checkpoints in <run_dir>/checkpoints/stage1 (they carry the
-//     cache key; resume is exact), metrics.jsonl (stage "stage1"), a stop agreed by all ranks.
-//  3. The prompt text features of every identity, and an attribute readout (zero-shot discrete
-//     attributes per identity) for auditing the pseudo-labels.
+//  1. Feature caching: each rank encodes its shard of the training images with test transforms
+//     and keeps the projected class-token features of its shard (O(N/W) per rank).
+//  2. Learning (stage1_learning.h): per identity, r prompt tokens V (the pseudo-label) in CLIP's
+//     word-embedding space, with SupCon image<->text over the global batch (each rank draws its
+//     share from its shard: stage1_batches.h), and (attribute prompt) the attribute encoder E_A
+//     aligned to V by cosine (lambda). Image and text towers stay frozen. It runs on the Engine
+//     (stage_loop.h): checkpoints in <run_dir>/checkpoints/stage1 (they carry the cache key;
+//     resume is exact), metrics.jsonl (stage "stage1"), a stop agreed by all ranks.
+//  3. The prompt text features and the image centre of every identity, and an attribute readout
+//     (zero-shot discrete attributes per identity) for auditing the pseudo-labels.
 //
 // The result is written to the pseudo-label cache (trainer/stages/pseudo_label_cache.h); a run
 // whose key matches reads it instead. A stop request during step 2 returns completed = false and

@@ -87,8 +87,7 @@ void requireSize(const at::Tensor& t, int64_t dim, int64_t expected, const std::
 std::vector<std::pair<std::string, at::Tensor>> namedTensors(const PseudoLabelCache& c) {
   std::vector<std::pair<std::string, at::Tensor>> all = {{"tokens", c.tokens},
                                                          {"text_features", c.text_features},
-                                                         {"image_features", c.image_features},
-                                                         {"image_labels", c.image_labels}};
+                                                         {"identity_centres", c.identity_centres}};
   for (const auto& [name, t] : c.encoder) all.emplace_back("encoder/" + name, t);
   if (c.readout.defined()) all.emplace_back("readout/predicted", c.readout);
   if (c.readout_truth.defined()) all.emplace_back("readout/truth", c.readout_truth);
@@ -101,19 +100,12 @@ void validateCache(const PseudoLabelCache& c, const std::string& path) {
   const std::string advice = "the cache is corrupt: delete it to recompute stage 1";
   requireTensor(c.tokens, path, "tokens", 3, true);
   requireTensor(c.text_features, path, "text_features", 2, true);
-  requireTensor(c.image_features, path, "image_features", 2, true);
-  requireTensor(c.image_labels, path, "image_labels", 1, false);
+  requireTensor(c.identity_centres, path, "identity_centres", 2, true);
   const int64_t ids = c.tokens.size(0);
   requireSize(c.text_features, 0, ids, path, "text_features", "one row per identity of 'tokens'");
-  requireSize(c.image_features, 1, c.text_features.size(1), path, "image_features",
+  requireSize(c.identity_centres, 0, ids, path, "identity_centres", "one row per identity");
+  requireSize(c.identity_centres, 1, c.text_features.size(1), path, "identity_centres",
               "the embedding width of 'text_features'");
-  requireSize(c.image_labels, 0, c.image_features.size(0), path, "image_labels",
-              "one label per row of 'image_features'");
-  if (c.image_labels.numel() > 0 &&
-      (c.image_labels.min().item<int64_t>() < 0 || c.image_labels.max().item<int64_t>() >= ids)) {
-    throw InputError(path + ": tensor 'image_labels' holds labels outside 0.." +
-                     std::to_string(ids - 1) + " (the identities of 'tokens'); " + advice);
-  }
   if (c.readout.defined()) {
     requireTensor(c.readout, path, "readout/predicted", 2, false);
     requireSize(c.readout, 0, ids, path, "readout/predicted", "one row per identity");
@@ -129,6 +121,27 @@ void validateCache(const PseudoLabelCache& c, const std::string& path) {
         path + ": tensor 'probe/accuracy' does not match its attribute and block names; " + advice);
   }
   for (const auto& [name, t] : namedTensors(c)) requireFinite(t, path, name, advice);
+}
+
+// A version-1 file's per-image features and labels, checked, reduced to identity centres.
+at::Tensor centresOfVersion1(const ArrayFileReader& r, const at::Tensor& tokens,
+                             const std::string& path) {
+  const at::Tensor features = r.readTensor("image_features");
+  const at::Tensor labels = r.readTensor("image_labels");
+  requireTensor(features, path, "image_features", 2, true);
+  requireTensor(labels, path, "image_labels", 1, false);
+  requireSize(labels, 0, features.size(0), path, "image_labels",
+              "one label per row of 'image_features'");
+  requireTensor(tokens, path, "tokens", 3, true);
+  const int64_t ids = tokens.size(0);
+  if (labels.numel() > 0 &&
+      (labels.min().item<int64_t>() < 0 || labels.max().item<int64_t>() >= ids)) {
+    throw InputError(path + ": tensor 'image_labels' holds labels outside 0.." +
+                     std::to_string(ids - 1) +
+                     " (the identities of 'tokens'); the cache is corrupt: delete it to recompute "
+                     "stage 1");
+  }
+  return identityCentres(identityFeatureSums(features, labels.to(at::kLong), ids));
 }
 
 std::string joinLines(const std::vector<std::string>& lines) {
@@ -185,6 +198,16 @@ std::string cacheKey(const std::string& weights_sha256, const std::string& datas
   return sha256Hex(os.str()).substr(0, 20);
 }
 
+at::Tensor identityFeatureSums(const at::Tensor& features, const at::Tensor& labels,
+                               int64_t num_ids) {
+  const at::Tensor unit = features / features.norm(2, 1, true).clamp_min(1e-12);
+  return at::zeros({num_ids, features.size(1)}, features.options()).index_add_(0, labels, unit);
+}
+
+at::Tensor identityCentres(const at::Tensor& sums) {
+  return sums / sums.norm(2, 1, true).clamp_min(1e-12);
+}
+
 std::string cachePath(const std::string& cache_dir, const std::string& key) {
   return (std::filesystem::path(cache_dir) / ("pseudo-labels-" + key + ".h5")).string();
 }
@@ -203,8 +226,7 @@ void writeCache(const std::string& path, const PseudoLabelCache& cache) {
   w.writeAttribute("settings", cache.settings);
   w.writeTensor("tokens", cache.tokens);
   w.writeTensor("text_features", cache.text_features);
-  w.writeTensor("image_features", cache.image_features);
-  w.writeTensor("image_labels", cache.image_labels.to(at::kLong));
+  w.writeTensor("identity_centres", cache.identity_centres);
   for (const auto& [name, t] : cache.encoder) w.writeTensor("encoder/" + name, t);
   if (cache.probe_accuracy.defined()) {
     w.writeAttribute("probe_attributes", joinLines(cache.probe_attributes));
@@ -248,8 +270,8 @@ std::optional<PseudoLabelCache> readCache(const std::string& path, const std::st
     c.settings = r.readAttribute("settings");
     c.tokens = r.readTensor("tokens");
     c.text_features = r.readTensor("text_features");
-    c.image_features = r.readTensor("image_features");
-    c.image_labels = r.readTensor("image_labels");
+    c.identity_centres = r.hasTensor("image_features") ? centresOfVersion1(r, c.tokens, path)
+                                                       : r.readTensor("identity_centres");
     for (const auto& name : r.list("encoder")) {
       c.encoder.emplace_back(name, r.readTensor("encoder/" + name));
     }
@@ -284,7 +306,9 @@ std::string describeCache(const std::string& path) {
   };
   os << "  identity tokens V: " << shape("tokens")
      << "\n  identity text features: " << shape("text_features")
-     << "\n  cached image features: " << shape("image_features") << "\n";
+     << (r.hasTensor("image_features") ? "\n  cached image features: " + shape("image_features")
+                                       : "\n  identity image centres: " + shape("identity_centres"))
+     << "\n";
   const auto enc = r.list("encoder");
   int64_t params = 0;
   for (const auto& n : enc) params += r.readTensor("encoder/" + n).numel();

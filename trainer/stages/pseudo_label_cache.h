@@ -22,15 +22,18 @@
 
 namespace agreid::trainer {
 
-inline constexpr int kCacheFormatVersion = 1;
+// 2: the identities' image centres replace version 1's per-image features and labels (a cache of
+// O(identities), not O(images)); version-1 files are still read (their centres are derived).
+inline constexpr int kCacheFormatVersion = 2;
 
 struct PseudoLabelCache {
   std::string key;
-  std::string settings;       // human-readable stage-1 settings that went into the key
-  at::Tensor tokens;          // V: [num_ids, r, token_width] learned prompt tokens
-  at::Tensor text_features;   // [num_ids, embed_dim] prompt text features of every identity
-  at::Tensor image_features;  // [num_train, embed_dim] cached image features
-  at::Tensor image_labels;    // [num_train] int64 training labels
+  std::string settings;      // human-readable stage-1 settings that went into the key
+  at::Tensor tokens;         // V: [num_ids, r, token_width] learned prompt tokens
+  at::Tensor text_features;  // [num_ids, embed_dim] prompt text features of every identity
+  // [num_ids, embed_dim]: per identity, the unit-length mean of its L2-normalised cached image
+  // features (identityCentres); stage 2's memory bank starts from them.
+  at::Tensor identity_centres;
   std::vector<std::pair<std::string, at::Tensor>> encoder;  // E_A parameters (empty: none)
   std::vector<std::string> readout_names;                   // attribute groups read out
   at::Tensor readout;        // [num_ids, groups] int64 predicted value (undefined: none)
@@ -53,6 +56,13 @@ std::string cacheKey(const std::string& weights_sha256, const std::string& datas
 std::string verifiedDatasetChecksum(const data::DatasetReader& dataset);
 
 std::string cachePath(const std::string& cache_dir, const std::string& key);
+
+// Per identity, the sum of its L2-normalised image features: [num_ids, D] from features [n, D]
+// and labels [n] int64 in 0..num_ids-1. Sums over shards add up (an all-reduce of the ranks'
+// sums); identityCentres scales the summed rows to unit length (rows of no image stay zero).
+at::Tensor identityFeatureSums(const at::Tensor& features, const at::Tensor& labels,
+                               int64_t num_ids);
+at::Tensor identityCentres(const at::Tensor& sums);
 
 // Throws InputError naming `path` and the tensor when a tensor holds NaN or Inf (stage 1
 // diverged): such a cache is never written.
