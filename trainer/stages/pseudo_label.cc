@@ -8,13 +8,10 @@
 #include <sstream>
 
 #include "base/error.h"
-#include "comm/all_gather_autograd.h"
 #include "comm/communicator.h"
 #include "comm/gradient_reducer.h"
 #include "data/dataset.h"
 #include "trainer/engine/lr_schedule.h"
-#include "trainer/losses/attribute_losses.h"
-#include "trainer/losses/supcon_loss.h"
 #include "trainer/model/attribute_encoder.h"
 #include "trainer/model/clip_checkpoint.h"
 #include "trainer/model/clip_layers.h"
@@ -25,6 +22,7 @@
 #include "trainer/stages/attribute_readout.h"
 #include "trainer/stages/attribute_tokens.h"
 #include "trainer/stages/feature_pass.h"
+#include "trainer/stages/stage1_objective.h"
 #include "trainer/stages/stage_loop.h"
 #include "trainer/stages/training_data.h"
 
@@ -133,7 +131,7 @@ StageOutcome learnPrompts(const PseudoLabelSetup& setup, const std::string& key,
                           StageContext& ctx) {
   const Stage1Options& o = setup.stage1;
   comm::Communicator& comm = ctx.comm;
-  const int rank = comm.rank(), world = comm.size();
+  const int world = comm.size();
   PromptLearner& learner = *trained.learner;
   AttributeEncoder* encoder = trained.encoder.get();
   std::vector<at::Tensor> params;
@@ -154,9 +152,7 @@ StageOutcome learnPrompts(const PseudoLabelSetup& setup, const std::string& key,
   eo.steps_per_epoch = (n + o.batch_size - 1) / o.batch_size;
   eo.max_epochs = o.epochs;
 
-  AlignmentOptions local_sum;
-  local_sum.reduction = AttrReduction::kSum;
-  local_sum.joint = o.joint;
+  const Stage1ObjectiveOptions objective = Stage1ObjectiveOptions::fromConfig(o);
   const at::Tensor host_labels = state.labels.to(torch::kCPU);
   // The data source: epoch e visits the cached features in a permutation of its own.
   at::Tensor perm;
@@ -174,35 +170,15 @@ StageOutcome learnPrompts(const PseudoLabelSetup& setup, const std::string& key,
     const int64_t count = std::min(o.batch_size, n - begin);
     const at::Tensor host_chunk = perm.slice(0, begin, begin + count);
     const at::Tensor chunk = host_chunk.to(ctx.device, /*non_blocking=*/true);
-    const at::Tensor y = state.labels.index_select(0, chunk);
-    const at::Tensor img = state.features.index_select(0, chunk);
-    const int64_t lo = count * rank / world, hi = count * (rank + 1) / world;
-    const at::Tensor y_local = y.slice(0, lo, hi);
-    // A prompt depends only on its label: encode each label of the slice once. The distinct
-    // labels are found on the host (their number sizes a tensor: on the device, a wait).
-    const auto [unique, inverse] =
-        at::_unique(host_labels.index_select(0, host_chunk.slice(0, lo, hi)), /*sorted=*/true,
-                    /*return_inverse=*/true);
-    at::Tensor text = learner.textFeatures(*clip.text, unique.to(ctx.device, /*non_blocking=*/true))
-                          .index_select(0, inverse.to(ctx.device, /*non_blocking=*/true));
-    if (world > 1) text = comm::allGatherWithGrad(comm, text);
-    const at::Tensor supcon = supConLoss(img, text, y, y) + supConLoss(text, img, y, y);
-    at::Tensor loss = supcon;
+    Stage1Batch batch;
+    batch.labels = state.labels.index_select(0, chunk);
+    batch.features = state.features.index_select(0, chunk);
+    batch.host_labels = host_labels.index_select(0, host_chunk);
+    const Stage1Terms terms = stage1Objective(batch, learner, *clip.text, encoder, objective, comm);
+    const at::Tensor& loss = terms.loss;
     StepResult r;
-    r.loss_terms["supcon"] = supcon.detach();
-    if (encoder && o.lambda_attr > 0) {
-      // Local sum scaled so that the average over ranks is the global chunk's mean (or sum).
-      at::Tensor attr = torch::zeros({}, img.options());
-      if (hi > lo) {
-        const at::Tensor a = encoder->forward(img.slice(0, lo, hi));
-        const at::Tensor v = learner.ctx.index_select(0, y_local);
-        const double denom =
-            o.attr_reduction == AttrReduction::kSum ? 1.0 : static_cast<double>(count);
-        attr = (world / denom) * attributeAlignmentLoss(a, v, local_sum);
-      }
-      loss = loss + o.lambda_attr * attr;
-      r.loss_terms["attr_align"] = attr.detach();
-    }
+    r.loss_terms["supcon"] = terms.supcon;
+    if (terms.attr.defined()) r.loss_terms["attr_align"] = terms.attr;
     optimizer.zero_grad();
     loss.backward();
     reducer.finalize();
