@@ -10,7 +10,7 @@
 #                 from its parts' earlier quiet timings, about 15-20 minutes on the 2-core machine
 #                 (the NumPy reference at MSMT17 size alone takes ~5 minutes and 16 GB).
 #   --only/--skip comma-separated names from: model ddp allreduce loader dataset memory_bank eval
-#                 pseudo_label
+#                 pseudo_label stage1
 #   --update-doc  also replaces the generated section of docs/benchmarks.md with the output.
 # Needs the benchmarks and `agreid` built in DIR (default build/): scripts/build.sh builds them.
 # Each benchmark's full output goes to --logs (default: a temporary folder, kept and printed).
@@ -35,7 +35,8 @@ while (($#)); do
   shift
 done
 for exe in bench/model_bench bench/eval_bench bench/dataset_bench bench/allreduce_bench \
-  bench/loader_bench bench/memory_bank_bench bench/ddp_step_bench launch/agreid; do
+  bench/loader_bench bench/memory_bank_bench bench/ddp_step_bench bench/stage1_bench \
+  launch/agreid; do
   [[ -x "$build/$exe" ]] || { echo "bench/all.sh: $build/$exe missing (scripts/build.sh)" >&2; exit 2; }
 done
 logs="${logs:-$(mktemp -d /tmp/agreid_bench.XXXXXX)}"
@@ -158,6 +159,20 @@ if wanted eval; then
     else failed "eval_$preset" $?; fi
     rm -rf "$logs/eval_$preset"
   done
+fi
+
+# --- stage-1 step: agreid vs the same computation in PyTorch (gloo), alternating rounds ---------
+if wanted stage1; then
+  if [[ $mode == quick ]]; then args=(1 -- --steps 3 --warmup 1); else args=(3); fi
+  if run stage1 bench/stage1_bench.sh "$build" "${args[@]}"; then
+    while read -r method a p ac pc; do
+      row "stage-1 step, $method, 2 ranks (mean of rounds)" "$a ms (CPU $ac ms)" \
+        "PyTorch $p ms (CPU $pc ms)" "$(ratio "$p" "$a")" "peer / agreid step time"
+    done < <(awk -F'|' '$2 ~ /^ *[0-9]+ *$/ { m = $3; gsub(/ /, "", m); a[m] += $4; p[m] += $5
+        ac[m] += $9; pc[m] += $10; n[m]++ }
+      END { for (m in n) printf "%s %.1f %.1f %.1f %.1f\n", m, a[m] / n[m], p[m] / n[m],
+        ac[m] / n[m], pc[m] / n[m] }' "$logs/stage1.log" | sort)
+  else failed stage1 $?; fi
 fi
 
 # --- pseudo-label stage: no peer; only where the quickstart's world exists ----------------------
