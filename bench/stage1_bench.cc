@@ -10,8 +10,10 @@
 //       [--warmup 5] [--images 1600] [--ids 100] [--batch 64] [--embed 128] [--text-width 128]
 //       [--text-layers 3] [--text-heads 4] [--enc-width 128] [--enc-layers 2] [--enc-heads 4]
 //       [--enc-ffn 384] [--threads 1] [--breakdown 0|1] [--reduce-thread 1|0]
+//       [--mkldnn 1|0]
 // Sizes default to configs/demo.toml's; --reduce-thread 0 all-reduces on the caller's thread
-// (MpiCommunicatorOptions::reduce_on_thread = false). Prints the prompt ("prompt length L positions
+// (MpiCommunicatorOptions::reduce_on_thread = false); --mkldnn 0 turns oneDNN off (the linear
+// layers then run as OpenBLAS GEMMs). Prints the prompt ("prompt length L positions
 // p,q,..."), "agreid_stage1_ms <mean> <min>" (slowest rank's per step) and the loss first -> last.
 // With
 // --breakdown 1 the step runs as timed phases (the two backward passes separately: they reach
@@ -89,6 +91,7 @@ int main(int argc, char** argv) {
       {"batch", 64},     {"embed", 128},     {"text-width", 128}, {"text-layers", 3},
       {"text-heads", 4}, {"enc-width", 128}, {"enc-layers", 2},   {"enc-heads", 4},
       {"enc-ffn", 384},  {"threads", 1},     {"breakdown", 0},    {"reduce-thread", 1},
+      {"mkldnn", 1},
   };
   std::string vocab, method = "ag-reid";
   for (int i = 1; i < argc; ++i) {
@@ -115,6 +118,7 @@ int main(int argc, char** argv) {
   comm::MpiCommunicator comm(MPI_COMM_WORLD, mo);
   const int rank = comm.rank(), world = comm.size();
   at::set_num_threads(static_cast<int>(a["threads"]));
+  at::globalContext().setUserEnabledMkldnn(a["mkldnn"] != 0);
   torch::manual_seed(1234);
 
   // The frozen text tower and the trained modules, at configs/demo.toml's sizes.
