@@ -11,7 +11,7 @@
 #                 (the NumPy reference at MSMT17 size alone takes ~5 minutes and 16 GB); pretrain
 #                 and extract add about 6 minutes (341 and 375 s in two runs at load 6-9).
 #   --only/--skip comma-separated names from: model ddp pretrain extract allreduce loader dataset
-#                 memory_bank eval pseudo_label scaling
+#                 memory_bank eval pseudo_label scaling stage1
 #   --update-doc  also replaces the generated section of docs/benchmarks.md with the output.
 # Needs the benchmarks and `agreid` built in DIR (default build/): scripts/build.sh builds them.
 # Each benchmark's full output goes to --logs (default: a temporary folder, kept and printed).
@@ -37,7 +37,7 @@ while (($#)); do
 done
 for exe in bench/model_bench bench/eval_bench bench/dataset_bench bench/allreduce_bench \
   bench/loader_bench bench/memory_bank_bench bench/ddp_step_bench bench/pretrain_step_bench \
-  bench/stage1_scaling_bench \
+  bench/stage1_scaling_bench bench/stage1_bench \
   launch/agreid; do
   [[ -x "$build/$exe" ]] || { echo "bench/all.sh: $build/$exe missing (scripts/build.sh)" >&2; exit 2; }
 done
@@ -198,6 +198,20 @@ if wanted eval; then
     else failed "eval_$preset" $?; fi
     rm -rf "$logs/eval_$preset"
   done
+fi
+
+# --- stage-1 step: agreid vs the same computation in PyTorch (gloo), alternating rounds ---------
+if wanted stage1; then
+  if [[ $mode == quick ]]; then args=(1 -- --steps 3 --warmup 1); else args=(3); fi
+  if run stage1 bench/stage1_bench.sh "$build" "${args[@]}"; then
+    while read -r method a p ac pc; do
+      row "stage-1 step, $method, 2 ranks (mean of rounds)" "$a ms (CPU $ac ms)" \
+        "PyTorch $p ms (CPU $pc ms)" "$(ratio "$p" "$a")" "peer / agreid step time"
+    done < <(awk -F'|' '$2 ~ /^ *[0-9]+ *$/ { m = $3; gsub(/ /, "", m); a[m] += $4; p[m] += $5
+        ac[m] += $9; pc[m] += $10; n[m]++ }
+      END { for (m in n) printf "%s %.1f %.1f %.1f %.1f\n", m, a[m] / n[m], p[m] / n[m],
+        ac[m] / n[m], pc[m] / n[m] }' "$logs/stage1.log" | sort)
+  else failed stage1 $?; fi
 fi
 
 # --- pseudo-label stage: no peer; only where the quickstart's world exists ----------------------

@@ -8,14 +8,11 @@
 #include <sstream>
 
 #include "base/error.h"
-#include "comm/all_gather_autograd.h"
 #include "comm/communicator.h"
 #include "comm/gradient_reducer.h"
 #include "data/dataset.h"
 #include "data/samplers.h"
 #include "trainer/engine/lr_schedule.h"
-#include "trainer/losses/attribute_losses.h"
-#include "trainer/losses/supcon_loss.h"
 #include "trainer/model/attribute_encoder.h"
 #include "trainer/model/clip_checkpoint.h"
 #include "trainer/model/clip_layers.h"

@@ -9,9 +9,8 @@
 #include "comm/communicator.h"
 #include "comm/gradient_reducer.h"
 #include "trainer/engine/lr_schedule.h"
-#include "trainer/losses/attribute_losses.h"
-#include "trainer/losses/supcon_loss.h"
 #include "trainer/stages/stage1_batches.h"
+#include "trainer/stages/stage1_objective.h"
 
 namespace agreid::trainer {
 StageOutcome learnPseudoLabelTokens(const PseudoLabelSetup& setup,
@@ -48,9 +47,7 @@ StageOutcome learnPseudoLabelTokens(const PseudoLabelSetup& setup,
   eo.max_epochs = o.epochs;
   eo.max_steps = options.max_steps;
 
-  AlignmentOptions local_sum;
-  local_sum.reduction = AttrReduction::kSum;
-  local_sum.joint = o.joint;
+  const Stage1ObjectiveOptions objective = Stage1ObjectiveOptions::fromConfig(o);
   const at::Tensor host_labels = state.labels.to(torch::kCPU);
   // The data source (stage1_batches.h): epoch e visits this rank's shard in a permutation.
   at::Tensor perm;
@@ -65,43 +62,28 @@ StageOutcome learnPseudoLabelTokens(const PseudoLabelSetup& setup,
     const auto [begin, end] = batches.positions(rank, s.batch_in_epoch);
     const at::Tensor host_rows = perm.slice(0, begin, end);
     const at::Tensor rows = host_rows.to(ctx.device, /*non_blocking=*/true);
+    // The global batch: every rank's rows in rank order (the features are frozen: no gradient),
+    // with their labels on the host too (over the host communicator: no device read).
+    const std::vector<int64_t> counts = batches.counts(s.batch_in_epoch);
     const at::Tensor y_local = state.labels.index_select(0, rows);
     const at::Tensor img_local = state.features.index_select(0, rows);
-    // The global batch: every rank's rows in rank order (the features are frozen: no gradient).
-    const std::vector<int64_t> counts = batches.counts(s.batch_in_epoch);
-    const at::Tensor img = world > 1 ? gatherBatchRows(comm, img_local, counts, false) : img_local;
-    const at::Tensor y = world > 1 ? gatherBatchRows(comm, y_local, counts, false) : y_local;
-    const int64_t count = img.size(0);
-    // A prompt depends only on its label: encode each label of the slice once. The distinct
-    // labels are found on the host (their number sizes a tensor: on the device, a wait).
-    const auto [unique, inverse] = at::_unique(host_labels.index_select(0, host_rows),
-                                               /*sorted=*/true, /*return_inverse=*/true);
-    at::Tensor text = learner.textFeatures(text_tower, unique.to(ctx.device, /*non_blocking=*/true))
-                          .index_select(0, inverse.to(ctx.device, /*non_blocking=*/true));
-    if (world > 1) text = gatherBatchRows(comm, text, counts, true);
-    const at::Tensor supcon = supConLoss(img, text, y, y) + supConLoss(text, img, y, y);
-    at::Tensor loss = supcon;
+    const at::Tensor host_local = host_labels.index_select(0, host_rows);
+    Stage1Batch batch;
+    batch.features = world > 1 ? gatherBatchRows(comm, img_local, counts, false) : img_local;
+    batch.labels = world > 1 ? gatherBatchRows(comm, y_local, counts, false) : y_local;
+    batch.host_labels =
+        world > 1 ? gatherBatchRows(ctx.hostComm(), host_local, counts, false) : host_local;
+    const Stage1Terms terms = stage1Objective(batch, learner, text_tower, encoder, objective, comm);
+    const at::Tensor& loss = terms.loss;
     StepResult r;
-    r.loss_terms["supcon"] = supcon.detach();
-    if (encoder && o.lambda_attr > 0) {
-      // Local sum scaled so that the average over ranks is the global chunk's mean (or sum).
-      at::Tensor attr = torch::zeros({}, img.options());
-      if (end > begin) {
-        const at::Tensor a = encoder->forward(img_local);
-        const at::Tensor v = learner.ctx.index_select(0, y_local);
-        const double denom =
-            o.attr_reduction == AttrReduction::kSum ? 1.0 : static_cast<double>(count);
-        attr = (world / denom) * attributeAlignmentLoss(a, v, local_sum);
-      }
-      loss = loss + o.lambda_attr * attr;
-      r.loss_terms["attr_align"] = attr.detach();
-    }
+    r.loss_terms["supcon"] = terms.supcon;
+    if (terms.attr.defined()) r.loss_terms["attr_align"] = terms.attr;
     optimizer.zero_grad();
     loss.backward();
     reducer.finalize();
     optimizer.step();
     r.loss = loss.detach();
-    r.images = count;
+    r.images = batch.features.size(0);
     return r;
   };
   parts.contents = modelAndOptimizer(trained, optimizer);
