@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <map>
+#include <optional>
 #include <vector>
 
 #include "base/error.h"
@@ -53,26 +54,30 @@ class StoredStrings {
                        "-byte string, more than the " + std::to_string(file_bytes_) +
                        "-byte file holds (corrupt file?)");
     }
-    if (length == 0) return;  // libhdf5 reads nothing for an empty string
-    const auto& objects = objectsAt(littleEndian(element + 4, addressBytes()));
-    const auto object = objects.find(littleEndian(element + 4 + address_bytes_, 4));
-    if (object == objects.end() || object->second != length) {
+    const uint64_t address = littleEndian(element + 4, addressBytes());
+    if (length == 0 && address == 0) return;  // a null string: libhdf5 reads no heap
+    // libhdf5 loads the collection even for an empty string: it must be intact.
+    const auto& objects = objectsAt(address);
+    const auto object = objects ? objects->find(littleEndian(element + 4 + address_bytes_, 4))
+                                : std::map<uint64_t, uint64_t>::const_iterator();
+    if (!objects || (length > 0 && (object == objects->end() || object->second != length))) {
       throw InputError(what + " refers to a string the file's global heap does not hold " +
                        "(corrupt file?)");
     }
   }
 
  private:
-  // The objects of the collection at `address` by index; empty for a damaged collection.
-  const std::map<uint64_t, uint64_t>& objectsAt(uint64_t address) {
+  // The objects of the collection at `address` by index; nullopt for a damaged or missing one.
+  const std::optional<std::map<uint64_t, uint64_t>>& objectsAt(uint64_t address) {
     auto [it, inserted] = collections_.try_emplace(address);
     std::vector<uint8_t> block;
     if (inserted && read(address, kGlobalHeapHeaderBytes, &block) &&
         std::memcmp(block.data(), "GCOL", 4) == 0 && block[4] == 1) {
       const uint64_t bytes = littleEndian(block.data() + 8, 8);
+      std::map<uint64_t, uint64_t> objects;
       if (bytes >= kGlobalHeapHeaderBytes && read(address, bytes, &block) &&
-          !walkGlobalHeapCollection(block.data(), bytes, &it->second)) {
-        it->second.clear();
+          walkGlobalHeapCollection(block.data(), bytes, &objects)) {
+        it->second = std::move(objects);
       }
     }
     return it->second;
@@ -84,7 +89,7 @@ class StoredStrings {
   size_t length_bytes_ = 0;
   hsize_t file_bytes_ = 0;
   uint64_t total_ = 0;
-  std::map<uint64_t, std::map<uint64_t, uint64_t>> collections_;
+  std::map<uint64_t, std::optional<std::map<uint64_t, uint64_t>>> collections_;
 };
 
 // The raw extents {address, bytes} of a field stored contiguously or in unfiltered chunks.

@@ -78,5 +78,31 @@ TEST(GlobalHeapGuard, DriverFailsTheReadOfALoopingCollection) {
   EXPECT_EQ(value, nullptr);
 }
 
+// A looping collection larger than libhdf5's first read of it (4,096 bytes), which libhdf5
+// completes with a second read that does not start at the signature: the driver checks the whole
+// collection at the first read. Root string attributes of the file refer to it.
+TEST(GlobalHeapGuard, DriverChecksACollectionLargerThanTheFirstRead) {
+  const std::string path =
+      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/large-collection-loop.h5";
+  const ErrorSilencer quiet;
+  Handle fapl = fileAccess(/*file_locking=*/false);
+  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()));
+  ASSERT_TRUE(file.valid());
+  Handle type(H5Tcopy(H5T_C_S1));
+  ASSERT_GE(H5Tset_size(type.get(), H5T_VARIABLE), 0);
+  int failed = 0;
+  for (const char* name : {"agreid_kind", "dataset", "source", "checksum"}) {
+    Handle attribute(H5Aopen(file.get(), name, H5P_DEFAULT));
+    if (!attribute.valid()) continue;
+    char* value = nullptr;
+    if (H5Aread(attribute.get(), type.get(), &value) < 0) {
+      ++failed;
+    } else {
+      H5free_memory(value);
+    }
+  }
+  EXPECT_GT(failed, 0);
+}
+
 }  // namespace
 }  // namespace agreid::data::h5
