@@ -234,6 +234,18 @@ TEST(DatasetErrorsTest, LargeLoopingCollectionIsRefused) {
                           {path, "cannot read root attribute 'agreid_kind'", "corrupt file"});
 }
 
+// A fuzzing finding: a string attribute whose type records a character set HDF5 does not know
+// was an internal error (creating the memory type failed); it is read or refused as input.
+TEST(DatasetErrorsTest, UnknownCharacterSetIsNotAnInternalError) {
+  const std::string path =
+      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/unknown-character-set.h5";
+  try {
+    DatasetReader r(path);
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+  }
+}
+
 TEST(DatasetErrorsTest, CorruptJpegInsideDatasetNamesIndexAndPath) {
   TempDir dir;
   const std::string path = dir.file("c.h5");
