@@ -43,9 +43,7 @@ herr_t checkedRead(H5FD_t* file, H5FD_mem_t type, hid_t dxpl, haddr_t addr, size
   if (!globalHeapWalkEnds(block, size)) return -1;
   // libhdf5 reads a collection larger than its first read in two parts, the second without the
   // signature: check the whole collection now, when it fits in the file.
-  if (size < kGlobalHeapHeaderBytes || std::memcmp(block, "GCOL", 4) != 0 || block[4] != 1)
-    return 0;
-  const uint64_t collection = littleEndian(block + 8, 8);
+  const uint64_t collection = globalHeapCollectionSize(block, size);
   const haddr_t eof = sec2.get_eof(file, type);
   if (collection <= size || eof == HADDR_UNDEF || addr > eof || collection > eof - addr) return 0;
   std::vector<uint8_t> whole(collection);
@@ -86,11 +84,17 @@ bool walkGlobalHeapCollection(const uint8_t* block, uint64_t collection,
   return true;
 }
 
+uint64_t globalHeapCollectionSize(const uint8_t* block, size_t size) {
+  if (size < kGlobalHeapHeaderBytes || std::memcmp(block, "GCOL", 4) != 0 || block[4] != 1) {
+    return 0;
+  }
+  return littleEndian(block + 8, 8);
+}
+
 bool globalHeapWalkEnds(const uint8_t* block, size_t size) {
-  if (size < kGlobalHeapHeaderBytes || std::memcmp(block, "GCOL", 4) != 0 || block[4] != 1)
-    return true;
-  const uint64_t collection = littleEndian(block + 8, 8);
-  return collection > size || walkGlobalHeapCollection(block, collection, nullptr);
+  const uint64_t collection = globalHeapCollectionSize(block, size);
+  return collection == 0 || collection > size ||
+         walkGlobalHeapCollection(block, collection, nullptr);
 }
 
 hid_t guardedDriver() {

@@ -35,6 +35,10 @@ bool globalHeapWalkEnds(const uint8_t* block, size_t size);
 // The size of a collection's header ("GCOL", version, 3 reserved bytes, 8-byte size).
 constexpr size_t kGlobalHeapHeaderBytes = 16;
 
+// The declared size of the collection `block` starts with ("GCOL", version 1, 8-byte size), or 0
+// when the first `size` bytes are not a collection's header.
+uint64_t globalHeapCollectionSize(const uint8_t* block, size_t size);
+
 // Walks the objects of the collection in block[0, collection) as libhdf5 does; false when the walk
 // would not end inside it. Records each object's size by index in `objects` (when not null).
 bool walkGlobalHeapCollection(const uint8_t* block, uint64_t collection,

@@ -71,9 +71,8 @@ class StoredStrings {
   const std::optional<std::map<uint64_t, uint64_t>>& objectsAt(uint64_t address) {
     auto [it, inserted] = collections_.try_emplace(address);
     std::vector<uint8_t> block;
-    if (inserted && read(address, kGlobalHeapHeaderBytes, &block) &&
-        std::memcmp(block.data(), "GCOL", 4) == 0 && block[4] == 1) {
-      const uint64_t bytes = littleEndian(block.data() + 8, 8);
+    if (inserted && read(address, kGlobalHeapHeaderBytes, &block)) {
+      const uint64_t bytes = globalHeapCollectionSize(block.data(), block.size());
       std::map<uint64_t, uint64_t> objects;
       if (bytes >= kGlobalHeapHeaderBytes && read(address, bytes, &block) &&
           walkGlobalHeapCollection(block.data(), bytes, &objects)) {
