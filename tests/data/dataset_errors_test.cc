@@ -1,6 +1,7 @@
 // Bad dataset files: each failure is one InputError line naming the file and what is wrong.
 // Damaged files are made from a good one with h5py (Debian's python3).
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <filesystem>
 
@@ -194,6 +195,18 @@ TEST(DatasetErrorsTest, StringLengthLargerThanTheFileIsRefused) {
   expectOneLineInputError([&] { DatasetReader r(path); },
                           {path, "/samples/path element 0 claims a 4294967295-byte string",
                            "more than the 18472-byte file holds"});
+}
+
+// A fuzzing finding: a damaged superblock made libhdf5 read 4 GiB from an 18 KB file, which
+// HDF5's POSIX driver fills with zeros past the end of the file (4.3 GB of memory, 13 s); agreid's
+// driver refuses reads that run far past the end, so the file fails to open at once.
+TEST(DatasetErrorsTest, ReadFarPastTheEndOfTheFileIsRefused) {
+  const std::string path =
+      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/superblock-read-past-end.h5";
+  expectOneLineInputError([&] { DatasetReader r(path); }, {path, "cannot open as HDF5"});
+  rusage usage{};
+  ASSERT_EQ(getrusage(RUSAGE_SELF, &usage), 0);
+  EXPECT_LT(usage.ru_maxrss, 1024 * 1024) << "peak resident KiB";  // under 1 GiB
 }
 
 // A fuzzing finding: a stored string whose object index is not in its collection made libhdf5
