@@ -93,44 +93,76 @@ std::string withArticle(const std::string& phrase) {
 }
 }  // namespace
 
-std::string readoutPrompt(int attribute, int value) {
+std::string attributeClause(int attribute, int value) {
   AGREID_CHECK(attribute >= 0 && attribute < kNumSynthAttributes, "attribute ", attribute);
   const auto& names = synthAttributeValues()[attribute];
   AGREID_CHECK(value >= 0 && value < static_cast<int>(names.size()), "value ", value);
   const std::string& v = names[value];
-  const std::string photo = "a photo of ";
   switch (attribute) {
     case kAttrGender:
-      return photo + "a " + v;
+      return "";
     case kAttrHairColour:
     case kAttrHairLength:
-      return photo + "a person with " + v + " hair";
+      return "with " + v + " hair";
     case kAttrHat:
-      return value == 0 ? photo + "a person without a hat"
-                        : photo + "a person wearing " + withArticle(v);
+      return value == 0 ? "without a hat" : "wearing " + withArticle(v);
     case kAttrUpperColour:
-      return photo + "a person wearing " + withArticle(v + " top");
-    case kAttrUpperType:
-      return photo + "a person wearing " + withArticle(v);
     case kAttrUpperPattern:
-      return photo + "a person wearing " + withArticle(v + " top");
+      return "wearing " + withArticle(v + " top");
+    case kAttrUpperType:
+      return "wearing " + withArticle(v);
     case kAttrLowerColour:
-      return photo + "a person wearing " + v + " bottoms";
+      return "wearing " + v + " bottoms";
     case kAttrLowerType:
-      return photo + "a person wearing " + (v == "skirt" ? "a skirt" : v);
+      return "wearing " + (v == "skirt" ? std::string("a skirt") : v);
     case kAttrShoesColour:
-      return photo + "a person wearing " + v + " shoes";
+      return "wearing " + v + " shoes";
     case kAttrBagType:
-      return value == 0 ? photo + "a person carrying no bag"
-                        : photo + "a person carrying " + withArticle(v);
+      return value == 0 ? "carrying no bag" : "carrying " + withArticle(v);
     case kAttrBagColour:
-      return value == 0 ? photo + "a person carrying no bag"
-                        : photo + "a person carrying " + withArticle(v + " bag");
+      return value == 0 ? "carrying no bag" : "carrying " + withArticle(v + " bag");
     default:
       break;
   }
   AGREID_CHECK(false, "unhandled attribute ", attribute);
   return "";
+}
+
+std::string readoutPrompt(int attribute, int value) {
+  if (attribute == kAttrGender) {
+    AGREID_CHECK(value >= 0 && value < 2, "value ", value);
+    return "a photo of a " + synthAttributeValues()[kAttrGender][value];
+  }
+  return "a photo of a person " + attributeClause(attribute, value);
+}
+
+std::string shortCaption(const Person& p, CounterRng& rng) {
+  // 1-3 distinct attributes, drawn without replacement.
+  std::array<int, kNumSynthAttributes> order{};
+  for (int a = 0; a < kNumSynthAttributes; ++a) order[a] = a;
+  const int count = 1 + static_cast<int>(rng.below(3));
+  for (int i = 0; i < count; ++i) {
+    const int j = i + static_cast<int>(rng.below(kNumSynthAttributes - i));
+    std::swap(order[i], order[j]);
+  }
+  std::string subject = "a person";
+  std::vector<std::string> clauses;
+  for (int i = 0; i < count; ++i) {
+    const int a = order[i];
+    if (a == kAttrGender) {
+      subject = "a " + valueName(p, kAttrGender);
+      continue;
+    }
+    std::string clause = attributeClause(a, p.attributes[a]);
+    if (std::find(clauses.begin(), clauses.end(), clause) == clauses.end())
+      clauses.push_back(std::move(clause));
+  }
+  std::string s = "a photo of " + subject;
+  for (size_t i = 0; i < clauses.size(); ++i) {
+    s += i == 0 ? " " : (i + 1 == clauses.size() ? " and " : ", ");
+    s += clauses[i];
+  }
+  return s;
 }
 
 std::vector<std::vector<std::string>> readoutPrompts() {

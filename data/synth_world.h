@@ -42,6 +42,9 @@ const std::vector<std::vector<std::string>>& synthAttributeValues();
 // "a photo of a person wearing a red top". readoutPrompts()[a][v] lists them all.
 std::string readoutPrompt(int attribute, int value);
 std::vector<std::vector<std::string>> readoutPrompts();
+// The clause of a readout prompt after its subject ("wearing a red top", "with long hair",
+// "carrying no bag"); empty for gender, which is the subject itself ("a woman").
+std::string attributeClause(int attribute, int value);
 
 struct Rgb {
   float r = 0, g = 0, b = 0;
@@ -101,5 +104,10 @@ const char* occluderName(OccluderKind kind);  // "a pole", "a car", "another per
 // blue trousers, carrying a black backpack". `rng` picks one of several phrasings; an occluded
 // image may mention its occluder.
 std::string caption(const Person& person, OccluderKind occluder, CounterRng& rng);
+
+// A short caption naming 1-3 of the person's attributes, drawn at random, in the phrasing of the
+// readout prompts, e.g. "a photo of a woman wearing a red top and carrying a backpack"
+// (synth.short_captions).
+std::string shortCaption(const Person& person, CounterRng& rng);
 
 }  // namespace agreid::data

@@ -106,6 +106,8 @@ std::vector<KeySpec> configKeys(Config& c) {
            "identities that copy every attribute of an earlier identity (look-alikes)", 0, 1)
       .add("region_occluders", &c.synth.region_occluders,
            "images with a panel hiding one body region (head, upper/lower body, feet, bag)", 0, 1)
+      .add("short_captions", &c.synth.short_captions,
+           "captions naming 1-3 attributes in the readout prompts' phrasing", 0, 1)
       .add("pretrain_identities", &c.synth.pretrain_identities,
            "identities of the captioned pretraining set (disjoint from re-ID)", 1, 1e8)
       .add("pretrain_images", &c.synth.pretrain_images, "captioned pretraining images", 1, 1e9)

@@ -17,6 +17,8 @@
 #   H  as E with the ORACLE mask: each token kept where its attribute's body region is visible
 #      (the world's /attributes/visibility)
 #   HO as E with the Otsu mask (H vs HO vs E: does a mask help when it tracks visibility?)
+#   P  Table 4's "+AP only": CLIP-ReID's prompt (4 learned tokens per identity) with E_A and
+#      guidance as C0 (the same stage 1 as A plus E_A; the Otsu mask off, as C0)
 #
 # Usage: scripts/mechanism.sh [SEED...]   (default seeds: 1 2 3)
 #   AGREID_ARMS="A E F" runs a subset; AGREID_CLIP_VOCAB as scripts/quickstart.sh.
@@ -28,25 +30,29 @@ config=configs/mechanism.toml
 out=runs/mechanism
 seeds=("$@")
 [[ ${#seeds[@]} -eq 0 ]] && seeds=(1 2 3)
-arms=(${AGREID_ARMS:-A B C0 C D E E0 F G H HO})
+arms=(${AGREID_ARMS:-A B C0 C D E E0 F G H HO P})
 mkdir -p "$out/arms"
 log="$out/mechanism.log"
 
 literal=(--set stage1.attr_reduction=sum --set stage1.joint=true --set stage2.attr_reduction=sum)
 oracle=(--set stage2.attr_reduction=sum --set stage2.mask=none)
-arm_args() {
+# Sets arm_args to the settings of arm $1.
+set_arm_args() {
   case "$1" in
-    A) echo --set stage2.method=clip-reid ;;
-    B) echo --set stage2.beta=0 ;;
-    C) echo "${literal[@]}" --set stage2.mask=none ;;
-    C0) echo --set stage2.mask=none ;;
-    D) echo "${literal[@]}" --set stage2.mask=otsu ;;
-    E) echo --set stage1.pseudo_labels=oracle "${oracle[@]}" ;;
-    E0) echo --set stage1.pseudo_labels=oracle --set stage2.beta=0 ;;
-    F) echo --set stage1.pseudo_labels=permuted "${oracle[@]}" ;;
-    G) echo --set stage1.pseudo_labels=oracle "${oracle[@]}" --set stage2.encoder_lr_factor=0 ;;
-    H) echo --set stage1.pseudo_labels=oracle "${oracle[@]}" --set stage2.mask=oracle ;;
-    HO) echo --set stage1.pseudo_labels=oracle "${oracle[@]}" --set stage2.mask=otsu ;;
+    A) arm_args=(--set stage2.method=clip-reid) ;;
+    B) arm_args=(--set stage2.beta=0) ;;
+    C) arm_args=("${literal[@]}" --set stage2.mask=none) ;;
+    C0) arm_args=(--set stage2.mask=none) ;;
+    D) arm_args=("${literal[@]}" --set stage2.mask=otsu) ;;
+    E) arm_args=(--set stage1.pseudo_labels=oracle "${oracle[@]}") ;;
+    E0) arm_args=(--set stage1.pseudo_labels=oracle --set stage2.beta=0) ;;
+    F) arm_args=(--set stage1.pseudo_labels=permuted "${oracle[@]}") ;;
+    G) arm_args=(--set stage1.pseudo_labels=oracle "${oracle[@]}"
+      --set stage2.encoder_lr_factor=0) ;;
+    H) arm_args=(--set stage1.pseudo_labels=oracle "${oracle[@]}" --set stage2.mask=oracle) ;;
+    HO) arm_args=(--set stage1.pseudo_labels=oracle "${oracle[@]}" --set stage2.mask=otsu) ;;
+    P) arm_args=(--set "stage1.template_text=A photo of a X X X X person."
+      --set 'stage1.token_attributes=["","","",""]' --set stage2.mask=none) ;;
     *) echo "mechanism: unknown arm $1" >&2; return 2 ;;
   esac
 }
@@ -63,9 +69,9 @@ for seed in "${seeds[@]}"; do
     dir="$out/arms/$arm-s$seed"
     [[ -f "$dir/results.json" ]] && continue
     echo "== arm $arm, seed $seed"
-    # shellcheck disable=SC2046
+    set_arm_args "$arm"
     "${ranks[@]}" "$agreid" run --config "$config" --set "model.vocab=$vocab" \
-      --set "run.seed=$seed" --set "run.out_dir=$dir" $(arm_args "$arm") >>"$log" 2>&1
+      --set "run.seed=$seed" --set "run.out_dir=$dir" "${arm_args[@]}" >>"$log" 2>&1
   done
 done
 python3 scripts/mechanism_table.py "$out" "${arms[*]}" "${seeds[*]}" | tee "$out/mechanism.md"

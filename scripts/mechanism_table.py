@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Table of scripts/mechanism.sh: per arm, mean +- sd over seeds of mAP / Rank-1 on holistic and
 occluded queries, the pseudo-label attribute readout, the token-block probe's diagonal, and the
-fraction of tokens the guidance mask kept on holistic and occluded training images; then the
-seed-paired differences that answer the experiment's questions.
+fraction of tokens the guidance mask kept on holistic and occluded training images, the mask's
+precision and recall against true visibility, and the linear attribute probe on the test features
+(attribute_probe.json: accuracy where the attribute's region is visible and where it is hidden);
+then the seed-paired differences that answer the experiment's questions.
 
 Usage: mechanism_table.py OUT_DIR "ARMS" "SEEDS"
 """
@@ -33,6 +35,12 @@ def load(arm, seed):
             m["readout"] = 100 * p["readout_accuracy"]
         if p.get("probe_attributes", 0) > 0:
             m["probe_diag"] = p["probe_own_block_best"]
+    ap = os.path.join(d, "attribute_probe.json")
+    if os.path.exists(ap):
+        p = json.load(open(ap))
+        for kind in ("visible", "hidden"):
+            if kind in p:
+                m[f"probe_{kind[:3]}"] = 100 * p[kind]["accuracy"]
     kept = {"occluded": [0.0, 0.0], "holistic": [0.0, 0.0]}
     visible = [0.0, 0.0]  # kept visible tokens, visible tokens (datasets with visibility)
     mj = os.path.join(d, "metrics.jsonl")
@@ -73,7 +81,8 @@ runs = {a: {s: load(a, s) for s in seeds} for a in arms}
 cols = [("hol_mAP", "mAP hol."), ("hol_R1", "R1 hol."), ("occ_mAP", "mAP occ."),
         ("occ_R1", "R1 occ."), ("readout", "readout %"), ("probe_diag", "probe diag."),
         ("kept_hol", "kept hol. %"), ("kept_occ", "kept occ. %"),
-        ("mask_precision", "mask prec. %"), ("mask_recall", "mask rec. %")]
+        ("mask_precision", "mask prec. %"), ("mask_recall", "mask rec. %"),
+        ("probe_vis", "probe vis. %"), ("probe_hid", "probe hid. %")]
 print("| arm | seeds | " + " | ".join(t for _, t in cols) + " |")
 print("|---|---:|" + "---:|" * len(cols))
 for a in arms:
@@ -87,18 +96,22 @@ pairs = [("E", "F", "oracle vs permuted control (does the mechanism work with ri
          ("C0", "A", "default learned vs CLIP-ReID"), ("E", "C0", "oracle vs learned labels"), ("D", "C", "Otsu mask vs none"),
          ("C", "B", "guidance vs none (learned labels)"), ("G", "E", "E_A frozen vs fine-tuned"),
          ("H", "E", "oracle mask vs none (oracle labels)"), ("HO", "E", "Otsu mask vs none (oracle labels)"),
-         ("H", "HO", "oracle mask vs Otsu (oracle labels)")]
+         ("H", "HO", "oracle mask vs Otsu (oracle labels)"),
+         ("P", "A", "CLIP-ReID prompt + guidance (Table 4 \"+AP only\") vs CLIP-ReID"),
+         ("C0", "P", "attribute prompt vs CLIP-ReID prompt, both with guidance (learned labels)")]
 print()
 print("Seed-paired differences (first minus second; mean ± sd over seeds):")
 print()
-print("| comparison | seeds | mAP hol. | mAP occ. | R1 occ. |")
-print("|---|---:|---:|---:|---:|")
+print("| comparison | seeds | mAP hol. | mAP occ. | R1 occ. | probe hid. |")
+print("|---|---:|---:|---:|---:|---:|")
 for x, y, what in pairs:
     if x not in runs or y not in runs:
         continue
     common = [s for s in seeds if runs[x][s] and runs[y][s]]
     if not common:
         continue
-    diff = lambda k: stats([runs[x][s][k] - runs[y][s][k] for s in common])
+    def diff(k):
+        return stats([runs[x][s][k] - runs[y][s][k] for s in common
+                      if k in runs[x][s] and k in runs[y][s]])
     print(f"| {x} − {y}: {what} | {len(common)} | {diff('hol_mAP')} | {diff('occ_mAP')} | "
-          f"{diff('occ_R1')} |")
+          f"{diff('occ_R1')} | {diff('probe_hid')} |")

@@ -158,6 +158,62 @@ TEST(SynthTest, ReadoutPromptsCoverEveryValue) {
   EXPECT_EQ(readoutPrompt(kAttrUpperColour, 9), "a photo of a person wearing an orange top");
 }
 
+TEST(SynthTest, ReadoutPromptsKeepTheirPhrasing) {
+  EXPECT_EQ(readoutPrompt(kAttrGender, 1), "a photo of a woman");
+  EXPECT_EQ(readoutPrompt(kAttrHat, 0), "a photo of a person without a hat");
+  EXPECT_EQ(readoutPrompt(kAttrLowerColour, 4), "a photo of a person wearing blue bottoms");
+  EXPECT_EQ(readoutPrompt(kAttrLowerType, 2), "a photo of a person wearing a skirt");
+  EXPECT_EQ(readoutPrompt(kAttrBagColour, 3), "a photo of a person carrying a red bag");
+  EXPECT_EQ(readoutPrompt(kAttrBagType, 0), "a photo of a person carrying no bag");
+}
+
+TEST(SynthTest, ShortCaptionsNameOneToThreeTrueAttributes) {
+  // Every clause of a short caption is the readout clause of one of the person's own values, so
+  // a single-attribute readout prompt is phrased like some training captions.
+  std::set<size_t> counts;
+  for (uint64_t i = 0; i < 300; ++i) {
+    CounterRng rng(5, 0, i);
+    const Person person = samplePerson(rng);
+    const std::string c = shortCaption(person, rng);
+    ASSERT_EQ(c.rfind("a photo of a ", 0), 0u) << c;
+    std::set<std::string> own;
+    for (int a = 1; a < kNumSynthAttributes; ++a)
+      own.insert(attributeClause(a, person.attributes[a]));
+    size_t named = 0;
+    for (int a = 1; a < kNumSynthAttributes; ++a)
+      for (int v = 0; v < static_cast<int>(synthAttributeValues()[a].size()); ++v) {
+        const std::string clause = attributeClause(a, v);
+        // A clause that is a prefix of another ("wearing a red top" vs "... red bag") would match
+        // twice; the value names make every clause end a word.
+        const size_t at = c.find(" " + clause);
+        if (at == std::string::npos) continue;
+        const size_t end = at + 1 + clause.size();
+        if (end != c.size() && c[end] != ',' && c[end] != ' ') continue;
+        EXPECT_TRUE(own.count(clause)) << "'" << c << "' names '" << clause << "'";
+        if (v == person.attributes[a]) ++named;
+      }
+    const bool gendered = c.rfind("a photo of a person", 0) != 0;
+    if (gendered)
+      EXPECT_EQ(c.rfind(readoutPrompt(kAttrGender, person.attributes[kAttrGender]), 0), 0u) << c;
+    counts.insert(named + gendered);
+  }
+  EXPECT_GE(*counts.begin(), 1u);
+  EXPECT_GE(*counts.rbegin(), 3u);  // may exceed 3 where two attributes share a clause
+}
+
+TEST(SynthTest, ShortCaptionsAreOffByDefaultAndChangeNoImage) {
+  SynthOptions o = smallWorld();
+  const auto plain = renderReidSamples(o, {});
+  o.short_captions = 1.0;
+  const auto short_ = renderReidSamples(o, {});
+  ASSERT_EQ(plain.size(), short_.size());
+  for (size_t i = 0; i < plain.size(); ++i) {
+    EXPECT_EQ(plain[i].jpeg, short_[i].jpeg) << i;
+    EXPECT_EQ(short_[i].caption.rfind("a photo of a ", 0), 0u) << short_[i].caption;
+    EXPECT_EQ(short_[i].caption.find("hidden"), std::string::npos) << short_[i].caption;
+  }
+}
+
 TEST(SynthTest, AttributesNarrowButDoNotSettleIdentity) {
   // Some identities share all attributes (look-alikes told apart only by details).
   const auto records = renderReidSamples(smallWorld(), {});

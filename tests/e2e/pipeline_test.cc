@@ -171,6 +171,12 @@ TEST_F(Pipeline, AgReidRunThenCacheHitAndSkip) {
           {});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(readFile(path("runs/ag-eval/results.json")), readFile(out + "/results.json"));
+  // The synthetic world stores attributes and visibility: the linear attribute probe ran, the
+  // same on both evaluations of the same model.
+  EXPECT_NE(r.out.find("linear attribute probe (5 folds over"), std::string::npos) << r.out;
+  const std::string probe = readFile(out + "/attribute_probe.json");
+  EXPECT_NE(probe.find("\"hidden\""), std::string::npos) << probe;
+  EXPECT_EQ(readFile(path("runs/ag-eval/attribute_probe.json")), probe);
 
   r = runAgreid({"report", out});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -182,7 +188,8 @@ TEST_F(Pipeline, AgReidRunThenCacheHitAndSkip) {
                                                out + "/train.json",
                                                out + "/results.json",
                                                out + "/metrics.jsonl",
-                                               path("runs/ag-eval/results.json")};
+                                               path("runs/ag-eval/results.json"),
+                                               out + "/attribute_probe.json"};
   EXPECT_GT(expectPythonReadsJson(json_files), static_cast<int>(json_files.size()));
 }
 

@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "data/dataset.h"
+#include "trainer/eval/attribute_probe.h"
 #include "trainer/eval/features_file.h"
 #include "trainer/eval/results.h"
 #include "trainer/eval/visualize.h"
@@ -46,6 +47,43 @@ FeatureSet splitFeatures(ReidModel& model, const ModelEvalSetup& setup,
   return set;
 }
 
+// The linear attribute probe on the query and gallery features, when the dataset stores
+// attributes: attribute_probe.json next to results.json and a summary in the log (rank 0).
+void writeAttributeProbe(const std::string& dataset, const std::string& out_dir,
+                         const FeatureSet& query, const FeatureSet& gallery, const Log& log) {
+  if (log.rank() != 0) return;
+  data::DatasetReader reader(dataset);
+  const auto& info = reader.info();
+  const int64_t groups = static_cast<int64_t>(info.attribute_names.size());
+  if (groups == 0) return;
+  std::vector<int64_t> rows = query.index;
+  rows.insert(rows.end(), gallery.index.begin(), gallery.index.end());
+  std::vector<int64_t> pids = query.pid;
+  pids.insert(pids.end(), gallery.pid.begin(), gallery.pid.end());
+  const int64_t n = static_cast<int64_t>(rows.size());
+  at::Tensor truth = torch::empty({n, groups}, torch::kLong);
+  at::Tensor visibility;
+  if (info.has_visibility) visibility = torch::empty({n, groups}, torch::kFloat);
+  auto ta = truth.accessor<int64_t, 2>();
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t g = 0; g < groups; ++g) {
+      const size_t cell = static_cast<size_t>(rows[r] * groups + g);
+      ta[r][g] = reader.attributes()[cell];
+      if (visibility.defined()) visibility.accessor<float, 2>()[r][g] = reader.visibility()[cell];
+    }
+  const at::Tensor features = torch::cat({query.features, gallery.features}, 0);
+  const AttributeProbeReport report =
+      probeAttributes(features, pids, truth, visibility, info.attribute_names, {});
+  for (const auto& line : describeAttributeProbe(report)) log.info(line);
+  if (!out_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(out_dir, ec);
+    if (ec) throw InputError(out_dir + ": cannot create the output folder: " + ec.message());
+    writeFileAtomically((std::filesystem::path(out_dir) / "attribute_probe.json").string(),
+                        attributeProbeJson(report));
+  }
+}
+
 }  // namespace
 
 void writeEvalOutputs(const std::string& out_dir, const EvalResults& results,
@@ -82,6 +120,8 @@ EvalResults evaluateModel(ReidModel& model, const ModelEvalSetup& setup, StageCo
   EvaluateRequest request = rankedListRequest(query, setup.eval);
   reportProgress(request, setup.eval, ctx.log);
   EvalResults results = evaluate(query, gallery, setup.eval, &ctx.hostComm(), request);
+  // The probe before results.json, whose presence marks a complete evaluation.
+  writeAttributeProbe(setup.dataset, setup.out_dir, query, gallery, ctx.log);
   writeEvalOutputs(setup.out_dir, results, query, gallery, setup.dataset, ctx.log);
   return results;
 }
