@@ -10,6 +10,10 @@
 // end inside the collection, the read fails, and libhdf5 reports the attribute or field as
 // unreadable (a one-line InputError from data/hdf5_util.h) instead of hanging.
 //
+// The same read also refuses a read that runs more than 64 KiB past the end of the file: sec2
+// fills that part with zeros, and a damaged superblock or header can ask for gigabytes there
+// (tests/data/corrupt/superblock-read-past-end.h5: 4 GiB from an 18 KB file).
+//
 // The check reads lengths as 8 bytes (HDF5's default "size of lengths", the one agreid and h5py
 // write); a block read whole as a collection costs one walk over its object headers.
 #pragma once
