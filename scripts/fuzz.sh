@@ -20,7 +20,14 @@ export AGREID_CLIP_VOCAB="${AGREID_CLIP_VOCAB:-$PWD/../shared/clip/bpe_simple_vo
 status=0
 for t in "${targets[@]}"; do
   # The seed folders are the ones the CTest entry uses.
-  seeds=$(cd build-asan && ctest -R "^fuzz_$t\$" -N -V | sed -n 's/.*findings //p' | head -1)
+  # CTest quotes each argument ("…/findings" "…/seeds/dataset"); a run without its seeds would
+  # start from nothing and stay shallow.
+  seeds=$(cd build-asan && ctest -R "^fuzz_$t\$" -N -V | sed -n 's/.*findings"\{0,1\} //p' |
+    head -1 | tr -d '"')
+  if [[ -z $seeds ]]; then
+    echo "fuzz: no seed folders found for fuzz_$t (ctest -N -V)" >&2
+    exit 2
+  fi
   start=$SECONDS
   set +e
   out=$(eval tests/fuzz/run_fuzz.sh "build-asan/tests/fuzz/fuzz_$t" "$runs" \
