@@ -162,6 +162,11 @@ int runPretrainCommand(const ParsedArgs& args, CommandContext& ctx) {
                                                        {"majority", a.majority},
                                                        {"values", a.values},
                                                        {"images", a.images}};
+    if (a.visible_accuracy >= 0) {
+      zero_shot[a.name]["visible_accuracy"] = a.visible_accuracy;
+      zero_shot[a.name]["visible_majority"] = a.visible_majority;
+      zero_shot[a.name]["visible_images"] = a.visible_images;
+    }
   }
   writeSummaryJson(config, "pretrain.json",
                    {{"checkpoint", r.checkpoint},
@@ -175,6 +180,8 @@ int runPretrainCommand(const ParsedArgs& args, CommandContext& ctx) {
                     {"recall5", z.recall5},
                     {"colour_accuracy", z.colour_accuracy},
                     {"colour_majority", z.colour_majority},
+                    {"colour_visible_accuracy", z.colour_visible_accuracy},
+                    {"colour_visible_majority", z.colour_visible_majority},
                     {"zero_shot", zero_shot},
                     {"seconds", r.seconds}},
                    ctx.log);

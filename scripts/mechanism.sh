@@ -21,13 +21,17 @@
 #      guidance as C0 (the same stage 1 as A plus E_A; the Otsu mask off, as C0)
 #
 # Usage: scripts/mechanism.sh [SEED...]   (default seeds: 1 2 3)
-#   AGREID_ARMS="A E F" runs a subset; AGREID_CLIP_VOCAB as scripts/quickstart.sh.
+#   AGREID_ARMS="A E F" runs a subset; AGREID_CLIP_VOCAB as scripts/quickstart.sh;
+#   AGREID_MECHANISM_CONFIG=configs/mechanism_whole.toml runs the experiment with the second CLIP
+#   (default configs/mechanism.toml); each config has its own folder (its run.out_dir).
 # Finished runs are reused (a run folder holding results.json is not trained again).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/pipeline_env.sh
-config=configs/mechanism.toml
-out=runs/mechanism
+config=${AGREID_MECHANISM_CONFIG:-configs/mechanism.toml}
+# The experiment's folder is the config's run.out_dir (world, CLIP, arms, table).
+out=$(sed -n 's/^out_dir = "\(.*\)"/\1/p' "$config" | head -1)
+[[ -n $out ]] || { echo "mechanism: $config sets no run.out_dir" >&2; exit 2; }
 seeds=("$@")
 [[ ${#seeds[@]} -eq 0 ]] && seeds=(1 2 3)
 arms=(${AGREID_ARMS:-A B C0 C D E E0 F G H HO P})
@@ -51,7 +55,7 @@ set_arm_args() {
       --set stage2.encoder_lr_factor=0) ;;
     H) arm_args=(--set stage1.pseudo_labels=oracle "${oracle[@]}" --set stage2.mask=oracle) ;;
     HO) arm_args=(--set stage1.pseudo_labels=oracle "${oracle[@]}" --set stage2.mask=otsu) ;;
-    P) arm_args=(--set "stage1.template_text=A photo of a X X X X person."
+    P) arm_args=(--set "stage1.template=A photo of a X X X X person."
       --set 'stage1.token_attributes=["","","",""]' --set stage2.mask=none) ;;
     *) echo "mechanism: unknown arm $1" >&2; return 2 ;;
   esac

@@ -42,6 +42,19 @@ TEST(ZeroShotTest, AccuracyAndMajorityBaselineHandComputed) {
   EXPECT_DOUBLE_EQ(r.attributes[0].accuracy, 0.75);
   EXPECT_DOUBLE_EQ(r.attributes[0].majority, 0.75);
   EXPECT_DOUBLE_EQ(r.colour_accuracy, 0.75);
+  EXPECT_EQ(r.attributes[0].visible_accuracy, -1);  // no visibility given
+  EXPECT_EQ(r.colour_visible_accuracy, -1);
+  // Where visible: image 1 (the wrong prediction) has its region hidden -> 3 of 3 right; the
+  // majority answer (0) is right on images 0 and 2 of the three.
+  ZeroShotReport rv;
+  scoreZeroShotAttributes(images, truth, {values}, {"upper_colour"},
+                          majorityValues(torch::tensor({0, 0, 1}, torch::kLong).view({3, 1})), rv,
+                          torch::tensor({1.0f, 0.2f, 0.5f, 1.0f}).view({4, 1}));
+  EXPECT_DOUBLE_EQ(rv.attributes[0].accuracy, 0.75);
+  EXPECT_EQ(rv.attributes[0].visible_images, 3);
+  EXPECT_DOUBLE_EQ(rv.attributes[0].visible_accuracy, 1.0);
+  EXPECT_NEAR(rv.attributes[0].visible_majority, 2.0 / 3, 1e-12);
+  EXPECT_DOUBLE_EQ(rv.colour_visible_accuracy, 1.0);
   // Unknown values (-1) are not counted.
   ZeroShotReport r2;
   scoreZeroShotAttributes(images, torch::tensor({0, -1, 0, 1}, torch::kLong).view({4, 1}), {values},

@@ -61,6 +61,23 @@ at::Tensor sampleAttributes(const data::DatasetReader& reader, const ReadoutVoca
   return out;
 }
 
+// The stored visibility of each readout group's body region for every sample: [N, G] float,
+// undefined when the dataset stores no visibility (groups without a stored attribute: 1).
+at::Tensor sampleVisibility(const data::DatasetReader& reader, const ReadoutVocabulary& vocab) {
+  if (!reader.info().has_visibility) return {};
+  const int64_t n = reader.size(), groups = static_cast<int64_t>(vocab.groups.size());
+  at::Tensor out = torch::ones({n, groups}, torch::kFloat);
+  const auto& vis = reader.visibility();
+  const int64_t stored = static_cast<int64_t>(reader.info().attribute_names.size());
+  auto acc = out.accessor<float, 2>();
+  for (int64_t g = 0; g < groups; ++g) {
+    const int a = vocab.dataset_attribute[g];
+    if (a < 0) continue;
+    for (int64_t i = 0; i < n; ++i) acc[i][g] = vis[i * stored + a];
+  }
+  return out;
+}
+
 at::Tensor rows(const at::Tensor& t, const std::vector<int64_t>& indices) {
   return t.index_select(0, torch::tensor(indices, torch::kLong));
 }
@@ -69,7 +86,8 @@ at::Tensor rows(const at::Tensor& t, const std::vector<int64_t>& indices) {
 ZeroShotReport evaluateZeroShot(ClipModel& model, const ClipTokenizer& tokenizer,
                                 const at::Tensor& tokens, const HeldOutSplit& split,
                                 const ReadoutVocabulary& vocab, const at::Tensor& attributes,
-                                FeaturePassOptions pass, StageContext& ctx) {
+                                const at::Tensor& visibility, FeaturePassOptions pass,
+                                StageContext& ctx) {
   ZeroShotReport report;
   report.people = static_cast<int64_t>(split.people.size());
   report.images = static_cast<int64_t>(split.holdout.size());
@@ -81,7 +99,8 @@ ZeroShotReport evaluateZeroShot(ClipModel& model, const ClipTokenizer& tokenizer
   if (!vocab.empty()) {
     const auto values = readoutPromptFeatures(tokenizer, *model.text, vocab, ctx.device);
     scoreZeroShotAttributes(image, rows(attributes, split.holdout), values, vocab.groups,
-                            majorityValues(rows(attributes, split.train)), report);
+                            majorityValues(rows(attributes, split.train)), report,
+                            visibility.defined() ? rows(visibility, split.holdout) : at::Tensor());
   }
   // One image and one caption per held-out person, in the order of split.people.
   std::vector<int64_t> person_rows;
@@ -124,6 +143,7 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
   HeldOutSplit split;
   ReadoutVocabulary vocab;
   at::Tensor attributes;  // [N, G] stored value of each readout group (-1: none)
+  at::Tensor visibility;  // [N, G] visible fraction of each group's region (undefined: none)
   {
     data::DatasetReader reader(o.data);
     if (!reader.info().has_captions) throw InputError(o.data + ": the dataset has no captions");
@@ -139,6 +159,7 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
     split = splitHeldOutPeople(reader.samples().pid, o.holdout, setup.seed);
     vocab = readoutVocabulary(reader, setup.readout_vocabulary);
     attributes = sampleAttributes(reader, vocab);
+    visibility = sampleVisibility(reader, vocab);
   }
   const at::Tensor train_idx = torch::tensor(split.train, torch::kLong);
   const int64_t num_train = train_idx.size(0);
@@ -258,8 +279,8 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
   pass_base.loader = setup.loader;
   pass_base.label = "pretrain holdout";
   if (!split.holdout.empty()) {
-    result.zero_shot =
-        evaluateZeroShot(model, tokenizer, tokens, split, vocab, attributes, pass_base, ctx);
+    result.zero_shot = evaluateZeroShot(model, tokenizer, tokens, split, vocab, attributes,
+                                        visibility, pass_base, ctx);
     ctx.log.info("pretrain zero-shot on ", result.zero_shot.people, " held-out people (",
                  result.zero_shot.images, " images): image->caption R@1 ", result.zero_shot.recall1,
                  ", R@5 ", result.zero_shot.recall5);

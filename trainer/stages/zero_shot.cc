@@ -75,15 +75,17 @@ at::Tensor majorityValues(const at::Tensor& values) {
 void scoreZeroShotAttributes(const at::Tensor& image_features, const at::Tensor& truth,
                              const std::vector<at::Tensor>& value_features,
                              const std::vector<std::string>& names, const at::Tensor& majority,
-                             ZeroShotReport& report) {
+                             ZeroShotReport& report, const at::Tensor& visibility) {
   const int64_t groups = static_cast<int64_t>(value_features.size());
   AGREID_CHECK(
       truth.dim() == 2 && truth.size(1) == groups && truth.size(0) == image_features.size(0),
       "zero-shot truth must be [M, G]");
   AGREID_CHECK(static_cast<int64_t>(names.size()) == groups && majority.numel() == groups,
                "zero-shot names and majority must have one entry per group");
+  AGREID_CHECK(!visibility.defined() || visibility.sizes() == truth.sizes(),
+               "zero-shot visibility must match truth");
   const at::Tensor f = normalizeRows(image_features);
-  double colour_sum = 0, colour_majority = 0;
+  double colour_sum = 0, colour_majority = 0, colour_visible = 0, colour_visible_majority = 0;
   int colours = 0;
   for (int64_t g = 0; g < groups; ++g) {
     const at::Tensor t = truth.select(1, g).to(at::kLong);
@@ -95,11 +97,20 @@ void scoreZeroShotAttributes(const at::Tensor& image_features, const at::Tensor&
     if (s.images == 0) continue;
     const at::Tensor predicted = at::matmul(f, normalizeRows(value_features[g]).t()).argmax(1);
     s.accuracy = predicted.eq(t).logical_and(valid).sum().item<double>() / s.images;
-    s.majority =
-        t.eq(majority[g].item<int64_t>()).logical_and(valid).sum().item<double>() / s.images;
+    const at::Tensor majority_hit = t.eq(majority[g].item<int64_t>()).logical_and(valid);
+    s.majority = majority_hit.sum().item<double>() / s.images;
+    if (visibility.defined()) {
+      const at::Tensor seen = valid.logical_and(visibility.select(1, g).ge(0.5));
+      s.visible_images = seen.sum().item<int64_t>();
+      const double n = static_cast<double>(std::max<int64_t>(s.visible_images, 1));
+      s.visible_accuracy = predicted.eq(t).logical_and(seen).sum().item<double>() / n;
+      s.visible_majority = majority_hit.logical_and(seen).sum().item<double>() / n;
+    }
     if (isColour(s.name)) {
       colour_sum += s.accuracy;
       colour_majority += s.majority;
+      colour_visible += s.visible_accuracy;
+      colour_visible_majority += s.visible_majority;
       ++colours;
     }
     report.attributes.push_back(s);
@@ -107,6 +118,10 @@ void scoreZeroShotAttributes(const at::Tensor& image_features, const at::Tensor&
   if (colours > 0) {
     report.colour_accuracy = colour_sum / colours;
     report.colour_majority = colour_majority / colours;
+    if (visibility.defined()) {
+      report.colour_visible_accuracy = colour_visible / colours;
+      report.colour_visible_majority = colour_visible_majority / colours;
+    }
   }
 }
 
@@ -126,12 +141,25 @@ std::vector<std::string> describeZeroShot(const ZeroShotReport& r) {
   for (const auto& a : r.attributes) {
     std::snprintf(buf, sizeof(buf), "  %-14s %.3f  (majority %.3f, %lld values)", a.name.c_str(),
                   a.accuracy, a.majority, static_cast<long long>(a.values));
-    lines.emplace_back(buf);
+    std::string line = buf;
+    if (a.visible_accuracy >= 0) {
+      std::snprintf(buf, sizeof(buf), "  where visible %.3f (majority %.3f, %lld images)",
+                    a.visible_accuracy, a.visible_majority,
+                    static_cast<long long>(a.visible_images));
+      line += buf;
+    }
+    lines.push_back(line);
   }
   if (r.colour_accuracy >= 0) {
     std::snprintf(buf, sizeof(buf), "  %-14s %.3f  (majority %.3f)", "colours (mean)",
                   r.colour_accuracy, r.colour_majority);
-    lines.emplace_back(buf);
+    std::string line = buf;
+    if (r.colour_visible_accuracy >= 0) {
+      std::snprintf(buf, sizeof(buf), "                      where visible %.3f (majority %.3f)",
+                    r.colour_visible_accuracy, r.colour_visible_majority);
+      line += buf;
+    }
+    lines.push_back(line);
   }
   return lines;
 }

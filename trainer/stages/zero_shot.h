@@ -34,6 +34,10 @@ struct AttributeScore {
   int64_t images = 0;   // held-out images with a stored value
   double accuracy = 0;  // zero-shot
   double majority = 0;  // majority-class baseline on the same images
+  // The same on the images where the attribute's body region is at least half visible (-1: the
+  // dataset stores no visibility): what a CLIP can read at all.
+  int64_t visible_images = 0;
+  double visible_accuracy = -1, visible_majority = -1;
 };
 
 struct ZeroShotReport {
@@ -42,16 +46,18 @@ struct ZeroShotReport {
   std::vector<AttributeScore> attributes;
   double colour_accuracy = -1;  // mean over the attributes named *colour (-1: none)
   double colour_majority = -1;
+  double colour_visible_accuracy = -1;  // the same where visible (-1: no visibility)
+  double colour_visible_majority = -1;
   double recall1 = 0, recall5 = 0;  // image -> caption among the held-out people
 };
 
 // image_features [M, D] of held-out images; truth [M, G] int64 (the stored value of group g, -1
-// none); value_features[g] [V_g, D]; majority [G] int64 (-1: no baseline). Fills `attributes` and
-// the colour summary of `report`.
+// none); value_features[g] [V_g, D]; majority [G] int64 (-1: no baseline); visibility [M, G]
+// float or undefined. Fills `attributes` and the colour summary of `report`.
 void scoreZeroShotAttributes(const at::Tensor& image_features, const at::Tensor& truth,
                              const std::vector<at::Tensor>& value_features,
                              const std::vector<std::string>& names, const at::Tensor& majority,
-                             ZeroShotReport& report);
+                             ZeroShotReport& report, const at::Tensor& visibility = {});
 
 // The value most frequent in each column of `values` [N, G] (ignoring -1); -1 for an empty column.
 at::Tensor majorityValues(const at::Tensor& values);
