@@ -106,7 +106,7 @@ bool isTrainingCheckpoint(const std::string& path) {
     c10::IValue v;
     return archive.try_read("format_version", v) && archive.try_read("step", v) &&
            archive.try_read("world_size", v);
-  } catch (const c10::Error&) {
+  } catch (const std::exception&) {  // c10::Error, or the TorchScript parser's ErrorReport
     return false;
   }
 }
@@ -118,6 +118,10 @@ std::string describeTrainingCheckpoint(const std::string& path, const ParsedArgs
     archive.load_from(path);
   } catch (const c10::Error& e) {
     const std::string why = e.what_without_backtrace();
+    throw InputError(path + ": unreadable training checkpoint (" + why.substr(0, why.find('\n')) +
+                     ")");
+  } catch (const std::exception& e) {  // the TorchScript parser's ErrorReport
+    const std::string why = e.what();
     throw InputError(path + ": unreadable training checkpoint (" + why.substr(0, why.find('\n')) +
                      ")");
   }

@@ -11,6 +11,8 @@
 #include "tests/trainer/eval_test_util.h"
 #include "trainer/engine/checkpointer.h"
 #include "trainer/eval/features_file.h"
+#include "trainer/model/clip_checkpoint.h"
+#include "trainer/model/clip_model.h"
 #include "trainer/model/reid_model.h"
 #include "trainer/stages/pseudo_label_cache.h"
 #include "trainer/stages/reid_checkpoint.h"
@@ -136,6 +138,27 @@ TEST(InspectCommand, ForeignFileFailsInOneLine) {
   EXPECT_CONTAINS(r.err,
                   "not an agreid dataset, pseudo-label cache, features file, re-ID model, "
                   "training checkpoint or CLIP weights");
+}
+
+// A fuzzing finding: a TorchScript archive with intact CRCs and tensors but code LibTorch's
+// parser cannot read (it throws torch::jit::ErrorReport, not a c10::Error, which escaped as an
+// internal error). The CLIP loader reads the tensors without parsing the code, so the file is
+// usable CLIP weights; a checkpoint reader, which needs LibTorch's loader, refuses it in one line.
+TEST(InspectCommand, ArchiveWithUnparsableCodeIsReadWithoutTheCode) {
+  const std::string path =
+      std::string(AGREID_SOURCE_DIR) + "/tests/fuzz/seeds/weights/torchscript-bad-code.pt";
+  const auto r = runAgreid({"inspect", path});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_CONTAINS(r.out, "CLIP weights");
+  EXPECT_EQ(countParameters(*loadClip(path)), 2369);
+  comm::runRanks(1, [&](comm::Communicator& comm) {
+    TempDir dir;
+    torch::nn::Linear net(3, 4);
+    Checkpointer ckpt({dir.path().string(), 3}, comm);
+    const std::string msg = agreid::testing::inputErrorOf([&] { ckpt.loadWeights(path, *net); });
+    EXPECT_CONTAINS(msg, "checkpoint " + path + ": cannot be read as an agreid checkpoint");
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  });
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // Hugging Face CLIPModel folders): identical image and text features to the TorchScript path,
 // safetensors dtypes, and one-line errors for truncated or inconsistent files of each layout.
 #include <gtest/gtest.h>
+#include <torch/script.h>
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -18,6 +19,7 @@
 #include "trainer/model/clip_model.h"
 #include "trainer/model/clip_weights.h"
 #include "trainer/model/safetensors.h"
+#include "trainer/model/torch_save.h"
 
 namespace agreid::trainer {
 namespace {
@@ -93,6 +95,36 @@ TEST_F(ClipLayouts, EveryLayoutGivesTheTorchScriptFeatures) {
         "a_hf/model.safetensors", "a_hf_f16", "a_hf_bin", "a_hf_bin/pytorch_model.bin"}) {
     expectSameModel("a_ts.pt", other);
   }
+}
+
+// The TorchScript reader takes the tensors from data.pkl without parsing the archive's code; it
+// must give exactly what LibTorch's own loader (torch::jit::load) gives, names and values, for
+// archives traced by PyTorch (fp32 and fp16) and for agreid's own.
+TEST_F(ClipLayouts, TorchScriptTensorsEqualLibTorchsLoader) {
+  const std::string own = scratch_.file("own.pt");
+  saveClip(*loadClip(file("a_ts.pt")), own);
+  for (const std::string& path : {file("a_ts.pt"), file("b_ts.pt"), own}) {
+    std::string dtype;
+    const auto ours = readTorchScriptTensors(path, &dtype);
+    torch::jit::Module module = torch::jit::load(path, torch::kCPU);
+    std::map<std::string, at::Tensor> theirs;
+    for (const auto& p : module.named_parameters(true)) theirs[p.name] = p.value;
+    for (const auto& b : module.named_buffers(true)) theirs[b.name] = b.value;
+    ASSERT_EQ(ours.size(), theirs.size()) << path;
+    for (const auto& [name, t] : theirs) {
+      ASSERT_EQ(ours.count(name), 1u) << path << ": " << name;
+      EXPECT_EQ(ours.at(name).scalar_type(), t.scalar_type()) << name;
+      EXPECT_TRUE(torch::equal(ours.at(name), t)) << path << ": " << name;
+    }
+    EXPECT_EQ(dtype, "Float") << path;
+  }
+}
+
+TEST_F(ClipLayouts, TorchScriptArchiveWithoutAModuleIsRefusedInOneLine) {
+  // A torch.save archive renamed: its data.pkl holds a dict, not a module object.
+  const std::string msg = inputErrorOf([&] { readTorchScriptTensors(file("a_state_dict.pt")); });
+  EXPECT_CONTAINS(msg, "TorchScript archive '" + file("a_state_dict.pt") + "'");
+  EXPECT_CONTAINS(msg, "holds no TorchScript module");
 }
 
 TEST_F(ClipLayouts, HuggingFaceHeadCountsComeFromConfig) {

@@ -103,12 +103,18 @@ void restoreModel(const std::string& path, const c10::IValue& model_value,
   }
 }
 
+// LibTorch's loader parses the archive's TorchScript code; on damaged or crafted code its parser
+// throws torch::jit::ErrorReport, a std::exception that is not a c10::Error.
 void openArchive(const std::string& path, torch::serialize::InputArchive& archive) {
   try {
     archive.load_from(path);
   } catch (const c10::Error& e) {
     throw InputError("checkpoint " + path + ": cannot be read as an agreid checkpoint (" +
                      e.what_without_backtrace() + ")");
+  } catch (const std::exception& e) {
+    const std::string why = e.what();
+    throw InputError("checkpoint " + path + ": cannot be read as an agreid checkpoint (" +
+                     why.substr(0, why.find('\n')) + ")");
   }
 }
 

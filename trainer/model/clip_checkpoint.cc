@@ -15,6 +15,8 @@
 #include "base/check.h"
 #include "base/error.h"
 #include "trainer/model/clip_weights.h"
+#include "trainer/model/torch_save.h"
+#include "trainer/util/zip_verify.h"
 
 namespace agreid::trainer {
 namespace {
@@ -123,25 +125,14 @@ bool isClipCheckpoint(const std::string& path) {
 std::map<std::string, at::Tensor> readCheckpointTensors(const std::string& path,
                                                         std::string* stored_dtype) {
   if (!std::filesystem::is_regular_file(path)) fail(path, "no such file");
-  torch::jit::Module module;
-  try {
-    module = torch::jit::load(path, torch::kCPU);
-  } catch (const c10::Error& e) {
-    std::string why = e.what_without_backtrace();
-    why = why.substr(0, why.find('\n'));
-    fail(path, "not a TorchScript archive (" + why + ")");
-  }
-  std::map<std::string, at::Tensor> out;
-  const auto add = [&](const std::string& name, const at::Tensor& value) {
-    at::Tensor t = value.detach();
-    if (stored_dtype && stored_dtype->empty() && t.is_floating_point()) {
-      *stored_dtype = c10::toString(t.scalar_type());
-    }
+  // The archive is verified (CRC-32 of every entry, LibTorch's layout) before LibTorch's zip
+  // reader opens it; its tensors are then read from data.pkl without parsing its TorchScript code.
+  verifyZipArchive(path);
+  std::map<std::string, at::Tensor> out = readTorchScriptTensors(path, stored_dtype);
+  for (auto& [name, t] : out) {
     if (t.is_floating_point()) t = t.to(torch::kFloat);
-    out[name] = t.contiguous();
-  };
-  for (const auto& p : module.named_parameters(true)) add(p.name, p.value);
-  for (const auto& b : module.named_buffers(true)) add(b.name, b.value);
+    t = t.contiguous();
+  }
   return out;
 }
 

@@ -179,9 +179,17 @@ class Unpickler {
           push(call(cls, args));
           break;
         }
-        case 'b':
-          pop();
-          break;  // BUILD: object state (e.g. a state dict's _metadata) unused
+        case 'b': {  // BUILD: obj.__setstate__(state)
+          const PyPtr state = pop();
+          const PyPtr& object = top();
+          // A TorchScript module object's attributes (name -> tensor, submodule, flag) are kept
+          // for readTorchScriptTensors; other objects' state (a state dict's _metadata) is unused.
+          if (object->kind == PyValue::kOpaque && state->kind == PyValue::kDict &&
+              object->dict.empty()) {
+            object->dict = state->dict;
+          }
+          break;
+        }
         case '0':
           pop();
           break;  // POP

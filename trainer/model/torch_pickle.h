@@ -3,8 +3,8 @@
 // state_dict() returns) into None, so the pickle is read here: protocol 2-4 opcodes, dicts
 // (OrderedDict included), lists, tuples, numbers, strings, and tensors rebuilt by
 // torch._utils._rebuild_tensor_v2 / _rebuild_parameter from storages the caller loads. Other
-// Python objects become opaque values: never executed, only skipped. Pure functions;
-// thread-safe.
+// Python objects become opaque values: never executed, only skipped; an opaque object keeps the
+// dict its BUILD gives it (a TorchScript module's attributes). Pure functions; thread-safe.
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -19,8 +19,15 @@
 namespace agreid::trainer {
 namespace {
 
+constexpr const char* kTorchSaveLabel = "torch.save file";
+constexpr const char* kTorchScriptLabel = "TorchScript archive";
+
+// "<label> '<path>': <what>", e.g. "torch.save file 'w.pt': no data.pkl in the archive".
+[[noreturn]] void fail(const char* label, const std::string& path, const std::string& what) {
+  throw InputError(std::string(label) + " '" + path + "': " + what);
+}
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
-  throw InputError("torch.save file '" + path + "': " + what);
+  fail(kTorchSaveLabel, path, what);
 }
 
 std::string firstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
@@ -39,28 +46,29 @@ const StorageType kStorageTypes[] = {
 };
 
 // Reads data/<key> of the archive as a 1-D tensor of `storage_type`'s elements.
-at::Tensor loadStorage(caffe2::serialize::PyTorchStreamReader& zip, const std::string& path,
-                       const std::string& storage_type, const std::string& key) {
+at::Tensor loadStorage(caffe2::serialize::PyTorchStreamReader& zip, const char* label,
+                       const std::string& path, const std::string& storage_type,
+                       const std::string& key) {
   const StorageType* type = nullptr;
   for (const StorageType& t : kStorageTypes) {
     if (storage_type == t.name) type = &t;
   }
-  if (!type) fail(path, "storage type " + storage_type + " is not supported");
+  if (!type) fail(label, path, "storage type " + storage_type + " is not supported");
   const std::string record = "data/" + key;
   at::DataPtr data;
   std::size_t bytes = 0;
   try {
     if (!zip.hasRecord(record)) {
-      fail(path, "storage '" + record + "' is missing from the archive");
+      fail(label, path, "storage '" + record + "' is missing from the archive");
     }
     std::tie(data, bytes) = zip.getRecord(record);
   } catch (const c10::Error& e) {
-    fail(path,
+    fail(label, path,
          "storage '" + record + "' cannot be read (" + firstLine(e.what_without_backtrace()) + ")");
   }
   const auto element = static_cast<std::size_t>(c10::elementSize(type->type));
   if (bytes % element != 0) {
-    fail(path, "storage '" + record + "' is not a whole number of elements");
+    fail(label, path, "storage '" + record + "' is not a whole number of elements");
   }
   at::Tensor t =
       at::empty({static_cast<int64_t>(bytes / element)}, at::TensorOptions().dtype(type->type));
@@ -82,6 +90,54 @@ const PyValue* findStateDict(const PyValue& root) {
     }
   }
   return nullptr;
+}
+
+bool isModuleObject(const PyValue& v) {
+  return v.kind == PyValue::kOpaque && v.s.rfind("__torch__.", 0) == 0;
+}
+
+// Adds the tensor attributes of `module` and its submodules, named prefix + attribute path.
+void collectModuleTensors(const PyValue& module, const std::string& prefix, int depth,
+                          std::vector<const PyValue*>& open, const std::string& path,
+                          std::map<std::string, at::Tensor>& out) {
+  if (depth > 64)
+    fail(kTorchScriptLabel, path, "modules nest deeper than 64 levels at '" + prefix + "'");
+  open.push_back(&module);
+  for (const auto& [key, value] : module.dict) {
+    if (key->kind != PyValue::kString) continue;
+    const std::string name = prefix + key->s;
+    if (value->kind == PyValue::kTensor) {
+      if (!out.emplace(name, value->tensor).second)
+        fail(kTorchScriptLabel, path, "tensor '" + name + "' twice");
+    } else if (isModuleObject(*value)) {
+      for (const PyValue* o : open) {
+        if (o == value.get())
+          fail(kTorchScriptLabel, path, "module '" + name + "' contains itself");
+      }
+      collectModuleTensors(*value, name + ".", depth + 1, open, path, out);
+    }
+  }
+  open.pop_back();
+}
+
+// Opens the archive and unpickles its data.pkl, loading storages from data/<key>.
+TorchPickle readArchivePickle(const char* label, const std::string& path) {
+  std::unique_ptr<caffe2::serialize::PyTorchStreamReader> zip;
+  at::DataPtr pickle;
+  std::size_t size = 0;
+  try {
+    zip = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
+    if (!zip->hasRecord("data.pkl")) fail(label, path, "no data.pkl in the archive");
+    std::tie(pickle, size) = zip->getRecord("data.pkl");
+  } catch (const c10::Error& e) {
+    fail(label, path, "not a readable zip archive (" + firstLine(e.what_without_backtrace()) + ")");
+  }
+  return readTorchPickle(
+      static_cast<const char*>(pickle.get()), size,
+      [&](const std::string& type, const std::string& key) {
+        return loadStorage(*zip, label, path, type, key);
+      },
+      std::string(label) + " '" + path + "'");
 }
 
 }  // namespace
@@ -119,22 +175,7 @@ std::map<std::string, at::Tensor> readTorchSaveStateDict(const std::string& path
          "the legacy format of PyTorch < 1.6 is not supported; re-save it with a current "
          "torch.save");
   }
-  std::unique_ptr<caffe2::serialize::PyTorchStreamReader> zip;
-  at::DataPtr pickle;
-  std::size_t size = 0;
-  try {
-    zip = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
-    if (!zip->hasRecord("data.pkl")) fail(path, "no data.pkl in the archive");
-    std::tie(pickle, size) = zip->getRecord("data.pkl");
-  } catch (const c10::Error& e) {
-    fail(path, "not a readable zip archive (" + firstLine(e.what_without_backtrace()) + ")");
-  }
-  const TorchPickle pickled = readTorchPickle(
-      static_cast<const char*>(pickle.get()), size,
-      [&](const std::string& type, const std::string& key) {
-        return loadStorage(*zip, path, type, key);
-      },
-      "torch.save file '" + path + "'");
+  const TorchPickle pickled = readArchivePickle(kTorchSaveLabel, path);
   const PyValue* dict = findStateDict(*pickled.root);
   if (!dict) fail(path, "holds no dict of tensors (a state dict)");
   std::map<std::string, at::Tensor> out;
@@ -152,6 +193,19 @@ std::map<std::string, at::Tensor> readTorchSaveStateDict(const std::string& path
     for (auto& [name, t] : out) stripped.emplace(name.substr(7), t);
     out.swap(stripped);
   }
+  if (stored_dtype) *stored_dtype = pickled.stored_dtype;
+  return out;
+}
+
+std::map<std::string, at::Tensor> readTorchScriptTensors(const std::string& path,
+                                                         std::string* stored_dtype) {
+  const TorchPickle pickled = readArchivePickle(kTorchScriptLabel, path);
+  if (!isModuleObject(*pickled.root)) {
+    fail(kTorchScriptLabel, path, "data.pkl holds no TorchScript module");
+  }
+  std::map<std::string, at::Tensor> out;
+  std::vector<const PyValue*> open;
+  collectModuleTensors(*pickled.root, "", 0, open, path, out);
   if (stored_dtype) *stored_dtype = pickled.stored_dtype;
   return out;
 }

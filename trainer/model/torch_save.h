@@ -43,4 +43,14 @@ bool isLegacyTorchSave(const std::string& path);
 std::map<std::string, at::Tensor> readTorchSaveStateDict(const std::string& path,
                                                          std::string* stored_dtype = nullptr);
 
+// The tensors of a TorchScript archive (torch.jit.save, OpenAI's CLIP files, agreid's own CLIP
+// and re-ID files) by their dotted attribute names ("visual.conv1.weight"), read from data.pkl
+// by the restricted unpickler -- the archive's code is never parsed or run (LibTorch's TorchScript
+// parser can abort the process on crafted code, a fuzzing finding). Every tensor attribute of the
+// module tree is returned, as stored (no dtype conversion). `stored_dtype` as above. Throws
+// InputError naming `path` when the archive holds no module object, a module refers to itself or
+// nests deeper than 64 levels, or a name repeats.
+std::map<std::string, at::Tensor> readTorchScriptTensors(const std::string& path,
+                                                         std::string* stored_dtype = nullptr);
+
 }  // namespace agreid::trainer
