@@ -7,6 +7,7 @@
 #   B  attribute prompt, no guidance (beta = 0)
 #   C  learned pseudo-labels, guidance without mask, the paper's literal equations
 #      (sums over images, V trained jointly: stage1.joint)
+#   CB as C without guidance (beta = 0): what the literal stage 1 (V trained jointly) does alone
 #   C0 as C at the default reading (means over images, stop-gradient on V, beta 0.01)
 #   D  as C with the Otsu mask
 #   E  ORACLE pseudo-labels: each identity's tokens are the word embeddings of its true
@@ -18,7 +19,8 @@
 #      (the world's /attributes/visibility)
 #   HO as E with the Otsu mask (H vs HO vs E: does a mask help when it tracks visibility?)
 #   P  Table 4's "+AP only": CLIP-ReID's prompt (4 learned tokens per identity) with E_A and
-#      guidance as C0 (the same stage 1 as A plus E_A; the Otsu mask off, as C0)
+#      guidance as C (the literal equations, as the paper configs; no mask)
+#   P0 as P at the default reading (means, stop-gradient, beta 0.01), as C0
 #
 # Usage: scripts/mechanism.sh [SEED...]   (default seeds: 1 2 3)
 #   AGREID_ARMS="A E F" runs a subset; AGREID_CLIP_VOCAB as scripts/quickstart.sh;
@@ -34,7 +36,7 @@ out=$(sed -n 's/^out_dir = "\(.*\)"/\1/p' "$config" | head -1)
 [[ -n $out ]] || { echo "mechanism: $config sets no run.out_dir" >&2; exit 2; }
 seeds=("$@")
 [[ ${#seeds[@]} -eq 0 ]] && seeds=(1 2 3)
-arms=(${AGREID_ARMS:-A B C0 C D E E0 F G H HO P})
+arms=(${AGREID_ARMS:-A B C0 C CB D E E0 F G H HO P P0})
 mkdir -p "$out/arms"
 log="$out/mechanism.log"
 
@@ -47,6 +49,7 @@ set_arm_args() {
     B) arm_args=(--set stage2.beta=0) ;;
     C) arm_args=("${literal[@]}" --set stage2.mask=none) ;;
     C0) arm_args=(--set stage2.mask=none) ;;
+    CB) arm_args=("${literal[@]}" --set stage2.beta=0) ;;
     D) arm_args=("${literal[@]}" --set stage2.mask=otsu) ;;
     E) arm_args=(--set stage1.pseudo_labels=oracle "${oracle[@]}") ;;
     E0) arm_args=(--set stage1.pseudo_labels=oracle --set stage2.beta=0) ;;
@@ -55,7 +58,9 @@ set_arm_args() {
       --set stage2.encoder_lr_factor=0) ;;
     H) arm_args=(--set stage1.pseudo_labels=oracle "${oracle[@]}" --set stage2.mask=oracle) ;;
     HO) arm_args=(--set stage1.pseudo_labels=oracle "${oracle[@]}" --set stage2.mask=otsu) ;;
-    P) arm_args=(--set "stage1.template=A photo of a X X X X person."
+    P) arm_args=("${literal[@]}" --set "stage1.template=A photo of a X X X X person."
+      --set 'stage1.token_attributes=["","","",""]' --set stage2.mask=none) ;;
+    P0) arm_args=(--set "stage1.template=A photo of a X X X X person."
       --set 'stage1.token_attributes=["","","",""]' --set stage2.mask=none) ;;
     *) echo "mechanism: unknown arm $1" >&2; return 2 ;;
   esac
