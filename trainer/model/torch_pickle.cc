@@ -11,17 +11,13 @@
 namespace agreid::trainer {
 namespace {
 
-PyPtr make(PyValue::Kind kind) {
-  auto v = std::make_shared<PyValue>();
-  v->kind = kind;
-  return v;
-}
-
 // The restricted unpickler (see readTorchPickle).
 class Unpickler {
  public:
   Unpickler(const std::string& where, const StorageLoader& load, const char* data, std::size_t size)
       : where_(where), load_(load), p_(data), end_(data + size) {}
+
+  std::shared_ptr<PickleArena> arena() const { return arena_; }
 
   PyPtr run() {
     for (;;) {
@@ -399,6 +395,16 @@ class Unpickler {
     return v;
   }
 
+  // Every value is made here and registered with the arena, which breaks reference cycles when
+  // the result is released.
+  PyPtr make(PyValue::Kind kind) {
+    auto v = std::make_shared<PyValue>();
+    v->kind = kind;
+    arena_->values.push_back(v);
+    return v;
+  }
+
+  std::shared_ptr<PickleArena> arena_ = std::make_shared<PickleArena>();
   const std::string& where_;
   const StorageLoader& load_;
   const char* p_;
@@ -413,10 +419,20 @@ class Unpickler {
 
 }  // namespace
 
+PickleArena::~PickleArena() {
+  for (const auto& weak : values) {
+    if (const PyPtr v = weak.lock()) {
+      v->items.clear();
+      v->dict.clear();
+    }
+  }
+}
+
 TorchPickle readTorchPickle(const char* data, std::size_t size, const StorageLoader& load,
                             const std::string& where) {
   Unpickler unpickler(where, load, data, size);
   TorchPickle out;
+  out.arena = unpickler.arena();
   out.root = unpickler.run();
   out.stored_dtype = unpickler.storedDtype();
   return out;

@@ -49,8 +49,21 @@ struct PyValue {
 using StorageLoader =
     std::function<at::Tensor(const std::string& storage_type, const std::string& key)>;
 
+// Every value one unpickling made. A pickle can make a value contain itself (a memoised list
+// appended to itself, a module whose state refers back to it), which shared pointers alone would
+// never free; the arena's destructor empties every value still alive, which breaks such cycles.
+struct PickleArena {
+  std::vector<std::weak_ptr<PyValue>> values;
+  PickleArena() = default;
+  PickleArena(const PickleArena&) = delete;
+  PickleArena& operator=(const PickleArena&) = delete;
+  ~PickleArena();
+};
+
+// The values stay usable while the TorchPickle they came from is alive.
 struct TorchPickle {
-  PyPtr root;                // the unpickled value
+  std::shared_ptr<PickleArena> arena;  // declared first: released last
+  PyPtr root;                          // the unpickled value
   std::string stored_dtype;  // dtype of the first floating tensor rebuilt ("Half", ...), or ""
 };
 
