@@ -2,10 +2,14 @@
 // object keeps the state its BUILD gives it, and a value that contains itself is freed.
 #include "trainer/model/torch_pickle.h"
 
+#include <caffe2/serialize/inline_container.h>
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
+
+#include "tests/support/test_support.h"
+#include "trainer/model/torch_save.h"
 
 namespace agreid::trainer {
 namespace {
@@ -42,6 +46,26 @@ TEST(TorchPickleTest, AValueThatContainsItselfIsFreed) {
     list = p.root;
   }
   EXPECT_TRUE(list.expired());
+}
+
+TEST(TorchPickleTest, TorchScriptModuleSharedTwiceIsRefused) {
+  // A module whose attributes "a" and "b" are the same submodule object (memoised): TorchScript
+  // never writes this, and sharing at every level would make the walk exponential.
+  const std::string sub = "c__torch__.m\nS\n)\x81}b"s;
+  const std::string pickle = "\x80\x02"s + "c__torch__.m\nM\n)\x81}(" + "X\x01\x00\x00\x00"s + "a" +
+                             sub + "q\x00"s + "X\x01\x00\x00\x00"s + "b" + "h\x00"s + "ub.";
+  agreid::testing::TempDir dir;
+  const std::string path = dir.file("shared.pt");
+  {
+    caffe2::serialize::PyTorchStreamWriter writer(path);
+    writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+    writer.writeRecord("constants.pkl", "\x80\x02).", 4);
+    writer.writeEndOfFile();
+  }
+  const std::string msg = agreid::testing::inputErrorOf([&] { readTorchScriptTensors(path); });
+  EXPECT_NE(msg.find("TorchScript archive '" + path + "': module 'b' appears twice"),
+            std::string::npos)
+      << msg;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -96,28 +97,29 @@ bool isModuleObject(const PyValue& v) {
   return v.kind == PyValue::kOpaque && v.s.rfind("__torch__.", 0) == 0;
 }
 
-// Adds the tensor attributes of `module` and its submodules, named prefix + attribute path.
+// Adds the tensor attributes of `module` and its submodules, named prefix + attribute path. A
+// module object met a second time is refused: TorchScript writes each submodule once, and a
+// pickle that shares or nests one in itself could otherwise make the walk loop or explode.
 void collectModuleTensors(const PyValue& module, const std::string& prefix, int depth,
-                          std::vector<const PyValue*>& open, const std::string& path,
+                          std::set<const PyValue*>& seen, const std::string& path,
                           std::map<std::string, at::Tensor>& out) {
-  if (depth > 64)
+  if (depth > 64) {
     fail(kTorchScriptLabel, path, "modules nest deeper than 64 levels at '" + prefix + "'");
-  open.push_back(&module);
+  }
   for (const auto& [key, value] : module.dict) {
     if (key->kind != PyValue::kString) continue;
     const std::string name = prefix + key->s;
     if (value->kind == PyValue::kTensor) {
-      if (!out.emplace(name, value->tensor).second)
+      if (!out.emplace(name, value->tensor).second) {
         fail(kTorchScriptLabel, path, "tensor '" + name + "' twice");
-    } else if (isModuleObject(*value)) {
-      for (const PyValue* o : open) {
-        if (o == value.get())
-          fail(kTorchScriptLabel, path, "module '" + name + "' contains itself");
       }
-      collectModuleTensors(*value, name + ".", depth + 1, open, path, out);
+    } else if (isModuleObject(*value)) {
+      if (!seen.insert(value.get()).second) {
+        fail(kTorchScriptLabel, path, "module '" + name + "' appears twice in the module tree");
+      }
+      collectModuleTensors(*value, name + ".", depth + 1, seen, path, out);
     }
   }
-  open.pop_back();
 }
 
 // Opens the archive and unpickles its data.pkl, loading storages from data/<key>.
@@ -204,8 +206,8 @@ std::map<std::string, at::Tensor> readTorchScriptTensors(const std::string& path
     fail(kTorchScriptLabel, path, "data.pkl holds no TorchScript module");
   }
   std::map<std::string, at::Tensor> out;
-  std::vector<const PyValue*> open;
-  collectModuleTensors(*pickled.root, "", 0, open, path, out);
+  std::set<const PyValue*> seen = {pickled.root.get()};
+  collectModuleTensors(*pickled.root, "", 0, seen, path, out);
   if (stored_dtype) *stored_dtype = pickled.stored_dtype;
   return out;
 }

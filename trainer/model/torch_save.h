@@ -48,8 +48,9 @@ std::map<std::string, at::Tensor> readTorchSaveStateDict(const std::string& path
 // by the restricted unpickler -- the archive's code is never parsed or run (LibTorch's TorchScript
 // parser can abort the process on crafted code, a fuzzing finding). Every tensor attribute of the
 // module tree is returned, as stored (no dtype conversion). `stored_dtype` as above. Throws
-// InputError naming `path` when the archive holds no module object, a module refers to itself or
-// nests deeper than 64 levels, or a name repeats.
+// InputError naming `path` when the archive holds no module object, a module object appears
+// twice in the tree (shared, or inside itself), modules nest deeper than 64 levels, or a name
+// repeats.
 std::map<std::string, at::Tensor> readTorchScriptTensors(const std::string& path,
                                                          std::string* stored_dtype = nullptr);
 
