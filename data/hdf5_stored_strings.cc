@@ -121,26 +121,35 @@ std::vector<std::pair<haddr_t, hsize_t>> rawExtents(hid_t dataset) {
 constexpr uint64_t kPad8 = 7;
 uint64_t padTo8(uint64_t n) { return (n + kPad8) & ~kPad8; }
 
-// The data of one attribute message (`message`, `size` bytes) when its type is variable-length:
-// {offset of the data in the message, its name}; offset 0 otherwise or when malformed.
-std::pair<uint64_t, std::string> variableLengthData(const uint8_t* message, uint64_t size) {
-  if (size < 8) return {0, {}};
+struct VariableLengthAttribute {
+  uint64_t offset = 0;  // of the data in the message; 0: not variable-length, or malformed
+  std::string name;
+  bool string = false;         // a variable-length string (not a sequence)
+  uint64_t element_bytes = 0;  // size of one element of the base type (1 for a string's chars)
+};
+
+// The data of one attribute message (`message`, `size` bytes) when its type is variable-length.
+// A variable-length datatype message: class and version (1 byte), class bits (3), size (4), then
+// the base type's message, whose size is at the same place.
+VariableLengthAttribute variableLengthData(const uint8_t* message, uint64_t size) {
+  if (size < 8) return {};
   const int version = message[0];
   const uint64_t name = littleEndian(message + 2, 2);
   const uint64_t type = littleEndian(message + 4, 2);
   const uint64_t space = littleEndian(message + 6, 2);
   uint64_t at = version == 3 ? 9 : 8;
-  if (version < 1 || version > 3) return {0, {}};
+  if (version < 1 || version > 3) return {};
   const uint64_t name_at = at;
   at += version == 1 ? padTo8(name) : name;
   const uint64_t type_at = at;
   at += version == 1 ? padTo8(type) : type;
   at += version == 1 ? padTo8(space) : space;
-  if (at > size || type == 0 || type_at >= size || name_at + name > size) return {0, {}};
+  if (at > size || type == 0 || type_at >= size || name_at + name > size) return {};
   const int type_class = message[type_at] & 0x0f;
-  if (type_class != H5T_VLEN) return {0, {}};
+  if (type_class != H5T_VLEN || type < 16 || type_at + 16 > size) return {};
   const char* text = reinterpret_cast<const char*>(message + name_at);
-  return {at, std::string(text, strnlen(text, name))};
+  return {at, std::string(text, strnlen(text, name)), (message[type_at + 1] & 0x0f) == 1,
+          littleEndian(message + type_at + 12, 4)};
 }
 
 }  // namespace
@@ -189,10 +198,17 @@ void checkStoredAttributeStrings(hid_t object, const std::string& file_label) {
         chunks.emplace_back(littleEndian(data, strings.addressBytes()),
                             littleEndian(data + strings.addressBytes(), strings.lengthBytes()));
       } else if (type == 0x0c && !shared) {
-        const auto [offset, name] = variableLengthData(data, size);
-        for (uint64_t e = offset; offset > 0 && e + strings.elementBytes() <= size;
+        const VariableLengthAttribute vlen = variableLengthData(data, size);
+        // A string's characters are single bytes; libhdf5 allocates (length x element size)
+        // per element while it converts, before it reads anything.
+        if (vlen.offset > 0 && vlen.string && vlen.element_bytes != 1) {
+          throw InputError(file_label + ": attribute '" + vlen.name + "' stores elements of " +
+                           std::to_string(vlen.element_bytes) +
+                           " bytes, not the 1-byte characters of a string (corrupt file?)");
+        }
+        for (uint64_t e = vlen.offset; vlen.offset > 0 && e + strings.elementBytes() <= size;
              e += strings.elementBytes()) {
-          strings.check(data + e, file_label + ": attribute '" + name + "'");
+          strings.check(data + e, file_label + ": attribute '" + vlen.name + "'");
         }
       }
       at += 8 + size;
