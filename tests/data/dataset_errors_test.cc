@@ -14,6 +14,13 @@
 namespace agreid::data {
 namespace {
 
+// The process's peak resident memory so far: a refused file must not have cost gigabytes first.
+void expectPeakMemoryUnderOneGiB() {
+  rusage usage{};
+  ASSERT_EQ(getrusage(RUSAGE_SELF, &usage), 0);
+  EXPECT_LT(usage.ru_maxrss, 1024 * 1024) << "peak resident KiB";
+}
+
 using testing::expectOneLineInputError;
 using testing::haveH5py;
 using testing::TempDir;
@@ -204,9 +211,7 @@ TEST(DatasetErrorsTest, ReadFarPastTheEndOfTheFileIsRefused) {
   const std::string path =
       std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/superblock-read-past-end.h5";
   expectOneLineInputError([&] { DatasetReader r(path); }, {path, "cannot open as HDF5"});
-  rusage usage{};
-  ASSERT_EQ(getrusage(RUSAGE_SELF, &usage), 0);
-  EXPECT_LT(usage.ru_maxrss, 1024 * 1024) << "peak resident KiB";  // under 1 GiB
+  expectPeakMemoryUnderOneGiB();
 }
 
 // A fuzzing finding: a string attribute whose characters claim 1,818,361,857 bytes each (the base
@@ -218,9 +223,7 @@ TEST(DatasetErrorsTest, StringAttributeWithHugeCharactersIsRefused) {
   expectOneLineInputError([&] { DatasetReader r(path); },
                           {path, "attribute 'dataset' stores elements of 1818361857 bytes",
                            "not the 1-byte characters of a string"});
-  rusage usage{};
-  ASSERT_EQ(getrusage(RUSAGE_SELF, &usage), 0);
-  EXPECT_LT(usage.ru_maxrss, 1024 * 1024) << "peak resident KiB";  // under 1 GiB
+  expectPeakMemoryUnderOneGiB();
 }
 
 // A fuzzing finding: a stored string whose object index is not in its collection made libhdf5
