@@ -44,38 +44,40 @@ class FirstLossHook : public TrainHook {
   double& loss_;
 };
 
-// The stored value of each readout group for every sample: [N, G] int64, -1 where a group has
-// no stored attribute (or the dataset stores none).
-at::Tensor sampleAttributes(const data::DatasetReader& reader, const ReadoutVocabulary& vocab) {
-  const int64_t n = reader.size(), groups = static_cast<int64_t>(vocab.groups.size());
-  at::Tensor out = torch::full({n, groups}, -1, torch::kLong);
-  const auto& attrs = reader.attributes();
-  const int64_t stored = static_cast<int64_t>(reader.info().attribute_names.size());
-  if (attrs.empty() || stored == 0) return out;
-  auto acc = out.accessor<int64_t, 2>();
+// Per sample and readout group, the stored per-attribute value (`stored`: [N, A] row-major) of
+// the group's matching attribute: [N, G] of `dtype`, `fill` where a group has no stored attribute.
+template <typename Stored, typename Out>
+at::Tensor perReadoutGroup(const std::vector<Stored>& stored, int64_t attributes,
+                           const ReadoutVocabulary& vocab, Out fill, at::ScalarType dtype) {
+  const int64_t groups = static_cast<int64_t>(vocab.groups.size());
+  const int64_t n = attributes > 0 ? static_cast<int64_t>(stored.size()) / attributes : 0;
+  at::Tensor out = torch::full({n, groups}, fill, dtype);
+  auto acc = out.accessor<Out, 2>();
   for (int64_t g = 0; g < groups; ++g) {
     const int a = vocab.dataset_attribute[g];
     if (a < 0) continue;
-    for (int64_t i = 0; i < n; ++i) acc[i][g] = attrs[i * stored + a];
+    for (int64_t i = 0; i < n; ++i) acc[i][g] = static_cast<Out>(stored[i * attributes + a]);
   }
   return out;
+}
+
+// The stored value of each readout group for every sample: [N, G] int64, -1 where a group has
+// no stored attribute (or the dataset stores none).
+at::Tensor sampleAttributes(const data::DatasetReader& reader, const ReadoutVocabulary& vocab) {
+  const int64_t stored = static_cast<int64_t>(reader.info().attribute_names.size());
+  if (reader.attributes().empty() || stored == 0) {
+    return torch::full({reader.size(), static_cast<int64_t>(vocab.groups.size())}, -1,
+                       torch::kLong);
+  }
+  return perReadoutGroup<int32_t, int64_t>(reader.attributes(), stored, vocab, -1, torch::kLong);
 }
 
 // The stored visibility of each readout group's body region for every sample: [N, G] float,
 // undefined when the dataset stores no visibility (groups without a stored attribute: 1).
 at::Tensor sampleVisibility(const data::DatasetReader& reader, const ReadoutVocabulary& vocab) {
   if (!reader.info().has_visibility) return {};
-  const int64_t n = reader.size(), groups = static_cast<int64_t>(vocab.groups.size());
-  at::Tensor out = torch::ones({n, groups}, torch::kFloat);
-  const auto& vis = reader.visibility();
   const int64_t stored = static_cast<int64_t>(reader.info().attribute_names.size());
-  auto acc = out.accessor<float, 2>();
-  for (int64_t g = 0; g < groups; ++g) {
-    const int a = vocab.dataset_attribute[g];
-    if (a < 0) continue;
-    for (int64_t i = 0; i < n; ++i) acc[i][g] = vis[i * stored + a];
-  }
-  return out;
+  return perReadoutGroup<float, float>(reader.visibility(), stored, vocab, 1.0f, torch::kFloat);
 }
 
 at::Tensor rows(const at::Tensor& t, const std::vector<int64_t>& indices) {
