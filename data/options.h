@@ -55,6 +55,9 @@ struct SynthOptions {
   // Probability per image that its caption is short: 1-3 attributes at random, phrased like the
   // zero-shot readout prompts (shortCaption), instead of a description of the whole person.
   double short_captions = 0.0;
+  // A short caption names 1 to this many attributes (uniformly). 1: every short caption is one
+  // readout prompt, shared by every person with that value.
+  int64_t short_caption_attributes = 3;
   int64_t pretrain_identities = 1500;  // identities of the captioned pretraining set (disjoint)
   int64_t pretrain_images = 12000;
   int64_t jpeg_quality = 90;

@@ -112,7 +112,9 @@ RenderedJob renderJob(const SynthJob& job, size_t job_index, const std::vector<P
   r.visibility.assign(rendered.visibility.begin(), rendered.visibility.end());
   // No draw at all without short captions, so that existing worlds stay byte-identical.
   const bool short_caption = o.short_captions > 0 && rng.bernoulli(o.short_captions);
-  r.caption = short_caption ? shortCaption(person, rng) : caption(person, rendered.occluder, rng);
+  r.caption = short_caption
+                  ? shortCaption(person, rng, static_cast<int>(o.short_caption_attributes))
+                  : caption(person, rendered.occluder, rng);
   out.image = std::move(rendered.image);
   return out;
 }

@@ -136,11 +136,14 @@ std::string readoutPrompt(int attribute, int value) {
   return "a photo of a person " + attributeClause(attribute, value);
 }
 
-std::string shortCaption(const Person& p, CounterRng& rng) {
-  // 1-3 distinct attributes, drawn without replacement.
+std::string shortCaption(const Person& p, CounterRng& rng, int max_attributes) {
+  AGREID_CHECK(max_attributes >= 1 && max_attributes <= kNumSynthAttributes,
+               "short caption attributes must be in [1, ", kNumSynthAttributes, "], got ",
+               max_attributes);
+  // 1 to max_attributes distinct attributes, drawn without replacement.
   std::array<int, kNumSynthAttributes> order{};
   for (int a = 0; a < kNumSynthAttributes; ++a) order[a] = a;
-  const int count = 1 + static_cast<int>(rng.below(3));
+  const int count = 1 + static_cast<int>(rng.below(static_cast<uint64_t>(max_attributes)));
   for (int i = 0; i < count; ++i) {
     const int j = i + static_cast<int>(rng.below(kNumSynthAttributes - i));
     std::swap(order[i], order[j]);

@@ -105,9 +105,9 @@ const char* occluderName(OccluderKind kind);  // "a pole", "a car", "another per
 // image may mention its occluder.
 std::string caption(const Person& person, OccluderKind occluder, CounterRng& rng);
 
-// A short caption naming 1-3 of the person's attributes, drawn at random, in the phrasing of the
-// readout prompts, e.g. "a photo of a woman wearing a red top and carrying a backpack"
-// (synth.short_captions).
-std::string shortCaption(const Person& person, CounterRng& rng);
+// A short caption naming 1 to `max_attributes` (1-12) of the person's attributes, drawn at
+// random, in the phrasing of the readout prompts, e.g. "a photo of a woman wearing a red top and
+// carrying a backpack" (synth.short_captions, synth.short_caption_attributes).
+std::string shortCaption(const Person& person, CounterRng& rng, int max_attributes = 3);
 
 }  // namespace agreid::data

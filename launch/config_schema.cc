@@ -107,7 +107,9 @@ std::vector<KeySpec> configKeys(Config& c) {
       .add("region_occluders", &c.synth.region_occluders,
            "images with a panel hiding one body region (head, upper/lower body, feet, bag)", 0, 1)
       .add("short_captions", &c.synth.short_captions,
-           "captions naming 1-3 attributes in the readout prompts' phrasing", 0, 1)
+           "captions naming a few attributes in the readout prompts' phrasing", 0, 1)
+      .add("short_caption_attributes", &c.synth.short_caption_attributes,
+           "a short caption names 1 to this many attributes", 1, 12)
       .add("pretrain_identities", &c.synth.pretrain_identities,
            "identities of the captioned pretraining set (disjoint from re-ID)", 1, 1e8)
       .add("pretrain_images", &c.synth.pretrain_images, "captioned pretraining images", 1, 1e9)
@@ -141,6 +143,8 @@ std::vector<KeySpec> configKeys(Config& c) {
            10)
       .add("holdout", &c.pretrain.holdout,
            "held-out people for the zero-shot report (at most a fifth)", 0, 1e9)
+      .add("multi_positive", &c.pretrain.multi_positive,
+           "images with identical captions are positives of each other, not negatives")
       .appendTo(keys);
 
   KeyList("model")

@@ -53,6 +53,9 @@ struct PretrainOptions {
   int64_t warmup_steps = 50;
   double init_temperature = 0.07;
   int64_t holdout = 1000;  // held-out people (all their images) for the zero-shot report
+  // Images whose captions are identical are positives of each other in the InfoNCE loss
+  // (clipContrastiveLoss with keys) instead of negatives.
+  bool multi_positive = false;
 };
 
 // The re-ID model on top of a CLIP checkpoint (method.md §1.1).

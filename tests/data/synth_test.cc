@@ -201,6 +201,32 @@ TEST(SynthTest, ShortCaptionsNameOneToThreeTrueAttributes) {
   EXPECT_GE(*counts.rbegin(), 3u);  // may exceed 3 where two attributes share a clause
 }
 
+TEST(SynthTest, OneAttributeShortCaptionsAreReadoutPrompts) {
+  // With synth.short_caption_attributes = 1 every short caption is the readout prompt of one of
+  // the person's own values, so images that share a value share the caption.
+  std::set<std::string> prompts;
+  for (int a = 0; a < kNumSynthAttributes; ++a)
+    for (int v = 0; v < static_cast<int>(synthAttributeValues()[a].size()); ++v)
+      prompts.insert(readoutPrompt(a, v));
+  std::set<std::string> seen;
+  for (uint64_t i = 0; i < 300; ++i) {
+    CounterRng rng(5, 0, i);
+    const Person person = samplePerson(rng);
+    const std::string c = shortCaption(person, rng, 1);
+    EXPECT_TRUE(prompts.count(c)) << c;
+    bool own = false;
+    for (int a = 0; a < kNumSynthAttributes; ++a)
+      own |= c == readoutPrompt(a, person.attributes[a]);
+    EXPECT_TRUE(own) << c;
+    seen.insert(c);
+  }
+  EXPECT_GT(seen.size(), 20u);
+  CounterRng rng(5, 0, 0);
+  const Person person = samplePerson(rng);
+  EXPECT_THROW(shortCaption(person, rng, 0), std::exception);
+  EXPECT_THROW(shortCaption(person, rng, kNumSynthAttributes + 1), std::exception);
+}
+
 TEST(SynthTest, ShortCaptionsAreOffByDefaultAndChangeNoImage) {
   SynthOptions o = smallWorld();
   const auto plain = renderReidSamples(o, {});

@@ -24,12 +24,18 @@ inline constexpr double kMaxLogitScale = 100.0;
 
 // One process: image [B, D], text [B, D] (pair i matches pair i), log_scale a scalar or [1]
 // tensor holding log(1/temperature). Features are L2-normalised here; scale =
-// min(exp(log_scale), 100); loss = (CE(scale I T^T, i) + CE(scale T I^T, i)) / 2.
+// min(exp(log_scale), 100); loss = (CE(scale I T^T, P) + CE(scale T I^T, P)) / 2, where the
+// target P is the identity (pair i matches only pair i) when `keys` is undefined. With `keys`
+// (int64 [B], e.g. one id per distinct caption) every pair j whose key equals key i is a
+// positive of row i, with equal weight: P_ij = [k_i == k_j] / #{j : k_j == k_i} (the
+// multi-positive form, for batches in which several images share one caption).
 at::Tensor clipContrastiveLoss(const at::Tensor& image, const at::Tensor& text,
-                               const at::Tensor& log_scale);
+                               const at::Tensor& log_scale, const at::Tensor& keys = {});
 
-// All ranks: image, text [b, D] local rows; the global batch is the concatenation in rank order.
+// All ranks: image, text [b, D] (and keys [b]) local rows; the global batch is the
+// concatenation in rank order.
 at::Tensor clipContrastiveLoss(const at::Tensor& image, const at::Tensor& text,
-                               const at::Tensor& log_scale, comm::Communicator& comm);
+                               const at::Tensor& log_scale, comm::Communicator& comm,
+                               const at::Tensor& keys = {});
 
 }  // namespace agreid::trainer

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <string>
+#include <unordered_map>
 
 #include "base/error.h"
 #include "comm/communicator.h"
@@ -142,6 +144,7 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
   // Captions are tokenised up front: HDF5 is used by one thread at a time, and the loaders'
   // I/O threads own it while training runs.
   at::Tensor tokens;
+  at::Tensor caption_keys;  // [N] one id per distinct caption (pretrain.multi_positive)
   HeldOutSplit split;
   ReadoutVocabulary vocab;
   at::Tensor attributes;  // [N, G] stored value of each readout group (-1: none)
@@ -154,9 +157,14 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
     TokenizeOptions topts;
     topts.context_length = arch.context_length;
     topts.truncate = true;
+    caption_keys = torch::empty({n}, torch::kLong);
+    std::unordered_map<std::string, int64_t> distinct;
     for (int64_t i = 0; i < n; ++i) {
-      const auto ids = tokenizer.tokenize(reader.caption(i), topts);
+      const std::string caption = reader.caption(i);
+      const auto ids = tokenizer.tokenize(caption, topts);
       tokens[i].copy_(torch::tensor(ids, torch::kLong));
+      caption_keys[i] =
+          distinct.emplace(caption, static_cast<int64_t>(distinct.size())).first->second;
     }
     split = splitHeldOutPeople(reader.samples().pid, o.holdout, setup.seed);
     vocab = readoutVocabulary(reader, setup.readout_vocabulary);
@@ -229,8 +237,11 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
     const at::Tensor image_features = model.visual->forward(images).f_proj;
     const at::Tensor text_features =
         model.text->forward(ids, TextTransformer::usedLength(host_ids));
+    const at::Tensor keys = o.multi_positive
+                                ? caption_keys.index_select(0, batch.index).to(ctx.device, true)
+                                : at::Tensor();
     const at::Tensor loss =
-        clipContrastiveLoss(image_features, text_features, model.logit_scale, comm);
+        clipContrastiveLoss(image_features, text_features, model.logit_scale, comm, keys);
     optimizer.zero_grad();
     loss.backward();
     reducer.finalize();
