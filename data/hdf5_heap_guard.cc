@@ -61,11 +61,25 @@ herr_t checkedRead(H5FD_t* file, H5FD_mem_t type, hid_t dxpl, haddr_t addr, size
   return walkGlobalHeapCollection(whole.data(), collection, nullptr) ? 0 : -1;
 }
 
+// sec2's features without the metadata accumulator. libhdf5 1.10.8's accumulator grows its
+// buffer to the size a read asks for; when a damaged superblock asks for petabytes the realloc
+// fails, the accumulator keeps a NULL buffer with its old extent, and the next metadata read that
+// overlaps it copies from NULL (a SEGV in H5F__accum_read under H5Fopen, fuzz_dataset 2026-12-02,
+// tests/data/corrupt/accumulator-null-buffer.h5). Without the feature every metadata read goes
+// to checkedRead, which bounds it by the file's size; the metadata cache still keeps what it read.
+herr_t queryWithoutAccumulator(const H5FD_t* file, unsigned long* flags) {
+  const H5FD_class_t& sec2 = sec2Class();
+  if (sec2.query != nullptr && sec2.query(file, flags) < 0) return -1;
+  if (flags != nullptr) *flags &= ~static_cast<unsigned long>(H5FD_FEAT_ACCUMULATE_METADATA);
+  return 0;
+}
+
 hid_t registerGuardedDriver() {
   H5FD_class_t guarded = sec2Class();
   guarded.name = "agreid_sec2_heap_guard";
   guarded.terminate = nullptr;  // sec2's own terminate runs for sec2
   guarded.read = &checkedRead;
+  guarded.query = &queryWithoutAccumulator;
   const hid_t id = H5FDregister(&guarded);
   AGREID_CHECK(id >= 0, "H5FDregister of the guarded sec2 driver failed");
   return id;

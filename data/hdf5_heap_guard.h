@@ -14,6 +14,9 @@
 // fills that part with zeros, and a damaged superblock or header can ask for gigabytes there
 // (tests/data/corrupt/superblock-read-past-end.h5: 4 GiB from an 18 KB file).
 //
+// The driver also leaves libhdf5's metadata accumulator off (a NULL-buffer crash inside
+// libhdf5 on damaged superblocks; hdf5_heap_guard.cc), so that every read reaches the checks.
+//
 // The check reads lengths as 8 bytes (HDF5's default "size of lengths", the one agreid and h5py
 // write); a block read whole as a collection costs one walk over its object headers.
 #pragma once

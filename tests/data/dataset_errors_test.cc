@@ -214,6 +214,17 @@ TEST(DatasetErrorsTest, ReadFarPastTheEndOfTheFileIsRefused) {
   expectPeakMemoryUnderOneGiB();
 }
 
+// A fuzzing finding (2026-12-02, after 467,595 executions): a damaged superblock for which
+// libhdf5's metadata accumulator failed to grow to petabytes, kept a NULL buffer, and the next
+// read copied from it (a SEGV in H5F__accum_read under H5Fopen). agreid's driver turns the
+// accumulator off, so the read reaches its bounds check instead.
+TEST(DatasetErrorsTest, AccumulatorNullBufferIsAnInputErrorNotACrash) {
+  const std::string path =
+      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/accumulator-null-buffer.h5";
+  expectOneLineInputError([&] { DatasetReader r(path); }, {path, "cannot open as HDF5"});
+  expectPeakMemoryUnderOneGiB();
+}
+
 // A fuzzing finding: a string attribute whose characters claim 1,818,361,857 bytes each (the base
 // type's size field damaged) made libhdf5 allocate 1.8 GB per character while converting (16 GB,
 // 30 s, for an 18 KB file); the attribute's stored type is checked first.
