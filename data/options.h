@@ -52,8 +52,9 @@ struct SynthOptions {
   // Probability per image of a region occluder: a panel hiding most of one body region (head,
   // upper body, lower body, feet or bag), on top of any occluder of the occluded_* fractions.
   double region_occluders = 0.0;
-  // Probability per image that its caption is short: 1-3 attributes at random, phrased like the
-  // zero-shot readout prompts (shortCaption), instead of a description of the whole person.
+  // Probability per image that its caption is short: 1 to short_caption_attributes attributes at
+  // random, phrased like the zero-shot readout prompts (shortCaption), instead of a description
+  // of the whole person.
   double short_captions = 0.0;
   // A short caption names 1 to this many attributes (uniformly). 1: every short caption is one
   // readout prompt, shared by every person with that value.
