@@ -157,12 +157,13 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
     TokenizeOptions topts;
     topts.context_length = arch.context_length;
     topts.truncate = true;
-    caption_keys = torch::empty({n}, torch::kLong);
+    if (o.multi_positive) caption_keys = torch::empty({n}, torch::kLong);
     std::unordered_map<std::string, int64_t> distinct;
     for (int64_t i = 0; i < n; ++i) {
       const std::string caption = reader.caption(i);
       const auto ids = tokenizer.tokenize(caption, topts);
       tokens[i].copy_(torch::tensor(ids, torch::kLong));
+      if (!o.multi_positive) continue;
       caption_keys[i] =
           distinct.emplace(caption, static_cast<int64_t>(distinct.size())).first->second;
     }
