@@ -21,7 +21,9 @@ namespace {
 class ClipLossDistributedTest : public ::testing::TestWithParam<std::tuple<int, bool>> {};
 
 TEST_P(ClipLossDistributedTest, EqualsSingleProcess) {
-  const auto [world, with_keys] = GetParam();
+  // Plain variables, not a structured binding: C++17 lambdas cannot capture bindings (clang).
+  const int world = std::get<0>(GetParam());
+  const bool with_keys = std::get<1>(GetParam());
   constexpr int64_t kGlobal = 8, kDim = 5;
   // Keys shared within a rank's rows and across ranks.
   const at::Tensor keys =
