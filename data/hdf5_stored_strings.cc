@@ -175,7 +175,13 @@ void checkStoredStrings(hid_t dataset, const std::string& file_label, const std:
 void checkStoredAttributeStrings(hid_t object, const std::string& file_label) {
   StoredStrings strings(object, file_label);
   H5O_info_t info;
-  if (!strings.usable() || H5Oget_info2(object, &info, H5O_INFO_BASIC) < 0) return;
+  if (!strings.usable()) return;
+  // libhdf5 reads an attribute of an object whose type it cannot tell (a damaged symbol-table
+  // message: "not a group"); without the object's header its attributes cannot be checked.
+  if (H5Oget_info2(object, &info, H5O_INFO_BASIC) < 0) {
+    throw InputError(file_label + ": cannot read the header of the object that holds its " +
+                     "attributes (corrupt file?)");
+  }
   // Version-1 object header: version, reserved, message count (u16), reference count (u32),
   // size of the first chunk (u32), 4 bytes of padding; then the chunk. Continuation messages
   // name further chunks. A message: type (u16), size (u16), flags, 3 reserved bytes, data.

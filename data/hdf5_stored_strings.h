@@ -24,7 +24,8 @@ void checkStoredStrings(hid_t dataset, const std::string& file_label, const std:
 // Every variable-length attribute of `object`, before H5Aread: reads the object's header
 // (version 1, the layout HDF5 writes by default and agreid and h5py use) and checks the data of
 // each attribute message of a variable-length type. Version-2 headers and attributes kept
-// outside the header (dense storage) are left to libhdf5.
+// outside the header (dense storage) are left to libhdf5. An object whose header libhdf5 cannot
+// describe (H5Oget_info2 fails) is an input error: its attributes cannot be checked.
 void checkStoredAttributeStrings(hid_t object, const std::string& file_label);
 
 }  // namespace agreid::data::h5
