@@ -152,39 +152,17 @@ VariableLengthAttribute variableLengthData(const uint8_t* message, uint64_t size
           littleEndian(message + type_at + 12, 4)};
 }
 
-}  // namespace
-
-void checkStoredStrings(hid_t dataset, const std::string& file_label, const std::string& path) {
-  StoredStrings strings(dataset, file_label);
-  if (!strings.usable()) return;
-  const size_t element = strings.elementBytes();
-  uint64_t index = 0;
-  std::vector<uint8_t> raw;
-  for (const auto& [address, bytes] : rawExtents(dataset)) {
-    if (!strings.read(address, bytes, &raw)) {
-      throw InputError(file_label + ": " + path + " is stored outside the " +
-                       std::to_string(strings.fileBytes()) + "-byte file (corrupt header?)");
-    }
-    for (size_t at = 0; at + element <= raw.size(); at += element, ++index) {
-      strings.check(raw.data() + at,
-                    file_label + ": " + path + " element " + std::to_string(index));
-    }
-  }
-}
-
-void checkStoredAttributeStrings(hid_t object, const std::string& file_label) {
-  StoredStrings strings(object, file_label);
+// Calls visit(type, shared, data, size) for each message of `object`'s header. Reads version-1
+// headers (version, reserved, message count (u16), reference count (u32), size of the first chunk
+// (u32), 4 bytes of padding; then the chunk; continuation messages name further chunks; a message:
+// type (u16), size (u16), flags, 3 reserved bytes, data). Other versions are left to libhdf5.
+// An object whose header libhdf5 cannot describe throws `unreadable`: libhdf5 still reads from it
+// (an attribute of a root whose damaged symbol-table message makes it "not a group").
+template <typename Visit>
+void forEachHeaderMessage(hid_t object, StoredStrings& strings, const std::string& unreadable,
+                          Visit visit) {
   H5O_info_t info;
-  if (!strings.usable()) return;
-  // libhdf5 reads an attribute of an object whose type it cannot tell (a damaged symbol-table
-  // message: "not a group"); without the object's header its attributes cannot be checked.
-  if (H5Oget_info2(object, &info, H5O_INFO_BASIC) < 0) {
-    throw InputError(file_label + ": cannot read the header of the object that holds its " +
-                     "attributes (corrupt file?)");
-  }
-  // Version-1 object header: version, reserved, message count (u16), reference count (u32),
-  // size of the first chunk (u32), 4 bytes of padding; then the chunk. Continuation messages
-  // name further chunks. A message: type (u16), size (u16), flags, 3 reserved bytes, data.
+  if (H5Oget_info2(object, &info, H5O_INFO_BASIC) < 0) throw InputError(unreadable);
   std::vector<uint8_t> prefix;
   if (!strings.read(info.addr, 16, &prefix) || prefix[0] != 1) return;
   std::vector<std::pair<uint64_t, uint64_t>> chunks = {
@@ -203,23 +181,75 @@ void checkStoredAttributeStrings(hid_t object, const std::string& file_label) {
           size >= static_cast<uint64_t>(strings.addressBytes() + strings.lengthBytes())) {
         chunks.emplace_back(littleEndian(data, strings.addressBytes()),
                             littleEndian(data + strings.addressBytes(), strings.lengthBytes()));
-      } else if (type == 0x0c && !shared) {
-        const VariableLengthAttribute vlen = variableLengthData(data, size);
-        // A string's characters are single bytes; libhdf5 allocates (length x element size)
-        // per element while it converts, before it reads anything.
-        if (vlen.offset > 0 && vlen.string && vlen.element_bytes != 1) {
-          throw InputError(file_label + ": attribute '" + vlen.name + "' stores elements of " +
-                           std::to_string(vlen.element_bytes) +
-                           " bytes, not the 1-byte characters of a string (corrupt file?)");
-        }
-        for (uint64_t e = vlen.offset; vlen.offset > 0 && e + strings.elementBytes() <= size;
-             e += strings.elementBytes()) {
-          strings.check(data + e, file_label + ": attribute '" + vlen.name + "'");
-        }
+      } else {
+        visit(type, shared, data, size);
       }
       at += 8 + size;
     }
   }
+}
+
+// A string's characters are single bytes; libhdf5 allocates (length x character size) per
+// element while it converts, before it reads anything.
+void checkCharacterBytes(uint64_t bytes, const std::string& what) {
+  if (bytes != 1) {
+    throw InputError(what + " stores elements of " + std::to_string(bytes) +
+                     " bytes, not the 1-byte characters of a string (corrupt file?)");
+  }
+}
+
+// The stored type of a variable-length string field: a datatype message (0x03) with class and
+// version, class bits (the low 4 of the first: 1 for a string), size (4 bytes), then the base
+// type, whose size is at byte 12.
+void checkStoredFieldType(hid_t dataset, StoredStrings& strings, const std::string& what) {
+  forEachHeaderMessage(dataset, strings, what + ": cannot read its header (corrupt file?)",
+                       [&](uint64_t type, bool shared, const uint8_t* data, uint64_t size) {
+                         if (type != 0x03 || shared || size < 16) return;
+                         if ((data[0] & 0x0f) == H5T_VLEN && (data[1] & 0x0f) == 1) {
+                           checkCharacterBytes(littleEndian(data + 12, 4), what);
+                         }
+                       });
+}
+
+}  // namespace
+
+void checkStoredStrings(hid_t dataset, const std::string& file_label, const std::string& path) {
+  StoredStrings strings(dataset, file_label);
+  if (!strings.usable()) return;
+  checkStoredFieldType(dataset, strings, file_label + ": " + path);
+  const size_t element = strings.elementBytes();
+  uint64_t index = 0;
+  std::vector<uint8_t> raw;
+  for (const auto& [address, bytes] : rawExtents(dataset)) {
+    if (!strings.read(address, bytes, &raw)) {
+      throw InputError(file_label + ": " + path + " is stored outside the " +
+                       std::to_string(strings.fileBytes()) + "-byte file (corrupt header?)");
+    }
+    for (size_t at = 0; at + element <= raw.size(); at += element, ++index) {
+      strings.check(raw.data() + at,
+                    file_label + ": " + path + " element " + std::to_string(index));
+    }
+  }
+}
+
+void checkStoredAttributeStrings(hid_t object, const std::string& file_label) {
+  StoredStrings strings(object, file_label);
+  if (!strings.usable()) return;
+  const std::string unreadable =
+      file_label +
+      ": cannot read the header of the object that holds its attributes (corrupt file?)";
+  forEachHeaderMessage(object, strings, unreadable,
+                       [&](uint64_t type, bool shared, const uint8_t* data, uint64_t size) {
+                         if (type != 0x0c || shared) return;
+                         const VariableLengthAttribute vlen = variableLengthData(data, size);
+                         if (vlen.offset == 0) return;
+                         const std::string what = file_label + ": attribute '" + vlen.name + "'";
+                         if (vlen.string) checkCharacterBytes(vlen.element_bytes, what);
+                         for (uint64_t e = vlen.offset; e + strings.elementBytes() <= size;
+                              e += strings.elementBytes()) {
+                           strings.check(data + e, what);
+                         }
+                       });
 }
 
 }  // namespace agreid::data::h5

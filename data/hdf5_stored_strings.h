@@ -16,9 +16,9 @@
 
 namespace agreid::data::h5 {
 
-// A variable-length string field, before H5Dread. Checks contiguous and unfiltered chunked
-// layouts, whose raw elements it reads directly; compact or compressed fields are left to
-// libhdf5.
+// A variable-length string field, before H5Dread: its stored type (1-byte characters; version-1
+// header) and, in contiguous and unfiltered chunked layouts, whose raw elements it reads
+// directly, each stored string; compact or compressed fields are left to libhdf5.
 void checkStoredStrings(hid_t dataset, const std::string& file_label, const std::string& path);
 
 // Every variable-length attribute of `object`, before H5Aread: reads the object's header

@@ -249,6 +249,19 @@ TEST(DatasetErrorsTest, AttributesOfAnUntypedRootAreRefused) {
   expectPeakMemoryUnderOneGiB();
 }
 
+// The next (2026-12-02, fuzz_dataset-oom): the same damaged character size in the stored type of a
+// string field, /attributes/value_names (4,294,967,041 bytes per character): libhdf5 asked for
+// 12.9 GB while converting, out of memory for an 18 KB file. A field's datatype message is now
+// checked like an attribute's.
+TEST(DatasetErrorsTest, StringFieldWithHugeCharactersIsRefused) {
+  const std::string path =
+      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/string-field-huge-characters.h5";
+  expectOneLineInputError([&] { DatasetReader r(path); },
+                          {path, "/attributes/value_names stores elements of 4294967041 bytes",
+                           "not the 1-byte characters of a string"});
+  expectPeakMemoryUnderOneGiB();
+}
+
 // A fuzzing finding: a stored string whose object index is not in its collection made libhdf5
 // read through a null pointer (a crash); each stored string is looked up in its collection first.
 TEST(DatasetErrorsTest, StringMissingFromTheGlobalHeapIsRefused) {
