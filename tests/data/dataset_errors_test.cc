@@ -262,6 +262,17 @@ TEST(DatasetErrorsTest, StringFieldWithHugeCharactersIsRefused) {
   expectPeakMemoryUnderOneGiB();
 }
 
+// The next (2026-12-02, a crash): a compact field, /attributes/names, whose header holds 0 bytes
+// of values for its one element; libhdf5 copied the element from a null pointer (SEGV in
+// H5VM_memcpyvv under H5Dread). Every read of a compact field checks its stored size first.
+TEST(DatasetErrorsTest, CompactFieldWithoutItsValuesIsRefused) {
+  const std::string path =
+      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/compact-field-without-values.h5";
+  expectOneLineInputError(
+      [&] { DatasetReader r(path); },
+      {path, "/attributes/names: stores 0 bytes in its header", "fewer than its 1 elements need"});
+}
+
 // A fuzzing finding: a stored string whose object index is not in its collection made libhdf5
 // read through a null pointer (a crash); each stored string is looked up in its collection first.
 TEST(DatasetErrorsTest, StringMissingFromTheGlobalHeapIsRefused) {
