@@ -204,13 +204,38 @@ Handle openDataset(hid_t file, const std::string& file_label, const std::string&
   return dset;
 }
 
+namespace {
+
+// A compact field keeps its values inside its header, and libhdf5 copies them from a buffer of
+// the stored size without comparing it with what the dataspace needs (a stored size of 0 made it
+// copy from a null pointer: a crash). A variable-length element is stored as its length (4
+// bytes), the heap's address and the object's index (4 bytes).
+void checkCompactVariableLength(hid_t file, hid_t dataset, hid_t space, const std::string& what) {
+  Handle plist(H5Dget_create_plist(dataset));
+  if (!plist.valid() || H5Pget_layout(plist.get()) != H5D_COMPACT) return;
+  Handle fcpl(H5Fget_create_plist(file));
+  size_t address_bytes = 0, length_bytes = 0;
+  if (!fcpl.valid() || H5Pget_sizes(fcpl.get(), &address_bytes, &length_bytes) < 0) return;
+  const hssize_t points = H5Sget_simple_extent_npoints(space);
+  const hsize_t stored = H5Dget_storage_size(dataset);
+  if (points > 0 && static_cast<hsize_t>(points) > stored / (8 + address_bytes)) {
+    throw InputError(what + ": stores " + std::to_string(stored) + " bytes in its header, " +
+                     "fewer than its " + std::to_string(points) + " elements need (corrupt file?)");
+  }
+}
+
+}  // namespace
+
 void checkStorage(hid_t file, hid_t dataset, const std::string& file_label,
                   const std::string& what) {
   Handle type(H5Dget_type(dataset));
   Handle space(H5Dget_space(dataset));
   const int rank = type.valid() && space.valid() ? H5Sget_simple_extent_ndims(space.get()) : -1;
   if (rank < 0) throw InputError(file_label + ": cannot read the shape or type of " + what);
-  if (H5Tis_variable_str(type.get()) > 0 || H5Tget_class(type.get()) == H5T_VLEN) return;
+  if (H5Tis_variable_str(type.get()) > 0 || H5Tget_class(type.get()) == H5T_VLEN) {
+    checkCompactVariableLength(file, dataset, space.get(), file_label + ": " + what);
+    return;
+  }
   std::vector<hsize_t> dims(static_cast<size_t>(rank));
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
   hsize_t file_bytes = 0;
@@ -259,41 +284,12 @@ std::string objectLabel(hid_t object) {
   return nameOf(H5Fget_name) + ": " + nameOf(H5Iget_name);
 }
 
-// A compact field keeps its values inside its header, and libhdf5 copies them from a buffer of
-// the stored size without comparing it with what the dataspace needs (a stored size of 0 made it
-// copy from a null pointer: a crash). A variable-length element is stored as its length (4
-// bytes), the heap's address and the object's index (4 bytes).
-void checkCompactSize(hid_t dataset) {
-  Handle plist(H5Dget_create_plist(dataset));
-  if (!plist.valid() || H5Pget_layout(plist.get()) != H5D_COMPACT) return;
-  Handle ftype(H5Dget_type(dataset));
-  Handle space(H5Dget_space(dataset));
-  const hssize_t points = H5Sget_simple_extent_npoints(space.get());
-  size_t element = H5Tget_size(ftype.get());
-  if (H5Tis_variable_str(ftype.get()) > 0 || H5Tget_class(ftype.get()) == H5T_VLEN) {
-    Handle file(H5Iget_file_id(dataset));
-    Handle fcpl(H5Fget_create_plist(file.get()));
-    size_t address_bytes = 0, length_bytes = 0;
-    if (!fcpl.valid() || H5Pget_sizes(fcpl.get(), &address_bytes, &length_bytes) < 0) return;
-    element = 8 + address_bytes;
-  }
-  const hsize_t stored = H5Dget_storage_size(dataset);
-  if (points < 0 || element == 0) return;  // libhdf5 reports these when it reads
-  const auto needed = static_cast<hsize_t>(points);
-  if (needed > stored / element) {
-    throw InputError(objectLabel(dataset) + ": stores " + std::to_string(stored) +
-                     " bytes in its header, fewer than its " + std::to_string(needed) +
-                     " elements need (corrupt file?)");
-  }
-}
-
 }  // namespace
 
 template <typename T>
 std::vector<T> readAll(hid_t dataset, hsize_t count) {
   std::vector<T> values(count);
   if (count > 0) {
-    checkCompactSize(dataset);
     if (H5Dread(dataset, detail::nativeType<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) <
         0) {
       throw InputError(objectLabel(dataset) + ": cannot read its values (corrupt file?)");
@@ -312,7 +308,6 @@ std::vector<std::string> readStrings(hid_t dataset, const std::string& file_labe
                                      const std::string& path, hsize_t count) {
   std::vector<std::string> out;
   if (count == 0) return out;
-  checkCompactSize(dataset);
   checkStoredStrings(dataset, file_label, path);
   Handle ftype(H5Dget_type(dataset));
   Handle mtype = detail::variableStringType(H5Tget_cset(ftype.get()));
@@ -331,7 +326,6 @@ std::vector<uint8_t> readBytes(hid_t dataset, hsize_t begin, hsize_t end) {
   AGREID_CHECK(begin <= end, "byte range [", begin, ", ", end, ") is reversed");
   std::vector<uint8_t> out(end - begin);
   if (out.empty()) return out;
-  checkCompactSize(dataset);
   Handle file_space(H5Dget_space(dataset));
   const hsize_t count = end - begin;
   AGREID_CHECK(

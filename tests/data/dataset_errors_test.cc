@@ -264,7 +264,7 @@ TEST(DatasetErrorsTest, StringFieldWithHugeCharactersIsRefused) {
 
 // The next (2026-12-02, a crash): a compact field, /attributes/names, whose header holds 0 bytes
 // of values for its one element; libhdf5 copied the element from a null pointer (SEGV in
-// H5VM_memcpyvv under H5Dread). Every read of a compact field checks its stored size first.
+// H5VM_memcpyvv under H5Dread). Opening a field now checks a compact variable-length field too.
 TEST(DatasetErrorsTest, CompactFieldWithoutItsValuesIsRefused) {
   const std::string path =
       std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/compact-field-without-values.h5";
