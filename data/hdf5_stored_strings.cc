@@ -33,9 +33,10 @@ class StoredStrings {
   bool usable() const {
     return address_bytes_ >= 1 && address_bytes_ <= 8 && length_bytes_ >= 1 && length_bytes_ <= 8;
   }
-  size_t elementBytes() const { return 8 + address_bytes_; }
   int addressBytes() const { return static_cast<int>(address_bytes_); }
   int lengthBytes() const { return static_cast<int>(length_bytes_); }
+  // A stored variable-length element: length (4 bytes), then the heap reference.
+  uint64_t heapReferenceBytes() const { return 4 + address_bytes_ + 4; }
   uint64_t fileBytes() const { return file_bytes_; }
 
   bool read(uint64_t address, uint64_t bytes, std::vector<uint8_t>* out) const {
@@ -125,6 +126,7 @@ struct VariableLengthAttribute {
   uint64_t offset = 0;  // of the data in the message; 0: not variable-length, or malformed
   std::string name;
   bool string = false;         // a variable-length string (not a sequence)
+  uint64_t stored_bytes = 0;   // size of one stored element (the datatype message's size)
   uint64_t element_bytes = 0;  // size of one element of the base type (1 for a string's chars)
 };
 
@@ -149,7 +151,7 @@ VariableLengthAttribute variableLengthData(const uint8_t* message, uint64_t size
   if (type_class != H5T_VLEN || type < 16 || type_at + 16 > size) return {};
   const char* text = reinterpret_cast<const char*>(message + name_at);
   return {at, std::string(text, strnlen(text, name)), (message[type_at + 1] & 0x0f) == 1,
-          littleEndian(message + type_at + 12, 4)};
+          littleEndian(message + type_at + 4, 4), littleEndian(message + type_at + 12, 4)};
 }
 
 // Calls visit(type, shared, data, size) for each message of `object`'s header. Reads version-1
@@ -198,14 +200,27 @@ void checkCharacterBytes(uint64_t bytes, const std::string& what) {
   }
 }
 
-// The stored type of a variable-length string field: a datatype message (0x03) with class and
-// version, class bits (the low 4 of the first: 1 for a string), size (4 bytes), then the base
-// type, whose size is at byte 12.
+// libhdf5 reads each stored element as a heap reference wherever the datatype says it ends; a
+// size that differs reads part of the reference from the next element or past the buffer.
+void checkStoredElementBytes(uint64_t bytes, const StoredStrings& strings,
+                             const std::string& what) {
+  if (bytes != strings.heapReferenceBytes()) {
+    throw InputError(what + " stores variable-length elements of " + std::to_string(bytes) +
+                     " bytes, not the " + std::to_string(strings.heapReferenceBytes()) +
+                     " bytes of a heap reference (corrupt file?)");
+  }
+}
+
+// The stored type of a variable-length field: a datatype message (0x03) with class and version,
+// class bits (the low 4 of the first: 1 for a string), size (4 bytes), then the base type, whose
+// size is at byte 12.
 void checkStoredFieldType(hid_t dataset, StoredStrings& strings, const std::string& what) {
   forEachHeaderMessage(dataset, strings, what + ": cannot read its header (corrupt file?)",
                        [&](uint64_t type, bool shared, const uint8_t* data, uint64_t size) {
                          if (type != 0x03 || shared || size < 16) return;
-                         if ((data[0] & 0x0f) == H5T_VLEN && (data[1] & 0x0f) == 1) {
+                         if ((data[0] & 0x0f) != H5T_VLEN) return;
+                         checkStoredElementBytes(littleEndian(data + 4, 4), strings, what);
+                         if ((data[1] & 0x0f) == 1) {
                            checkCharacterBytes(littleEndian(data + 12, 4), what);
                          }
                        });
@@ -217,7 +232,7 @@ void checkStoredStrings(hid_t dataset, const std::string& file_label, const std:
   StoredStrings strings(dataset, file_label);
   if (!strings.usable()) return;
   checkStoredFieldType(dataset, strings, file_label + ": " + path);
-  const size_t element = strings.elementBytes();
+  const size_t element = strings.heapReferenceBytes();
   uint64_t index = 0;
   std::vector<uint8_t> raw;
   for (const auto& [address, bytes] : rawExtents(dataset)) {
@@ -244,9 +259,10 @@ void checkStoredAttributeStrings(hid_t object, const std::string& file_label) {
                          const VariableLengthAttribute vlen = variableLengthData(data, size);
                          if (vlen.offset == 0) return;
                          const std::string what = file_label + ": attribute '" + vlen.name + "'";
+                         checkStoredElementBytes(vlen.stored_bytes, strings, what);
                          if (vlen.string) checkCharacterBytes(vlen.element_bytes, what);
-                         for (uint64_t e = vlen.offset; e + strings.elementBytes() <= size;
-                              e += strings.elementBytes()) {
+                         for (uint64_t e = vlen.offset; e + strings.heapReferenceBytes() <= size;
+                              e += strings.heapReferenceBytes()) {
                            strings.check(data + e, what);
                          }
                        });

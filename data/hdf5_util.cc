@@ -19,25 +19,6 @@ namespace {
 // makes an abandoned file a leaked identifier instead of a crash at exit.
 [[maybe_unused]] const bool kNoHdf5ExitHandler = H5dont_atexit() >= 0;
 
-std::string describeType(hid_t type) {
-  const H5T_class_t cls = H5Tget_class(type);
-  std::ostringstream os;
-  switch (cls) {
-    case H5T_INTEGER:
-      os << (H5Tget_sign(type) == H5T_SGN_NONE ? "uint" : "int") << 8 * H5Tget_size(type);
-      break;
-    case H5T_FLOAT:
-      os << "float" << 8 * H5Tget_size(type);
-      break;
-    case H5T_STRING:
-      os << (H5Tis_variable_str(type) > 0 ? "variable-length string" : "fixed-length string");
-      break;
-    default:
-      os << "HDF5 type class " << static_cast<int>(cls);
-  }
-  return os.str();
-}
-
 bool typeMatches(hid_t type, Type expected) {
   const H5T_class_t cls = H5Tget_class(type);
   if (expected == Type::kString) return cls == H5T_STRING && H5Tis_variable_str(type) > 0;
@@ -85,6 +66,25 @@ herr_t closeObject(hid_t id) {
 }  // namespace
 
 namespace detail {
+
+std::string describeType(hid_t type) {
+  const H5T_class_t cls = H5Tget_class(type);
+  std::ostringstream os;
+  switch (cls) {
+    case H5T_INTEGER:
+      os << (H5Tget_sign(type) == H5T_SGN_NONE ? "uint" : "int") << 8 * H5Tget_size(type);
+      break;
+    case H5T_FLOAT:
+      os << "float" << 8 * H5Tget_size(type);
+      break;
+    case H5T_STRING:
+      os << (H5Tis_variable_str(type) > 0 ? "variable-length string" : "fixed-length string");
+      break;
+    default:
+      os << "HDF5 type class " << static_cast<int>(cls);
+  }
+  return os.str();
+}
 
 Handle variableStringType(H5T_cset_t cset) {
   Handle type(H5Tcopy(H5T_C_S1));
@@ -189,8 +189,8 @@ Handle openDataset(hid_t file, const std::string& file_label, const std::string&
   if (!dset.valid()) throw InputError(file_label + ": " + path + " is not a dataset");
   Handle ftype(H5Dget_type(dset.get()));
   if (!typeMatches(ftype.get(), type)) {
-    throw InputError(file_label + ": field " + path + " has type " + describeType(ftype.get()) +
-                     ", expected " + typeName(type));
+    throw InputError(file_label + ": field " + path + " has type " +
+                     detail::describeType(ftype.get()) + ", expected " + typeName(type));
   }
   Handle space(H5Dget_space(dset.get()));
   const int actual_rank = H5Sget_simple_extent_ndims(space.get());
@@ -338,60 +338,6 @@ std::vector<uint8_t> readBytes(hid_t dataset, hsize_t begin, hsize_t end) {
                      std::to_string(end) + ") (corrupt file?)");
   }
   return out;
-}
-
-namespace {
-[[noreturn]] void unreadableAttribute(const std::string& file_label, const std::string& name) {
-  throw InputError(file_label + ": cannot read root attribute '" + name + "' (corrupt file?)");
-}
-}  // namespace
-
-bool hasAttribute(hid_t object, const std::string& name) {
-  return H5Aexists(object, name.c_str()) > 0;
-}
-
-std::string readStringAttribute(hid_t object, const std::string& file_label,
-                                const std::string& name) {
-  if (!hasAttribute(object, name)) {
-    throw InputError(file_label + ": missing required root attribute '" + name + "'");
-  }
-  Handle attr(H5Aopen(object, name.c_str(), H5P_DEFAULT));
-  Handle ftype(H5Aget_type(attr.get()));
-  if (H5Tget_class(ftype.get()) != H5T_STRING) {
-    throw InputError(file_label + ": root attribute '" + name + "' has type " +
-                     describeType(ftype.get()) + ", expected a string");
-  }
-  if (H5Tis_variable_str(ftype.get()) > 0) {
-    checkStoredAttributeStrings(object, file_label);
-    Handle mtype = detail::variableStringType(H5Tget_cset(ftype.get()));
-    char* ptr = nullptr;
-    if (H5Aread(attr.get(), mtype.get(), &ptr) < 0) unreadableAttribute(file_label, name);
-    std::string value = ptr ? ptr : "";
-    H5free_memory(ptr);
-    return value;
-  }
-  const size_t size = H5Tget_size(ftype.get());
-  std::string value(size, '\0');
-  if (H5Aread(attr.get(), ftype.get(), value.data()) < 0) unreadableAttribute(file_label, name);
-  const size_t nul = value.find('\0');
-  if (nul != std::string::npos) value.resize(nul);
-  return value;
-}
-
-int64_t readIntAttribute(hid_t object, const std::string& file_label, const std::string& name) {
-  if (!hasAttribute(object, name)) {
-    throw InputError(file_label + ": missing required root attribute '" + name + "'");
-  }
-  Handle attr(H5Aopen(object, name.c_str(), H5P_DEFAULT));
-  Handle ftype(H5Aget_type(attr.get()));
-  Handle space(H5Aget_space(attr.get()));
-  if (H5Tget_class(ftype.get()) != H5T_INTEGER || H5Sget_simple_extent_npoints(space.get()) != 1) {
-    throw InputError(file_label + ": root attribute '" + name + "' has type " +
-                     describeType(ftype.get()) + ", expected one integer");
-  }
-  int64_t value = 0;
-  if (H5Aread(attr.get(), H5T_NATIVE_INT64, &value) < 0) unreadableAttribute(file_label, name);
-  return value;
 }
 
 }  // namespace agreid::data::h5

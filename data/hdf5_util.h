@@ -124,6 +124,8 @@ inline hid_t nativeType<float>() {
   return H5T_NATIVE_FLOAT;
 }
 Handle variableStringType(H5T_cset_t cset);
+// "int32", "float32", "variable-length string", ... for messages.
+std::string describeType(hid_t type);
 }  // namespace detail
 
 // --- Writing (hdf5_write.cc)
@@ -181,7 +183,11 @@ std::vector<std::string> readStrings(hid_t dataset, const std::string& file_labe
 // Reads elements [begin, end) of a one-dimensional uint8 dataset in one hyperslab read.
 std::vector<uint8_t> readBytes(hid_t dataset, hsize_t begin, hsize_t end);
 
+// --- Root attributes (hdf5_attributes.cc)
 bool hasAttribute(hid_t object, const std::string& name);
+// How many values the attribute holds (-1 when its dataspace is unreadable). H5Aread writes every
+// value, so an attribute read into room for one must hold exactly one.
+int64_t valueCount(hid_t attribute);
 // Required attributes: missing or of the wrong type -> InputError naming file and attribute.
 std::string readStringAttribute(hid_t object, const std::string& file_label,
                                 const std::string& name);

@@ -1,7 +1,8 @@
 // Features files written by h5py with its defaults (tests/trainer/reference/features_h5py.py, the
 // snippet of docs/evaluation.md): variable- and fixed-length string attributes, float64 features,
 // numpy bool flags -- `agreid eval` gives the same results as on agreid's own file. Non-finite
-// feature values are refused in one line naming the file and the dataset.
+// feature values, and attributes holding a list where one value belongs, are refused in one line
+// naming the file and the dataset or attribute.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -87,6 +88,24 @@ TEST_F(H5pyFeatures, NonFiniteValuesFailInOneLine) {
   bad.features[3][1] = INFINITY;
   writeFeaturesFile(path, bad);
   EXPECT_THROW(readFeaturesFile(path), InputError);
+}
+
+// libhdf5 writes every value of an attribute into the buffer it is given: a list read into room for
+// one overran it (a stack-buffer-overflow under ASan, silent otherwise).
+TEST_F(H5pyFeatures, AttributeHoldingAListFailsInOneLine) {
+  for (const auto& [mode, name] : {std::pair<std::string, std::string>{"many-strings", "split"},
+                                   {"many-integers", "format_version"}}) {
+    const std::string path = tmp_.file(mode + ".h5");
+    rewrite(query_, path, mode);
+    const auto r = runAgreid(
+        {"eval", "--features", path, "--gallery", gallery_, "--out", tmp_.file(mode + "_out")});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(lineCount(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find(path + ": cannot read attribute '" + name +
+                         "' (expected one string or one integer)"),
+              std::string::npos)
+        << r.err;
+  }
 }
 
 }  // namespace

@@ -194,8 +194,9 @@ std::string ArrayFileReader::readAttribute(const std::string& name) const {
   H5Id type(H5Aget_type(attr.get()));
   const auto fail = [&]() -> std::string {
     throw InputError(impl_->path + ": cannot read attribute '" + name +
-                     "' (expected a string or an integer)");
+                     "' (expected one string or one integer)");
   };
+  if (data::h5::valueCount(attr.get()) != 1) fail();
   // Integers (h5py writes a Python int so) are returned as their decimal text.
   if (H5Tget_class(type.get()) == H5T_INTEGER) {
     int64_t v = 0;

@@ -7,6 +7,8 @@ MODE "defaults": float64 features, int64 ids, numpy bool occluded, str attribute
 them as variable-length UTF-8 strings).
 MODE "fixed": float32 features, int32 ids, fixed-length byte-string attributes (numpy.bytes_) and
 an integer format_version.
+MODES "many-strings", "many-integers": as "defaults", but the attribute 'split' (or
+'format_version') holds two values, a list where one is expected.
 """
 import sys
 
@@ -37,11 +39,16 @@ def main():
         arrays = {k: f[k][()] for k in ("features", "pid", "camid", "index", "occluded") if k in f}
         attrs = {k: f.attrs[k] for k in ("split", "dataset", "kind", "weights")}
     attrs = {k: v.decode() if isinstance(v, bytes) else str(v) for k, v in attrs.items()}
-    if mode == "defaults":
+    if mode in ("defaults", "many-strings", "many-integers"):
         write_features(dst, np.asarray(arrays["features"], dtype=np.float64),
                        arrays["pid"].tolist(), arrays["camid"].tolist(), arrays["index"].tolist(),
                        np.asarray(arrays["occluded"]) != 0 if "occluded" in arrays else None,
                        **attrs)
+        with h5py.File(dst, "r+") as f:
+            if mode == "many-strings":
+                f.attrs["split"] = [attrs["split"], "gallery"]
+            elif mode == "many-integers":
+                f.attrs["format_version"] = [1, 1]
     elif mode == "fixed":
         with h5py.File(dst, "w") as f:
             f["features"] = np.asarray(arrays["features"], dtype=np.float32)

@@ -1,0 +1,81 @@
+// The root attributes of HDF5 files: read as one value each, checked first (data/hdf5_util.h).
+#include <string>
+
+#include "base/error.h"
+#include "data/hdf5_stored_strings.h"
+#include "data/hdf5_util.h"
+
+namespace agreid::data::h5 {
+
+namespace {
+[[noreturn]] void unreadableAttribute(const std::string& file_label, const std::string& name) {
+  throw InputError(file_label + ": cannot read root attribute '" + name + "' (corrupt file?)");
+}
+}  // namespace
+
+bool hasAttribute(hid_t object, const std::string& name) {
+  return H5Aexists(object, name.c_str()) > 0;
+}
+
+int64_t valueCount(hid_t attribute) {
+  Handle space(H5Aget_space(attribute));
+  return space.valid() ? H5Sget_simple_extent_npoints(space.get()) : -1;
+}
+
+namespace {
+void requireOneValue(hid_t attribute, const std::string& file_label, const std::string& name) {
+  const int64_t count = valueCount(attribute);
+  if (count != 1) {
+    throw InputError(file_label + ": root attribute '" + name + "' holds " +
+                     (count < 0 ? "an unreadable number of" : std::to_string(count)) +
+                     " values, expected one");
+  }
+}
+}  // namespace
+
+std::string readStringAttribute(hid_t object, const std::string& file_label,
+                                const std::string& name) {
+  if (!hasAttribute(object, name)) {
+    throw InputError(file_label + ": missing required root attribute '" + name + "'");
+  }
+  Handle attr(H5Aopen(object, name.c_str(), H5P_DEFAULT));
+  Handle ftype(H5Aget_type(attr.get()));
+  if (H5Tget_class(ftype.get()) != H5T_STRING) {
+    throw InputError(file_label + ": root attribute '" + name + "' has type " +
+                     detail::describeType(ftype.get()) + ", expected a string");
+  }
+  requireOneValue(attr.get(), file_label, name);
+  if (H5Tis_variable_str(ftype.get()) > 0) {
+    checkStoredAttributeStrings(object, file_label);
+    Handle mtype = detail::variableStringType(H5Tget_cset(ftype.get()));
+    char* ptr = nullptr;
+    if (H5Aread(attr.get(), mtype.get(), &ptr) < 0) unreadableAttribute(file_label, name);
+    std::string value = ptr ? ptr : "";
+    H5free_memory(ptr);
+    return value;
+  }
+  const size_t size = H5Tget_size(ftype.get());
+  std::string value(size, '\0');
+  if (H5Aread(attr.get(), ftype.get(), value.data()) < 0) unreadableAttribute(file_label, name);
+  const size_t nul = value.find('\0');
+  if (nul != std::string::npos) value.resize(nul);
+  return value;
+}
+
+int64_t readIntAttribute(hid_t object, const std::string& file_label, const std::string& name) {
+  if (!hasAttribute(object, name)) {
+    throw InputError(file_label + ": missing required root attribute '" + name + "'");
+  }
+  Handle attr(H5Aopen(object, name.c_str(), H5P_DEFAULT));
+  Handle ftype(H5Aget_type(attr.get()));
+  if (H5Tget_class(ftype.get()) != H5T_INTEGER) {
+    throw InputError(file_label + ": root attribute '" + name + "' has type " +
+                     detail::describeType(ftype.get()) + ", expected an integer");
+  }
+  requireOneValue(attr.get(), file_label, name);
+  int64_t value = 0;
+  if (H5Aread(attr.get(), H5T_NATIVE_INT64, &value) < 0) unreadableAttribute(file_label, name);
+  return value;
+}
+
+}  // namespace agreid::data::h5
