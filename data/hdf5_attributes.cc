@@ -23,28 +23,33 @@ int64_t valueCount(hid_t attribute) {
 }
 
 namespace {
-void requireOneValue(hid_t attribute, const std::string& file_label, const std::string& name) {
-  const int64_t count = valueCount(attribute);
+// A required root attribute of type class `cls` (`expected` names it) and holding one value,
+// opened; its stored type goes to `ftype`.
+Handle openOneValue(hid_t object, const std::string& file_label, const std::string& name,
+                    H5T_class_t cls, const char* expected, Handle* ftype) {
+  if (!hasAttribute(object, name)) {
+    throw InputError(file_label + ": missing required root attribute '" + name + "'");
+  }
+  Handle attr(H5Aopen(object, name.c_str(), H5P_DEFAULT));
+  *ftype = Handle(H5Aget_type(attr.get()));
+  if (H5Tget_class(ftype->get()) != cls) {
+    throw InputError(file_label + ": root attribute '" + name + "' has type " +
+                     detail::describeType(ftype->get()) + ", expected " + expected);
+  }
+  const int64_t count = valueCount(attr.get());
   if (count != 1) {
     throw InputError(file_label + ": root attribute '" + name + "' holds " +
                      (count < 0 ? "an unreadable number of" : std::to_string(count)) +
                      " values, expected one");
   }
+  return attr;
 }
 }  // namespace
 
 std::string readStringAttribute(hid_t object, const std::string& file_label,
                                 const std::string& name) {
-  if (!hasAttribute(object, name)) {
-    throw InputError(file_label + ": missing required root attribute '" + name + "'");
-  }
-  Handle attr(H5Aopen(object, name.c_str(), H5P_DEFAULT));
-  Handle ftype(H5Aget_type(attr.get()));
-  if (H5Tget_class(ftype.get()) != H5T_STRING) {
-    throw InputError(file_label + ": root attribute '" + name + "' has type " +
-                     detail::describeType(ftype.get()) + ", expected a string");
-  }
-  requireOneValue(attr.get(), file_label, name);
+  Handle ftype;
+  Handle attr = openOneValue(object, file_label, name, H5T_STRING, "a string", &ftype);
   if (H5Tis_variable_str(ftype.get()) > 0) {
     checkStoredAttributeStrings(object, file_label);
     Handle mtype = detail::variableStringType(H5Tget_cset(ftype.get()));
@@ -63,16 +68,8 @@ std::string readStringAttribute(hid_t object, const std::string& file_label,
 }
 
 int64_t readIntAttribute(hid_t object, const std::string& file_label, const std::string& name) {
-  if (!hasAttribute(object, name)) {
-    throw InputError(file_label + ": missing required root attribute '" + name + "'");
-  }
-  Handle attr(H5Aopen(object, name.c_str(), H5P_DEFAULT));
-  Handle ftype(H5Aget_type(attr.get()));
-  if (H5Tget_class(ftype.get()) != H5T_INTEGER) {
-    throw InputError(file_label + ": root attribute '" + name + "' has type " +
-                     detail::describeType(ftype.get()) + ", expected an integer");
-  }
-  requireOneValue(attr.get(), file_label, name);
+  Handle ftype;
+  const Handle attr = openOneValue(object, file_label, name, H5T_INTEGER, "an integer", &ftype);
   int64_t value = 0;
   if (H5Aread(attr.get(), H5T_NATIVE_INT64, &value) < 0) unreadableAttribute(file_label, name);
   return value;
