@@ -206,57 +206,54 @@ Handle openDataset(hid_t file, const std::string& file_label, const std::string&
 
 namespace {
 
-// A compact field keeps its values inside its header, and libhdf5 copies them from a buffer of
-// the stored size without comparing it with what the dataspace needs (a stored size of 0 made it
-// copy from a null pointer: a crash). A variable-length element is stored as its length (4
-// bytes), the heap's address and the object's index (4 bytes).
-void checkCompactVariableLength(hid_t file, hid_t dataset, hid_t space, const std::string& what) {
-  Handle plist(H5Dget_create_plist(dataset));
-  if (!plist.valid() || H5Pget_layout(plist.get()) != H5D_COMPACT) return;
+// Bytes of one stored element: a variable-length one is its length (4 bytes), the heap's address
+// and the object's index (4 bytes); 0 when the file's sizes cannot be read.
+uint64_t storedElementBytes(hid_t file, hid_t type) {
+  if (H5Tis_variable_str(type) <= 0 && H5Tget_class(type) != H5T_VLEN) {
+    return std::max<size_t>(H5Tget_size(type), 1);
+  }
   Handle fcpl(H5Fget_create_plist(file));
   size_t address_bytes = 0, length_bytes = 0;
-  if (!fcpl.valid() || H5Pget_sizes(fcpl.get(), &address_bytes, &length_bytes) < 0) return;
-  const hssize_t points = H5Sget_simple_extent_npoints(space);
-  const hsize_t stored = H5Dget_storage_size(dataset);
-  if (points > 0 && static_cast<hsize_t>(points) > stored / (8 + address_bytes)) {
-    throw InputError(what + ": stores " + std::to_string(stored) + " bytes in its header, " +
-                     "fewer than its " + std::to_string(points) + " elements need (corrupt file?)");
-  }
+  if (!fcpl.valid() || H5Pget_sizes(fcpl.get(), &address_bytes, &length_bytes) < 0) return 0;
+  return 4 + address_bytes + 4;
 }
 
 }  // namespace
 
+// libhdf5 reads a compact or contiguous field's elements from the stored bytes without comparing
+// their size with what the dataspace needs: a compact field of 0 bytes made it copy from a null
+// pointer (a crash), a contiguous one of 0 bytes made it read the bytes after it as elements
+// (a 4 GiB string length). A damaged header may also claim more than the file can hold.
 void checkStorage(hid_t file, hid_t dataset, const std::string& file_label,
                   const std::string& what) {
   Handle type(H5Dget_type(dataset));
   Handle space(H5Dget_space(dataset));
   const int rank = type.valid() && space.valid() ? H5Sget_simple_extent_ndims(space.get()) : -1;
-  if (rank < 0) throw InputError(file_label + ": cannot read the shape or type of " + what);
-  if (H5Tis_variable_str(type.get()) > 0 || H5Tget_class(type.get()) == H5T_VLEN) {
-    checkCompactVariableLength(file, dataset, space.get(), file_label + ": " + what);
-    return;
-  }
-  std::vector<hsize_t> dims(static_cast<size_t>(rank));
-  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  const uint64_t element = rank >= 0 ? storedElementBytes(file, type.get()) : 0;
   hsize_t file_bytes = 0;
+  if (rank < 0 || element == 0) {
+    throw InputError(file_label + ": cannot read the shape or type of " + what);
+  }
   if (H5Fget_filesize(file, &file_bytes) < 0) {
     throw InputError(file_label + ": cannot read its size");
   }
-  Handle plist(H5Dget_create_plist(dataset));
-  // Deflate, the one filter h5py commonly applies, expands at most about 1032:1.
-  const int filters = plist.valid() ? H5Pget_nfilters(plist.get()) : 0;
-  const uint64_t limit = filters > 0 ? file_bytes * 1032 : file_bytes;
-  uint64_t bytes = std::max<size_t>(H5Tget_size(type.get()), 1);
+  std::vector<hsize_t> dims(static_cast<size_t>(rank));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  uint64_t bytes = element;
   bool overflow = false;
   for (const hsize_t d : dims) {
     if (d == 0) return;  // empty: nothing to allocate or read
     overflow = overflow || __builtin_mul_overflow(bytes, static_cast<uint64_t>(d), &bytes);
   }
+  Handle plist(H5Dget_create_plist(dataset));
+  // Deflate, the one filter h5py commonly applies, expands at most about 1032:1.
+  const int filters = plist.valid() ? H5Pget_nfilters(plist.get()) : 0;
+  const uint64_t limit = filters > 0 ? file_bytes * 1032 : file_bytes;
   // H5Dget_offset is HADDR_UNDEF for chunked or unallocated storage.
   const hsize_t stored = H5Dget_storage_size(dataset);
   const haddr_t offset = H5Dget_offset(dataset);
   const bool compact = plist.valid() && H5Pget_layout(plist.get()) == H5D_COMPACT;
-  if (stored > file_bytes || (compact && !overflow && stored != bytes) ||
+  if (stored > file_bytes ||
       (offset != HADDR_UNDEF && (offset > file_bytes || stored > file_bytes - offset))) {
     throw InputError(file_label + ": " + what + " records storage outside the " +
                      std::to_string(file_bytes) + "-byte file (corrupt header?)");
@@ -266,6 +263,11 @@ void checkStorage(hid_t file, hid_t dataset, const std::string& file_label,
                      (overflow ? std::string("over 2^64") : std::to_string(bytes)) +
                      " bytes, more than the " + std::to_string(file_bytes) +
                      "-byte file can hold (corrupt header?)");
+  }
+  if ((compact || offset != HADDR_UNDEF) && stored < bytes) {
+    throw InputError(file_label + ": " + what + ": stores " + std::to_string(stored) + " bytes" +
+                     (compact ? " in its header" : "") + ", fewer than its " +
+                     std::to_string(bytes / element) + " elements need (corrupt file?)");
   }
 }
 

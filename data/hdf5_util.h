@@ -168,11 +168,12 @@ Handle openDataset(hid_t file, const std::string& file_label, const std::string&
                    int rank, std::vector<hsize_t>* dims);
 
 // Refuses, before anything is allocated or read for it, a dataset whose header claims more bytes
-// than its file can hold (a damaged header can claim petabytes) or records storage outside the
-// file (libhdf5 reads through a NULL buffer for a contiguous array addressed past the end and for
-// a compact one recording fewer bytes than it holds). Variable-length strings are not checked
-// (their bytes live in the file's heap). `what` names the dataset in the InputError, which also
-// names `file_label`. openDataset() applies it to every fixed-size field.
+// than its file can hold (a damaged header can claim petabytes), records storage outside the file,
+// or stores fewer bytes (compact or contiguous) than its elements need: libhdf5 reads them from
+// there without comparing (through a NULL buffer for a compact field of 0 bytes, from the bytes
+// after a short contiguous one). A variable-length element is counted as stored: its length and
+// heap reference. `what` names the dataset in the InputError, which also names `file_label`.
+// openDataset() applies it to every field.
 void checkStorage(hid_t file, hid_t dataset, const std::string& file_label,
                   const std::string& what);
 

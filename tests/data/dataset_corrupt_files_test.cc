@@ -138,6 +138,20 @@ TEST(DatasetErrorsTest, AttributeWithShortHeapReferencesIsRefused) {
                            "not the 16 bytes of a heap reference"});
 }
 
+// The next (2026-12-02, out of memory after 180,085 executions): the same in a contiguous field,
+// /attributes/names, whose layout message records 0 bytes for its one element; libhdf5 read the
+// element from the bytes at its address anyway, a length of 4 GiB, and allocated 4 GiB in
+// H5T__conv_vlen. Every compact or contiguous field's stored size is now compared with its
+// elements.
+TEST(DatasetErrorsTest, ContiguousFieldWithoutItsValuesIsRefused) {
+  const std::string path =
+      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/contiguous-field-without-values.h5";
+  expectOneLineInputError(
+      [&] { DatasetReader r(path); },
+      {path, "field /attributes/names: stores 0 bytes, fewer than its 1 elements need"});
+  expectPeakMemoryUnderOneGiB();
+}
+
 // A fuzzing finding: a stored string whose object index is not in its collection made libhdf5
 // read through a null pointer (a crash); each stored string is looked up in its collection first.
 TEST(DatasetErrorsTest, StringMissingFromTheGlobalHeapIsRefused) {
