@@ -179,10 +179,14 @@ void forEachHeaderMessage(hid_t object, StoredStrings& strings, const std::strin
       const bool shared = (chunk[at + 4] & 0x02) != 0;
       if (size > chunk.size() - at - 8) break;
       const uint8_t* data = &chunk[at + 8];
-      if (type == 0x10 &&
-          size >= static_cast<uint64_t>(strings.addressBytes() + strings.lengthBytes())) {
-        chunks.emplace_back(littleEndian(data, strings.addressBytes()),
-                            littleEndian(data + strings.addressBytes(), strings.lengthBytes()));
+      // libhdf5 decodes a continuation's address and length whatever size the message declares
+      // (a damaged size of 0 still leads it to the next chunk): so does this walk.
+      const uint64_t continuation = strings.addressBytes() + strings.lengthBytes();
+      if (type == 0x10) {
+        if (continuation <= chunk.size() - at - 8) {
+          chunks.emplace_back(littleEndian(data, strings.addressBytes()),
+                              littleEndian(data + strings.addressBytes(), strings.lengthBytes()));
+        }
       } else {
         visit(type, shared, data, size);
       }

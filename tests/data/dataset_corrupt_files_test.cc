@@ -152,6 +152,21 @@ TEST(DatasetErrorsTest, ContiguousFieldWithoutItsValuesIsRefused) {
   expectPeakMemoryUnderOneGiB();
 }
 
+// The next (2026-12-02, out of memory after 9,789 executions): the root's continuation message,
+// which leads to the chunk that holds the attributes, declares a size of 0. The header walk took
+// it for an ordinary message and never saw the attributes; libhdf5 decodes the continuation from
+// its data whatever the size, read attribute 'checksum' and its 4 GiB length. The walk now
+// follows a continuation as libhdf5 does.
+TEST(DatasetErrorsTest, ContinuationOfSizeZeroIsFollowed) {
+  const std::string path =
+      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/continuation-of-size-zero.h5";
+  expectOneLineInputError(
+      [&] { DatasetReader r(path); },
+      {path,
+       "attribute 'checksum' claims a 4294967272-byte string, more than the 18472-byte file"});
+  expectPeakMemoryUnderOneGiB();
+}
+
 // A fuzzing finding: a stored string whose object index is not in its collection made libhdf5
 // read through a null pointer (a crash); each stored string is looked up in its collection first.
 TEST(DatasetErrorsTest, StringMissingFromTheGlobalHeapIsRefused) {
