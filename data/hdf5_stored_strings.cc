@@ -123,7 +123,8 @@ constexpr uint64_t kPad8 = 7;
 uint64_t padTo8(uint64_t n) { return (n + kPad8) & ~kPad8; }
 
 struct VariableLengthAttribute {
-  uint64_t offset = 0;  // of the data in the message; 0: not variable-length, or malformed
+  uint64_t offset = 0;     // of the data in the message; 0: not variable-length, or malformed
+  bool malformed = false;  // its parts do not fit in the message
   std::string name;
   bool string = false;         // a variable-length string (not a sequence)
   uint64_t stored_bytes = 0;   // size of one stored element (the datatype message's size)
@@ -132,26 +133,36 @@ struct VariableLengthAttribute {
 
 // The data of one attribute message (`message`, `size` bytes) when its type is variable-length.
 // A variable-length datatype message: class and version (1 byte), class bits (3), size (4), then
-// the base type's message, whose size is at the same place.
+// the base type's message, whose size is at the same place. libhdf5 decodes the name, datatype
+// and dataspace where their declared sizes place them, past the end of the message too: a
+// message whose parts do not fit is malformed (a damaged datatype size moved the dataspace and
+// the data of a string attribute into the next messages, and libhdf5 read a 1.6 GB length there).
 VariableLengthAttribute variableLengthData(const uint8_t* message, uint64_t size) {
-  if (size < 8) return {};
+  VariableLengthAttribute malformed;
+  malformed.malformed = true;
+  if (size < 8) return malformed;
   const int version = message[0];
   const uint64_t name = littleEndian(message + 2, 2);
   const uint64_t type = littleEndian(message + 4, 2);
   const uint64_t space = littleEndian(message + 6, 2);
   uint64_t at = version == 3 ? 9 : 8;
-  if (version < 1 || version > 3) return {};
+  if (version < 1 || version > 3) return {};  // libhdf5 refuses the version itself
   const uint64_t name_at = at;
   at += version == 1 ? padTo8(name) : name;
   const uint64_t type_at = at;
   at += version == 1 ? padTo8(type) : type;
   at += version == 1 ? padTo8(space) : space;
-  if (at > size || type == 0 || type_at >= size || name_at + name > size) return {};
+  if (at > size || type == 0 || type_at >= size || name_at + name > size) return malformed;
   const int type_class = message[type_at] & 0x0f;
-  if (type_class != H5T_VLEN || type < 16 || type_at + 16 > size) return {};
+  if (type_class != H5T_VLEN) return {};
+  if (type < 16 || type_at + 16 > size) return malformed;
   const char* text = reinterpret_cast<const char*>(message + name_at);
-  return {at, std::string(text, strnlen(text, name)), (message[type_at + 1] & 0x0f) == 1,
-          littleEndian(message + type_at + 4, 4), littleEndian(message + type_at + 12, 4)};
+  return {at,
+          false,
+          std::string(text, strnlen(text, name)),
+          (message[type_at + 1] & 0x0f) == 1,
+          littleEndian(message + type_at + 4, 4),
+          littleEndian(message + type_at + 12, 4)};
 }
 
 // Calls visit(type, shared, data, size) for each message of `object`'s header. Reads version-1
@@ -261,6 +272,10 @@ void checkStoredAttributeStrings(hid_t object, const std::string& file_label) {
                        [&](uint64_t type, bool shared, const uint8_t* data, uint64_t size) {
                          if (type != 0x0c || shared) return;
                          const VariableLengthAttribute vlen = variableLengthData(data, size);
+                         if (vlen.malformed) {
+                           throw InputError(file_label + ": the header that holds its attributes " +
+                                            "has a malformed attribute message (corrupt file?)");
+                         }
                          if (vlen.offset == 0) return;
                          const std::string what = file_label + ": attribute '" + vlen.name + "'";
                          checkStoredElementBytes(vlen.stored_bytes, strings, what);

@@ -167,6 +167,19 @@ TEST(DatasetErrorsTest, ContinuationOfSizeZeroIsFollowed) {
   expectPeakMemoryUnderOneGiB();
 }
 
+// Found in the same run's corpus (an input that made libhdf5 allocate 1.6 GB, under the 4 GB
+// limit, so not reported): the datatype size of attribute 'agreid_kind' reads 532 bytes instead of
+// 20, which moves its dataspace and data past the end of its 72-byte message into the next
+// messages. The header walk gave up on such a message; libhdf5 decodes it where the sizes say.
+// A malformed attribute message is now refused.
+TEST(DatasetErrorsTest, AttributeMessageWhosePartsDoNotFitIsRefused) {
+  const std::string path =
+      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/attribute-type-size-past-message.h5";
+  expectOneLineInputError([&] { DatasetReader r(path); },
+                          {path, "has a malformed attribute message"});
+  expectPeakMemoryUnderOneGiB();
+}
+
 // A fuzzing finding: a stored string whose object index is not in its collection made libhdf5
 // read through a null pointer (a crash); each stored string is looked up in its collection first.
 TEST(DatasetErrorsTest, StringMissingFromTheGlobalHeapIsRefused) {
