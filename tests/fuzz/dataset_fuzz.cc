@@ -3,10 +3,11 @@
 #include "data/dataset.h"
 #include "data/jpeg_codec.h"
 #include "tests/fuzz/fuzz_support.h"
+#include "tests/fuzz/hdf5_fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = agreid::fuzz::writeInput(data, size, "dataset.h5");
-  return agreid::fuzz::refuseOnlyWithInputError([&] {
+  const int status = agreid::fuzz::refuseOnlyWithInputError([&] {
     const agreid::data::DatasetReader reader(path);
     for (int64_t i = 0; i < reader.size() && i < 64; ++i) {
       const std::vector<uint8_t> jpeg = reader.readJpeg(i);
@@ -16,4 +17,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)reader.attributes();
     (void)reader.recomputeChecksum();
   });
+  agreid::fuzz::requireNoOpenHdf5Objects();
+  return status;
 }
