@@ -145,6 +145,10 @@ std::vector<KeySpec> configKeys(Config& c) {
            "held-out people for the zero-shot report (at most a fifth)", 0, 1e9)
       .add("multi_positive", &c.pretrain.multi_positive,
            "images with identical captions are positives of each other, not negatives")
+      .add("hard_negatives", &c.pretrain.hard_negatives,
+           "stored attributes shared inside a batch's chunks of people (empty: random batches)")
+      .add("hard_negative_people", &c.pretrain.hard_negative_people,
+           "people per chunk that share pretrain.hard_negatives", 2, 1e6)
       .appendTo(keys);
 
   KeyList("model")

@@ -56,6 +56,10 @@ struct PretrainOptions {
   // Images whose captions are identical are positives of each other in the InfoNCE loss
   // (clipContrastiveLoss with keys) instead of negatives.
   bool multi_positive = false;
+  // Hard negatives (pretrain_batches.h): stored attributes whose values the people of a chunk
+  // share, and the chunk's size in people; empty: batches are a permutation of the pairs.
+  std::vector<std::string> hard_negatives;
+  int64_t hard_negative_people = 16;
 };
 
 // The re-ID model on top of a CLIP checkpoint (method.md §1.1).

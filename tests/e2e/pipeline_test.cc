@@ -80,6 +80,39 @@ TEST_F(Pipeline, PretrainWroteCheckpointAndRetrieval) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
+// Hard-negative batches (pretrain.hard_negatives): pretraining runs with them, and names a bad
+// attribute or chunk size in one line.
+TEST_F(Pipeline, PretrainWithHardNegatives) {
+  // Each run its own folder: a folder records the configuration it was made with.
+  auto with = [&](const std::string& name, std::vector<std::string> sets) {
+    sets.insert(sets.begin(), {"pretrain.out=" + path(name + "/clip.pt"),
+                               "run.out_dir=" + path("runs/" + name), "pretrain.batch_size=16"});
+    return sets;
+  };
+  auto r = run(2, {"pretrain", "--config", config()},
+               with("hard", {"pretrain.hard_negatives=[\"gender\", \"upper_colour\"]",
+                             "pretrain.hard_negative_people=4"}));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(fs::exists(path("hard/clip.pt")));
+  EXPECT_NE(r.out.find("hard negatives: 48 training people"), std::string::npos) << r.out;
+
+  r = run(2, {"pretrain", "--config", config()},
+          with("wings", {"pretrain.hard_negatives=[\"wings\"]"}));
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("pretrain.hard_negatives: 'wings' is not an attribute stored in " +
+                       path("world/pretrain.h5")),
+            std::string::npos)
+      << r.err;
+  r = run(
+      2, {"pretrain", "--config", config()},
+      with("chunk", {"pretrain.hard_negatives=[\"gender\"]", "pretrain.hard_negative_people=17"}));
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(
+      r.err.find("pretrain.hard_negative_people = 17 is larger than pretrain.batch_size = 16"),
+      std::string::npos)
+      << r.err;
+}
+
 // The lines of `text` that contain `needle`.
 std::vector<std::string> linesWith(const std::string& text, const std::string& needle) {
   std::vector<std::string> out;

@@ -22,6 +22,7 @@
 #include "trainer/stages/attribute_readout.h"
 #include "trainer/stages/epoch_loader.h"
 #include "trainer/stages/feature_pass.h"
+#include "trainer/stages/pretrain_batches.h"
 #include "trainer/stages/stage_loop.h"
 #include "trainer/stages/zero_shot.h"
 
@@ -86,6 +87,37 @@ at::Tensor rows(const at::Tensor& t, const std::vector<int64_t>& indices) {
   return t.index_select(0, torch::tensor(indices, torch::kLong));
 }
 
+// The people of the training pairs grouped by pretrain.hard_negatives (empty when it is off).
+PretrainPeople hardNegativePeople(const data::DatasetReader& reader, const PretrainOptions& o,
+                                  const std::vector<int64_t>& train) {
+  if (o.hard_negatives.empty()) return {};
+  const auto& names = reader.info().attribute_names;
+  if (names.empty() || reader.attributes().empty()) {
+    throw InputError(o.data + ": stores no attributes, which pretrain.hard_negatives needs");
+  }
+  std::vector<int> columns;
+  for (const auto& name : o.hard_negatives) {
+    const auto it = std::find(names.begin(), names.end(), name);
+    if (it == names.end()) {
+      throw InputError("pretrain.hard_negatives: '" + name + "' is not an attribute stored in " +
+                       o.data);
+    }
+    columns.push_back(static_cast<int>(it - names.begin()));
+  }
+  if (o.hard_negative_people > o.batch_size) {
+    throw InputError("pretrain.hard_negative_people = " + std::to_string(o.hard_negative_people) +
+                     " is larger than pretrain.batch_size = " + std::to_string(o.batch_size));
+  }
+  PretrainPeople people = groupPretrainPeople(train, reader.samples().pid, reader.attributes(),
+                                              static_cast<int64_t>(names.size()), columns);
+  if (static_cast<int64_t>(people.samples.size()) < o.batch_size) {
+    throw InputError(o.data + ": " + std::to_string(people.samples.size()) +
+                     " training people, fewer than pretrain.batch_size (one image per person " +
+                     "in a batch with pretrain.hard_negatives)");
+  }
+  return people;
+}
+
 // Zero-shot report of `model` on the held-out people of `split` (zero_shot.h).
 ZeroShotReport evaluateZeroShot(ClipModel& model, const ClipTokenizer& tokenizer,
                                 const at::Tensor& tokens, const HeldOutSplit& split,
@@ -146,6 +178,7 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
   at::Tensor tokens;
   at::Tensor caption_keys;  // [N] one id per distinct caption (pretrain.multi_positive)
   HeldOutSplit split;
+  PretrainPeople people;  // pretrain.hard_negatives
   ReadoutVocabulary vocab;
   at::Tensor attributes;  // [N, G] stored value of each readout group (-1: none)
   at::Tensor visibility;  // [N, G] visible fraction of each group's region (undefined: none)
@@ -168,6 +201,7 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
           distinct.emplace(caption, static_cast<int64_t>(distinct.size())).first->second;
     }
     split = splitHeldOutPeople(reader.samples().pid, o.holdout, setup.seed);
+    people = hardNegativePeople(reader, o, split.train);
     vocab = readoutVocabulary(reader, setup.readout_vocabulary);
     attributes = sampleAttributes(reader, vocab);
     visibility = sampleVisibility(reader, vocab);
@@ -205,15 +239,23 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
   const int64_t local_batch = o.batch_size / world;
   EngineOptions eo;
   eo.name = "pretrain";
-  eo.steps_per_epoch = num_train / o.batch_size;
+  const bool hard_negatives = !people.samples.empty();
+  eo.steps_per_epoch =
+      (hard_negatives ? static_cast<int64_t>(people.samples.size()) : num_train) / o.batch_size;
   eo.max_epochs = (o.steps + eo.steps_per_epoch - 1) / eo.steps_per_epoch;
   eo.max_steps = o.steps;
-  // Epoch e visits the training pairs in a permutation of its own; rank r takes its slice of
-  // every global batch.
+  // Epoch e visits the training pairs in a permutation of its own (or, with hard negatives, every
+  // person once in chunks that share attributes); rank r takes its slice of every global batch.
+  HardNegativeBatching batching;
+  batching.batch_size = o.batch_size;
+  batching.group_people = o.hard_negative_people;
+  batching.seed = setup.seed;
   EpochLoader loader(o.data, setup.loader, [&](int64_t epoch) {
     auto gen = at::detail::createCPUGenerator(setup.seed * 7919ULL + static_cast<uint64_t>(epoch));
-    const at::Tensor order = train_idx.index_select(
-        0, at::randperm(num_train, gen, at::TensorOptions().dtype(at::kLong)));
+    const at::Tensor order =
+        hard_negatives ? torch::tensor(hardNegativeEpoch(people, batching, epoch), torch::kLong)
+                       : train_idx.index_select(
+                             0, at::randperm(num_train, gen, at::TensorOptions().dtype(at::kLong)));
     data::LoaderPlan plan;
     plan.mode = data::TransformMode::kTrain;
     plan.transform = transform;
@@ -273,6 +315,12 @@ PretrainResult runPretrain(const PretrainSetup& setup, StageContext& ctx) {
   RunMetrics metrics(setup.run_dir, ctx.comm.rank());
   ctx.log.info("pretrain: ", num_train, " training pairs, ", o.steps, " steps, global batch ",
                o.batch_size, " on ", world, " ranks");
+  if (hard_negatives) {
+    const int64_t groups = *std::max_element(people.group.begin(), people.group.end()) + 1;
+    ctx.log.info("pretrain: hard negatives: ", people.samples.size(), " training people in ",
+                 groups, " groups that share ", o.hard_negatives.size(), " attributes, chunks of ",
+                 o.hard_negative_people, " people, one image each");
+  }
   const StageOutcome run = runStageLoop(lo, std::move(parts), metrics, ctx);
 
   result.steps = run.state.step;
