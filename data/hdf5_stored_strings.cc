@@ -57,11 +57,12 @@ class StoredStrings {
     }
     const uint64_t address = littleEndian(element + 4, addressBytes());
     if (length == 0 && address == 0) return;  // a null string: libhdf5 reads no heap
-    // libhdf5 loads the collection even for an empty string: it must be intact.
+    // libhdf5 reads the object even for an empty string (HDF5 stores "" as an object of 0
+    // bytes), without bounding its index: the collection must be intact and hold the object.
     const auto& objects = objectsAt(address);
     const auto object = objects ? objects->find(littleEndian(element + 4 + address_bytes_, 4))
                                 : std::map<uint64_t, uint64_t>::const_iterator();
-    if (!objects || (length > 0 && (object == objects->end() || object->second != length))) {
+    if (!objects || object == objects->end() || (length > 0 && object->second != length)) {
       throw InputError(what + " refers to a string the file's global heap does not hold " +
                        "(corrupt file?)");
     }

@@ -185,6 +185,16 @@ open(name, 'wb').write(raw))");
                            "not the 16 bytes of a heap reference"});
 }
 
+// The other side of EmptyStringMissingFromTheGlobalHeapIsRefused: an empty string as HDF5 stores
+// it (h5py, a heap object of 0 bytes) is read as "".
+TEST(DatasetErrorsTest, EmptyStringAttributeIsRead) {
+  if (!haveH5py()) GTEST_SKIP() << "Debian python3 with h5py not found";
+  TempDir dir;
+  const std::string path = damaged(dir, "empty.h5", "f.attrs['source'] = ''");
+  const DatasetReader reader(path);
+  EXPECT_EQ(reader.info().source, "");
+}
+
 // A string attribute holding a list: libhdf5 writes every value into room for one (a stack
 // overflow under ASan, silent otherwise). Refused before it is read.
 TEST(DatasetErrorsTest, StringAttributeHoldingAListIsRefused) {
