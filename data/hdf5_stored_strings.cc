@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -166,21 +167,16 @@ VariableLengthAttribute variableLengthData(const uint8_t* message, uint64_t size
           littleEndian(message + type_at + 12, 4)};
 }
 
-// Calls visit(type, shared, data, size) for each message of `object`'s header. Reads version-1
-// headers (version, reserved, message count (u16), reference count (u32), size of the first chunk
-// (u32), 4 bytes of padding; then the chunk; continuation messages name further chunks; a message:
-// type (u16), size (u16), flags, 3 reserved bytes, data). Other versions are left to libhdf5.
-// An object whose header libhdf5 cannot describe throws `unreadable`: libhdf5 still reads from it
-// (an attribute of a root whose damaged symbol-table message makes it "not a group").
+// Calls visit(type, shared, data, size) for each message of the object header at `address`.
+// Reads version-1 headers (version, reserved, message count (u16), reference count (u32), size of
+// the first chunk (u32), 4 bytes of padding; then the chunk; continuation messages name further
+// chunks; a message: type (u16), size (u16), flags, 3 reserved bytes, data). Other versions are
+// left to libhdf5.
 template <typename Visit>
-void forEachHeaderMessage(hid_t object, StoredStrings& strings, const std::string& unreadable,
-                          Visit visit) {
-  H5O_info_t info;
-  if (H5Oget_info2(object, &info, H5O_INFO_BASIC) < 0) throw InputError(unreadable);
+void forEachHeaderMessageAt(haddr_t address, StoredStrings& strings, Visit visit) {
   std::vector<uint8_t> prefix;
-  if (!strings.read(info.addr, 16, &prefix) || prefix[0] != 1) return;
-  std::vector<std::pair<uint64_t, uint64_t>> chunks = {
-      {info.addr + 16, littleEndian(&prefix[8], 4)}};
+  if (!strings.read(address, 16, &prefix) || prefix[0] != 1) return;
+  std::vector<std::pair<uint64_t, uint64_t>> chunks = {{address + 16, littleEndian(&prefix[8], 4)}};
   constexpr size_t kMaxChunks = 1024;  // a cycle of continuations is corrupt
   std::vector<uint8_t> chunk;
   for (size_t c = 0; c < chunks.size() && c < kMaxChunks; ++c) {
@@ -205,6 +201,17 @@ void forEachHeaderMessage(hid_t object, StoredStrings& strings, const std::strin
       at += 8 + size;
     }
   }
+}
+
+// The same for an open object. An object whose header libhdf5 cannot describe throws
+// `unreadable`: libhdf5 still reads from it (an attribute of a root whose damaged symbol-table
+// message makes it "not a group").
+template <typename Visit>
+void forEachHeaderMessage(hid_t object, StoredStrings& strings, const std::string& unreadable,
+                          Visit visit) {
+  H5O_info_t info;
+  if (H5Oget_info2(object, &info, H5O_INFO_BASIC) < 0) throw InputError(unreadable);
+  forEachHeaderMessageAt(info.addr, strings, visit);
 }
 
 // A string's characters are single bytes; libhdf5 allocates (length x character size) per
@@ -286,6 +293,50 @@ void checkStoredAttributeStrings(hid_t object, const std::string& file_label) {
                            strings.check(data + e, what);
                          }
                        });
+}
+
+void checkChunkShape(hid_t file, const std::string& path, const std::string& what) {
+  H5O_info_t info;
+  if (H5Oget_info_by_name2(file, path.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) return;
+  StoredStrings strings(file, what);
+  if (!strings.usable()) return;
+  int rank = -1;
+  std::vector<uint64_t> chunk;  // chunk dimensions (the last: the element size), when chunked
+  bool chunked = false;
+  const int address_bytes = strings.addressBytes();
+  forEachHeaderMessageAt(
+      info.addr, strings, [&](uint64_t type, bool shared, const uint8_t* data, uint64_t size) {
+        if (shared || size < 2) return;
+        if (type == 0x01) rank = data[1];  // dataspace: version, rank, ...
+        if (type != 0x08) return;          // layout
+        const int version = data[0];
+        uint64_t at = 0, count = 0, bytes = 4;
+        if (version == 1 || version == 2) {
+          if (size < 8 || data[2] != H5D_CHUNKED) return;
+          count = data[1], at = 8 + address_bytes;
+        } else if (version == 3) {
+          if (data[1] != H5D_CHUNKED || size < 3) return;
+          count = data[2], at = 3 + address_bytes;
+        } else if (version == 4) {
+          if (data[1] != H5D_CHUNKED || size < 5) return;
+          count = data[3], bytes = data[4], at = 5;
+        } else {
+          return;
+        }
+        chunked = true;
+        for (uint64_t d = 0; d < count && bytes >= 1 && bytes <= 8 && at + bytes <= size;
+             ++d, at += bytes) {
+          chunk.push_back(littleEndian(data + at, static_cast<int>(bytes)));
+        }
+        if (chunk.size() != count) chunk.clear();  // cut short: refused below
+      });
+  if (!chunked) return;
+  const bool zero = std::find(chunk.begin(), chunk.end(), 0) != chunk.end();
+  if (rank < 0 || chunk.size() != static_cast<size_t>(rank) + 1 || zero) {
+    throw InputError(what + " has a chunk shape that does not fit its " +
+                     (rank < 0 ? std::string("unreadable") : std::to_string(rank)) +
+                     " dimensions (corrupt file?)");
+  }
 }
 
 }  // namespace agreid::data::h5

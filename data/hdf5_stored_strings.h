@@ -31,4 +31,10 @@ void checkStoredStrings(hid_t dataset, const std::string& file_label, const std:
 // cannot be checked.
 void checkStoredAttributeStrings(hid_t object, const std::string& file_label);
 
+// The field at `path` of `file`, before H5Dopen: a chunked layout must give one positive chunk
+// dimension per dimension of the dataspace, plus the element size (libhdf5 1.10.8 divides by each
+// when it opens the field: a chunk dimension of 0 was a division by zero, a crash). Version-1
+// headers; `what` ("<file>: field <path>") names it in the InputError.
+void checkChunkShape(hid_t file, const std::string& path, const std::string& what);
+
 }  // namespace agreid::data::h5

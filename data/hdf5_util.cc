@@ -185,6 +185,7 @@ Handle openDataset(hid_t file, const std::string& file_label, const std::string&
   if (!exists(file, path)) {
     throw InputError(file_label + ": missing required field " + path);
   }
+  checkChunkShape(file, path, file_label + ": field " + path);
   Handle dset(H5Dopen2(file, path.c_str(), H5P_DEFAULT));
   if (!dset.valid()) throw InputError(file_label + ": " + path + " is not a dataset");
   Handle ftype(H5Dget_type(dset.get()));

@@ -194,6 +194,18 @@ TEST(DatasetErrorsTest, EmptyStringMissingFromTheGlobalHeapIsRefused) {
                            "does not hold"});
 }
 
+// The next (2026-12-02, a crash after 295,265 executions): a chunked field whose layout message
+// gives 0 chunk dimensions; libhdf5 divided by the missing chunk size when it opened the field
+// (SIGFPE in H5D__chunk_set_info under H5Dopen2), before any check on the open field could run.
+// The layout is read from the header before the field is opened.
+TEST(DatasetErrorsTest, ChunkShapeWithoutDimensionsIsRefused) {
+  const std::string path =
+      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/chunk-shape-without-dimensions.h5";
+  expectOneLineInputError(
+      [&] { DatasetReader r(path); },
+      {path, "field /images/blob has a chunk shape that does not fit its 1 dimensions"});
+}
+
 // A fuzzing finding: a stored string whose object index is not in its collection made libhdf5
 // read through a null pointer (a crash); each stored string is looked up in its collection first.
 TEST(DatasetErrorsTest, StringMissingFromTheGlobalHeapIsRefused) {

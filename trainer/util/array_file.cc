@@ -157,6 +157,7 @@ bool ArrayFileReader::hasTensor(const std::string& name) const {
 
 at::Tensor ArrayFileReader::readTensor(const std::string& name) const {
   if (!hasTensor(name)) throw InputError(impl_->path + ": missing array '" + name + "'");
+  data::h5::checkChunkShape(impl_->file, name, impl_->path + ": array '" + name + "'");
   H5Id set(H5Dopen2(impl_->file, name.c_str(), H5P_DEFAULT));
   if (!set.valid()) throw InputError(impl_->path + ": cannot open array '" + name + "'");
   H5Id space(H5Dget_space(set.get()));
