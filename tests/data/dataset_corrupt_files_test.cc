@@ -15,6 +15,11 @@ namespace {
 
 using testing::expectOneLineInputError;
 
+// The path of a kept input, tests/data/corrupt/<name>.
+std::string corruptFile(const std::string& name) {
+  return std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/" + name;
+}
+
 // The process's peak resident memory so far: a refused file must not have cost gigabytes first.
 void expectPeakMemoryUnderOneGiB() {
   rusage usage{};
@@ -25,8 +30,7 @@ void expectPeakMemoryUnderOneGiB() {
 // A fuzzing finding (tests/data/corrupt/): a damaged root attribute that libhdf5 finds but
 // cannot read was an internal error; it is a one-line input error naming the file and attribute.
 TEST(DatasetErrorsTest, UnreadableRootAttributeIsAnInputError) {
-  const std::string path =
-      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/unreadable-kind-attribute.h5";
+  const std::string path = corruptFile("unreadable-kind-attribute.h5");
   // (Its damage is now found when the attribute's string is looked up in the global heap,
   // before libhdf5 reads it; a read failure of libhdf5 gives "cannot read root attribute".)
   expectOneLineInputError([&] { DatasetReader r(path); },
@@ -39,8 +43,7 @@ TEST(DatasetErrorsTest, UnreadableRootAttributeIsAnInputError) {
 // GlobalHeapGuard.DriverFailsTheReadOfALoopingCollection shows the driver's own check on the same
 // file.
 TEST(DatasetErrorsTest, DamagedGlobalHeapIsAnInputErrorNotAHang) {
-  const std::string path =
-      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/global-heap-loop.h5";
+  const std::string path = corruptFile("global-heap-loop.h5");
   expectOneLineInputError(
       [&] { DatasetReader r(path); },
       {path, "attribute 'agreid_kind' refers to a string the file's global heap", "corrupt file"});
@@ -49,8 +52,7 @@ TEST(DatasetErrorsTest, DamagedGlobalHeapIsAnInputErrorNotAHang) {
 // A fuzzing finding: a stored string length of 4 GiB made libhdf5 allocate and clear 4 GiB
 // before reading the 18 KB file; the lengths are checked against the file first.
 TEST(DatasetErrorsTest, StringLengthLargerThanTheFileIsRefused) {
-  const std::string path =
-      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/string-length-4gib.h5";
+  const std::string path = corruptFile("string-length-4gib.h5");
   expectOneLineInputError([&] { DatasetReader r(path); },
                           {path, "/samples/path element 0 claims a 4294967295-byte string",
                            "more than the 18472-byte file holds"});
@@ -60,8 +62,7 @@ TEST(DatasetErrorsTest, StringLengthLargerThanTheFileIsRefused) {
 // HDF5's POSIX driver fills with zeros past the end of the file (4.3 GB of memory, 13 s); agreid's
 // driver refuses reads that run far past the end, so the file fails to open at once.
 TEST(DatasetErrorsTest, ReadFarPastTheEndOfTheFileIsRefused) {
-  const std::string path =
-      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/superblock-read-past-end.h5";
+  const std::string path = corruptFile("superblock-read-past-end.h5");
   expectOneLineInputError([&] { DatasetReader r(path); }, {path, "cannot open as HDF5"});
   expectPeakMemoryUnderOneGiB();
 }
@@ -71,8 +72,7 @@ TEST(DatasetErrorsTest, ReadFarPastTheEndOfTheFileIsRefused) {
 // read copied from it (a SEGV in H5F__accum_read under H5Fopen). agreid's driver turns the
 // accumulator off, so the read reaches its bounds check instead.
 TEST(DatasetErrorsTest, AccumulatorNullBufferIsAnInputErrorNotACrash) {
-  const std::string path =
-      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/accumulator-null-buffer.h5";
+  const std::string path = corruptFile("accumulator-null-buffer.h5");
   expectOneLineInputError([&] { DatasetReader r(path); }, {path, "cannot open as HDF5"});
   expectPeakMemoryUnderOneGiB();
 }
@@ -81,8 +81,7 @@ TEST(DatasetErrorsTest, AccumulatorNullBufferIsAnInputErrorNotACrash) {
 // type's size field damaged) made libhdf5 allocate 1.8 GB per character while converting (16 GB,
 // 30 s, for an 18 KB file); the attribute's stored type is checked first.
 TEST(DatasetErrorsTest, StringAttributeWithHugeCharactersIsRefused) {
-  const std::string path =
-      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/string-attribute-huge-characters.h5";
+  const std::string path = corruptFile("string-attribute-huge-characters.h5");
   expectOneLineInputError([&] { DatasetReader r(path); },
                           {path, "attribute 'dataset' stores elements of 1818361857 bytes",
                            "not the 1-byte characters of a string"});
@@ -94,8 +93,7 @@ TEST(DatasetErrorsTest, StringAttributeWithHugeCharactersIsRefused) {
 // and the header walk that checks the attribute's stored type was skipped; libhdf5 still read the
 // attribute (1.6 GB cleared for 7 characters, 29 s under ASan, for an 18 KB file).
 TEST(DatasetErrorsTest, AttributesOfAnUntypedRootAreRefused) {
-  const std::string path =
-      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/root-not-a-group-huge-characters.h5";
+  const std::string path = corruptFile("root-not-a-group-huge-characters.h5");
   expectOneLineInputError([&] { DatasetReader r(path); },
                           {path, "cannot read the header of the object that holds its attributes"});
   expectPeakMemoryUnderOneGiB();
@@ -106,8 +104,7 @@ TEST(DatasetErrorsTest, AttributesOfAnUntypedRootAreRefused) {
 // 12.9 GB while converting, out of memory for an 18 KB file. A field's datatype message is now
 // checked like an attribute's.
 TEST(DatasetErrorsTest, StringFieldWithHugeCharactersIsRefused) {
-  const std::string path =
-      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/string-field-huge-characters.h5";
+  const std::string path = corruptFile("string-field-huge-characters.h5");
   expectOneLineInputError([&] { DatasetReader r(path); },
                           {path, "/attributes/value_names stores elements of 4294967041 bytes",
                            "not the 1-byte characters of a string"});
@@ -118,8 +115,7 @@ TEST(DatasetErrorsTest, StringFieldWithHugeCharactersIsRefused) {
 // of values for its one element; libhdf5 copied the element from a null pointer (SEGV in
 // H5VM_memcpyvv under H5Dread). Opening a field now checks a compact variable-length field too.
 TEST(DatasetErrorsTest, CompactFieldWithoutItsValuesIsRefused) {
-  const std::string path =
-      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/compact-field-without-values.h5";
+  const std::string path = corruptFile("compact-field-without-values.h5");
   expectOneLineInputError(
       [&] { DatasetReader r(path); },
       {path, "/attributes/names: stores 0 bytes in its header", "fewer than its 1 elements need"});
@@ -131,8 +127,7 @@ TEST(DatasetErrorsTest, CompactFieldWithoutItsValuesIsRefused) {
 // heap-buffer-overflow in H5HG_read under H5Aread). A variable-length element's stored size is
 // now checked, in attributes and fields.
 TEST(DatasetErrorsTest, AttributeWithShortHeapReferencesIsRefused) {
-  const std::string path =
-      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/attribute-short-heap-reference.h5";
+  const std::string path = corruptFile("attribute-short-heap-reference.h5");
   expectOneLineInputError([&] { DatasetReader r(path); },
                           {path, "attribute 'source' stores variable-length elements of 15 bytes",
                            "not the 16 bytes of a heap reference"});
@@ -144,8 +139,7 @@ TEST(DatasetErrorsTest, AttributeWithShortHeapReferencesIsRefused) {
 // H5T__conv_vlen. Every compact or contiguous field's stored size is now compared with its
 // elements.
 TEST(DatasetErrorsTest, ContiguousFieldWithoutItsValuesIsRefused) {
-  const std::string path =
-      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/contiguous-field-without-values.h5";
+  const std::string path = corruptFile("contiguous-field-without-values.h5");
   expectOneLineInputError(
       [&] { DatasetReader r(path); },
       {path, "field /attributes/names: stores 0 bytes, fewer than its 1 elements need"});
@@ -158,8 +152,7 @@ TEST(DatasetErrorsTest, ContiguousFieldWithoutItsValuesIsRefused) {
 // its data whatever the size, read attribute 'checksum' and its 4 GiB length. The walk now
 // follows a continuation as libhdf5 does.
 TEST(DatasetErrorsTest, ContinuationOfSizeZeroIsFollowed) {
-  const std::string path =
-      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/continuation-of-size-zero.h5";
+  const std::string path = corruptFile("continuation-of-size-zero.h5");
   expectOneLineInputError(
       [&] { DatasetReader r(path); },
       {path,
@@ -173,8 +166,7 @@ TEST(DatasetErrorsTest, ContinuationOfSizeZeroIsFollowed) {
 // messages. The header walk gave up on such a message; libhdf5 decodes it where the sizes say.
 // A malformed attribute message is now refused.
 TEST(DatasetErrorsTest, AttributeMessageWhosePartsDoNotFitIsRefused) {
-  const std::string path =
-      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/attribute-type-size-past-message.h5";
+  const std::string path = corruptFile("attribute-type-size-past-message.h5");
   expectOneLineInputError([&] { DatasetReader r(path); },
                           {path, "has a malformed attribute message"});
   expectPeakMemoryUnderOneGiB();
@@ -186,8 +178,7 @@ TEST(DatasetErrorsTest, AttributeMessageWhosePartsDoNotFitIsRefused) {
 // object for it too (HDF5 stores "" as an object of 0 bytes) without bounding the index (SEGV in
 // H5HG_read under H5Aread). Every non-null string's object must now be in its collection.
 TEST(DatasetErrorsTest, EmptyStringMissingFromTheGlobalHeapIsRefused) {
-  const std::string path =
-      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/empty-string-missing-object.h5";
+  const std::string path = corruptFile("empty-string-missing-object.h5");
   expectOneLineInputError([&] { DatasetReader r(path); },
                           {path,
                            "attribute 'checksum' refers to a string the file's global heap "
@@ -199,8 +190,7 @@ TEST(DatasetErrorsTest, EmptyStringMissingFromTheGlobalHeapIsRefused) {
 // (SIGFPE in H5D__chunk_set_info under H5Dopen2), before any check on the open field could run.
 // The layout is read from the header before the field is opened.
 TEST(DatasetErrorsTest, ChunkShapeWithoutDimensionsIsRefused) {
-  const std::string path =
-      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/chunk-shape-without-dimensions.h5";
+  const std::string path = corruptFile("chunk-shape-without-dimensions.h5");
   expectOneLineInputError(
       [&] { DatasetReader r(path); },
       {path, "field /images/blob has a chunk shape that does not fit its 1 dimensions"});
@@ -209,8 +199,7 @@ TEST(DatasetErrorsTest, ChunkShapeWithoutDimensionsIsRefused) {
 // A fuzzing finding: a stored string whose object index is not in its collection made libhdf5
 // read through a null pointer (a crash); each stored string is looked up in its collection first.
 TEST(DatasetErrorsTest, StringMissingFromTheGlobalHeapIsRefused) {
-  const std::string path =
-      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/missing-heap-object.h5";
+  const std::string path = corruptFile("missing-heap-object.h5");
   expectOneLineInputError([&] { DatasetReader r(path); },
                           {path,
                            "/attributes/names element 0 refers to a string the file's "
@@ -220,8 +209,7 @@ TEST(DatasetErrorsTest, StringMissingFromTheGlobalHeapIsRefused) {
 // The same in a string attribute, which libhdf5 reads from the object header: agreid reads the
 // header's attribute messages first.
 TEST(DatasetErrorsTest, AttributeStringMissingFromTheGlobalHeapIsRefused) {
-  const std::string path =
-      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/missing-heap-object-attribute.h5";
+  const std::string path = corruptFile("missing-heap-object-attribute.h5");
   expectOneLineInputError([&] { DatasetReader r(path); },
                           {path, "attribute '", "refers to a string the file's global heap"});
 }
@@ -229,8 +217,7 @@ TEST(DatasetErrorsTest, AttributeStringMissingFromTheGlobalHeapIsRefused) {
 // A fuzzing finding in that check itself: an object header chunk claimed to lie beyond the file
 // was sized before it was bounded (std::length_error). It is left to libhdf5, which refuses it.
 TEST(DatasetErrorsTest, HeaderChunkBeyondTheFileIsAnInputError) {
-  const std::string path =
-      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/header-chunk-beyond-file.h5";
+  const std::string path = corruptFile("header-chunk-beyond-file.h5");
   expectOneLineInputError([&] { DatasetReader r(path); }, {path, "corrupt"});
 }
 
@@ -240,8 +227,7 @@ TEST(DatasetErrorsTest, HeaderChunkBeyondTheFileIsAnInputError) {
 // hand-built collections). This file's root symbol-table message is damaged too, so it is now
 // refused before any attribute is read (AttributesOfAnUntypedRootAreRefused below).
 TEST(DatasetErrorsTest, LargeLoopingCollectionIsRefused) {
-  const std::string path =
-      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/large-collection-loop.h5";
+  const std::string path = corruptFile("large-collection-loop.h5");
   expectOneLineInputError(
       [&] { DatasetReader r(path); },
       {path, "cannot read the header of the object that holds its attributes", "corrupt file"});
@@ -250,8 +236,7 @@ TEST(DatasetErrorsTest, LargeLoopingCollectionIsRefused) {
 // A fuzzing finding: a string attribute whose type records a character set HDF5 does not know
 // was an internal error (creating the memory type failed); it is read or refused as input.
 TEST(DatasetErrorsTest, UnknownCharacterSetIsNotAnInternalError) {
-  const std::string path =
-      std::string(AGREID_SOURCE_DIR) + "/tests/data/corrupt/unknown-character-set.h5";
+  const std::string path = corruptFile("unknown-character-set.h5");
   try {
     DatasetReader r(path);
   } catch (const InputError& e) {
