@@ -25,7 +25,8 @@
 # Usage: scripts/mechanism.sh [SEED...]   (default seeds: 1 2 3)
 #   AGREID_ARMS="A E F" runs a subset; AGREID_CLIP_VOCAB as scripts/quickstart.sh;
 #   AGREID_MECHANISM_CONFIG=configs/mechanism_whole.toml runs the experiment with the second CLIP
-#   (default configs/mechanism.toml); each config has its own folder (its run.out_dir).
+#   (default configs/mechanism.toml; configs/mechanism_long.toml: S pretrained 4x as long);
+#   each config has its own folder (its run.out_dir).
 # Finished runs are reused (a run folder holding results.json is not trained again).
 set -euo pipefail
 cd "$(dirname "$0")/.."
