@@ -14,8 +14,13 @@ layers, 4 heads, causal mask, end-of-text token. Embedding 128; symmetric InfoNC
 temperature (initial 0.07, logit scale clamped at 100); AdamW (weight decay 0.1), linear warm-up
 over 100 steps then cosine; random horizontal flip per batch.
 
+`--fuse-hair-colour` writes "black hair" as the one word "blackhair" (captions and prompts alike),
+so that a hair colour shares no word with a garment colour: a test of whether the shared colour
+words are what keeps the image tower from learning hair colour.
+
 Usage:
   scripts/reference_clip.py PRETRAIN.h5 [--steps 1000] [--lr 5e-4] [--batch-size 128]
+                            [--fuse-hair-colour]
 """
 import argparse
 import io
@@ -115,6 +120,9 @@ def main():
     ap.add_argument("--holdout", type=int, default=1000, help="held-out people")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--fuse-hair-colour", action="store_true",
+                    help="write 'black hair' as one word 'blackhair' in captions and prompts, so "
+                         "that hair colours share no word with garment colours")
     args = ap.parse_args()
     if args.steps <= 100 or args.batch_size < 2:
         sys.exit("reference_clip: --steps must exceed the 100 warm-up steps, --batch-size >= 2")
@@ -145,7 +153,10 @@ def main():
                                       for a in range(len(names))])
 
     def words(s):
-        return re.findall(r"[a-z]+|[^\sa-z]", s.lower())
+        s = s.lower()
+        if args.fuse_hair_colour:
+            s = re.sub(r"\b(black|brown|blonde|grey) hair\b", r"\1hair", s)
+        return re.findall(r"[a-z]+|[^\sa-z]", s)
 
     vocab = {"<pad>": 0, "<sot>": 1, "<eot>": 2}
     for s in captions + sum(prompts, []):
