@@ -14,15 +14,14 @@ Usage:
   scripts/attribute_ceiling.py PRETRAIN.h5 [--arch cnn|vit] [--images 60000] [--steps 1500]
 """
 import argparse
-import io
 import sys
 import time
 
-import h5py
 import numpy as np
 import torch
 import torch.nn as nn
-from PIL import Image
+
+from dataset_file import decode_images, open_dataset
 
 
 class ViT(nn.Module):
@@ -67,21 +66,14 @@ def main():
         sys.exit("attribute_ceiling: --images must be >= 10 and --steps >= 1")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    try:
-        f = h5py.File(args.dataset, "r")
-    except OSError as e:
-        sys.exit(f"attribute_ceiling: cannot open {args.dataset}: {e}")
-    with f:
-        if "attributes" not in f:
-            sys.exit(f"attribute_ceiling: {args.dataset} stores no /attributes")
+    with open_dataset(args.dataset, "attribute_ceiling", ("attributes",)) as f:
         offsets = f["images/offsets"][()]
         n = min(args.images, len(offsets) - 1)
         blob = f["images/blob"][0:offsets[n]]
         pid = f["samples/pid"][:n]
         values = np.asarray(f["attributes/values"][:n], dtype=np.int64)
         names = [s.decode() for s in f["attributes/names"][()]]
-    pixels = np.stack([np.asarray(Image.open(io.BytesIO(blob[offsets[i]:offsets[i + 1]].tobytes()))
-                                  .convert("RGB")) for i in range(n)])
+    pixels = decode_images(blob, offsets, n)
     x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div(255).sub(0.5).div(0.25)
     y = torch.from_numpy(values)
     people = np.unique(pid)

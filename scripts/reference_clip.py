@@ -23,18 +23,17 @@ Usage:
                             [--fuse-hair-colour]
 """
 import argparse
-import io
 import math
 import re
 import sys
 import time
 
-import h5py
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from PIL import Image
+
+from dataset_file import decode_images, open_dataset
 
 CONTEXT = 77
 WIDTH = 128
@@ -128,14 +127,7 @@ def main():
         sys.exit("reference_clip: --steps must exceed the 100 warm-up steps, --batch-size >= 2")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    try:
-        f = h5py.File(args.dataset, "r")
-    except OSError as e:
-        sys.exit(f"reference_clip: cannot open {args.dataset}: {e}")
-    with f:
-        for key in ("captions/blob", "attributes/values"):
-            if key not in f:
-                sys.exit(f"reference_clip: {args.dataset} stores no /{key}")
+    with open_dataset(args.dataset, "reference_clip", ("captions/blob", "attributes/values")) as f:
         offsets = f["images/offsets"][()]
         blob = f["images/blob"][()]
         cap_offsets = f["captions/offsets"][()]
@@ -146,8 +138,7 @@ def main():
         value_names = [s.decode() for s in f["attributes/value_names"][()]]
         value_offsets = f["attributes/value_offsets"][()]
     n = len(pid)
-    pixels = np.stack([np.asarray(Image.open(io.BytesIO(blob[offsets[i]:offsets[i + 1]].tobytes()))
-                                  .convert("RGB")) for i in range(n)])
+    pixels = decode_images(blob, offsets, n)
     captions = [cap_blob[cap_offsets[i]:cap_offsets[i + 1]].decode() for i in range(n)]
     prompts = readout_prompts(names, [value_names[value_offsets[a]:value_offsets[a + 1]]
                                       for a in range(len(names))])
